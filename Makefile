@@ -1,0 +1,41 @@
+# The README's commands and the operations around them. Everything runs from the project's own .venv.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export FOUNDATION_DATABASE_URL ?= sqlite+aiosqlite:///./var/foundation.db
+
+.PHONY: run test venv venv-dev lint typecheck pytest clean
+
+$(BIN)/foundation: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.dev: $(BIN)/foundation
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(BIN)/foundation
+venv-dev: $(VENV)/.dev
+
+run: venv
+	mkdir -p var
+	$(BIN)/foundation db upgrade
+	$(BIN)/foundation seed
+	$(BIN)/foundation serve --host 127.0.0.1 --port 8000
+
+lint: venv-dev
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: venv-dev
+	$(BIN)/mypy
+
+pytest: venv-dev
+	$(BIN)/pytest -q
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf var artifacts .pytest_cache .mypy_cache .ruff_cache

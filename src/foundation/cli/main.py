@@ -1,0 +1,39 @@
+"""The `foundation` command: one entry point, one module per verb group.
+
+Each module under ``foundation.cli`` exposes ``register(root)``; heavy imports (locust, matplotlib,
+the app itself) stay inside the commands so `foundation --help` is fast.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from foundation.cli import (
+    auth,
+    collector,
+    database,
+    observe,
+    openapi,
+    otel,
+    perf,
+    seed,
+    serve,
+    stack,
+    tenants,
+    themes,
+)
+
+root = typer.Typer(
+    name="foundation",
+    help="IABank Foundation: API service and release-validation tooling.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+for module in (serve, database, seed, tenants, themes, openapi, otel, collector, perf, stack, observe, auth):
+    module.register(root)
+
+
+def main() -> None:
+    root()

@@ -1,0 +1,104 @@
+"""One typed settings object, read from ``FOUNDATION_*`` environment variables (and ``.env``).
+
+Profiles: ``local`` (developer laptop, the default), ``test`` (the test suite) and ``production``.
+Every field is documented in docs/configuration.md; keep the two in sync.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Profile(StrEnum):
+    local = "local"
+    test = "test"
+    production = "production"
+
+
+class AuthMode(StrEnum):
+    off = "off"
+    jwt = "jwt"
+
+
+DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./var/foundation.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FOUNDATION_", env_file=".env", extra="ignore")
+
+    profile: Profile = Profile.local
+    database_url: str = DEFAULT_SQLITE_URL
+    # Owner connection used by `db upgrade` and `seed` (PostgreSQL: the schema owner). Defaults to database_url.
+    migration_database_url: str | None = None
+    db_app_role: str = "foundation_app"
+    db_app_password: str | None = None
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+    # Seconds a request may wait for a connection / a statement before answering 503.
+    db_timeout_seconds: float = Field(default=5.0, gt=0)
+
+    auth: AuthMode = AuthMode.off
+    auth_jwks: str | None = None
+    auth_hs256_secret: str | None = None
+    auth_issuer: str = "https://auth.iabank.local/"
+    auth_audience: str = "iabank-foundation"
+    auth_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    auth_jwks_cache_seconds: int = Field(default=300, ge=0)
+
+    # Rate limits, requests per minute per tenant and endpoint class.
+    rate_limit_enabled: bool = True
+    rate_limit_scaffold_per_minute: int = Field(default=30, ge=1)
+    rate_limit_theme_read_per_minute: int = Field(default=60, ge=1)
+    rate_limit_metrics_read_per_minute: int = Field(default=60, ge=1)
+    rate_limit_stories_read_per_minute: int = Field(default=120, ge=1)
+    rate_limit_write_per_minute: int = Field(default=60, ge=1)
+    # Shared counter store; memory when unset.
+    redis_url: str | None = None
+    # What to do when Redis is unreachable: "open" lets requests through (warning metric + log line),
+    # "closed" answers 503.
+    rate_limit_redis_failure: str = Field(default="open", pattern="^(open|closed)$")
+
+    idempotency_ttl_hours: int = Field(default=24, ge=1)
+
+    # Observability.
+    metrics_enabled: bool = True
+    tracing_enabled: bool = True
+    # Per-feature SC-001 series kept per tenant (the most recent N features); tenant totals stay complete.
+    metrics_sc001_features_per_tenant: int = Field(default=20, ge=0, le=1000)
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    # Hardening.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    max_json_depth: int = Field(default=32, ge=2)
+    request_timeout_seconds: float = Field(default=30.0, gt=0)
+    cors_allow_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    var_dir: Path = Path("var")
+
+    @field_validator("cors_allow_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @property
+    def effective_migration_url(self) -> str:
+        return self.migration_database_url or self.database_url
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
