@@ -1,0 +1,136 @@
+"""The dashboard, defined once: every renderer (Grafana JSON, live page, PNG) reads these panels.
+
+Queries are written to be robust on a fresh stack:
+- the 5xx ratio answers 0 (not "no data") when there are no errors, and even when there is no traffic yet;
+- SC-001 mean per feature uses ``_sum / _count`` without ``rate()``, so one registration is enough to see it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DASHBOARD_TITLE = "IABank Foundation — Observabilidade Local"
+DASHBOARD_UID = "iabank-foundation-local"
+DATASOURCE_UID = "iabank-prometheus"
+DATASOURCE_NAME = "Prometheus (IABank Foundation)"
+
+HTTP_TOTAL = "http_server_requests_total"
+HTTP_DURATION_BUCKET = "http_server_request_duration_seconds_bucket"
+
+FIVE_XX_PERCENT = (
+    f'100 * (sum(rate({HTTP_TOTAL}{{status_code=~"5.."}}[5m])) or vector(0))'
+    f" / (sum(rate({HTTP_TOTAL}[5m])) > 0 or vector(1))"
+)
+HTTP_BY_METHOD = f"sum by (method) (rate({HTTP_TOTAL}[5m]))"
+HTTP_P95 = f"histogram_quantile(0.95, sum by (le) (rate({HTTP_DURATION_BUCKET}[5m])))"
+SC001_MEAN_BY_FEATURE = (
+    'sum by (feature_slug) (sc_001_scaffolding_minutes_sum{feature_slug!="__all__"})'
+    ' / sum by (feature_slug) (sc_001_scaffolding_minutes_count{feature_slug!="__all__"})'
+)
+TENANT_RATE = f"sum by (tenant) (rate({HTTP_TOTAL}[5m]))"
+RATE_LIMITED = "sum by (tenant, endpoint) (rate(foundation_rate_limited_total[5m])) or vector(0)"
+PERF_THROUGHPUT = "max by (mode, tenant, scenario) (foundation_api_throughput)"
+
+
+@dataclass(frozen=True)
+class Target:
+    expr: str
+    legend: str
+    ref_id: str = "A"
+
+
+@dataclass(frozen=True)
+class Panel:
+    id: int
+    slug: str
+    title: str
+    unit: str  # Grafana unit id: reqps, percent, s, m, short
+    targets: tuple[Target, ...]
+    description: str = ""
+    kind: str = "timeseries"
+    width: int = 12
+    height: int = 8
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def exprs(self) -> list[str]:
+        return [target.expr for target in self.targets]
+
+
+PANELS: tuple[Panel, ...] = (
+    Panel(
+        id=1,
+        slug="http-requests-by-method",
+        title="HTTP requests by method (req/s)",
+        unit="reqps",
+        targets=(Target(HTTP_BY_METHOD, "{{method}}"),),
+        description="Request rate over 5 minutes, per HTTP method.",
+    ),
+    Panel(
+        id=2,
+        slug="http-5xx-percent",
+        title="5xx errors (%)",
+        unit="percent",
+        targets=(Target(FIVE_XX_PERCENT, "5xx %"),),
+        description="Share of responses with a 5xx status; 0 when there are none (never 'No data').",
+    ),
+    Panel(
+        id=3,
+        slug="http-latency-p95",
+        title="HTTP latency p95 (s)",
+        unit="s",
+        targets=(Target(HTTP_P95, "p95"),),
+        description="95th percentile of the server request duration, all routes.",
+    ),
+    Panel(
+        id=4,
+        slug="sc-001-mean-minutes",
+        title="SC-001 — mean scaffolding duration (min) per feature",
+        unit="m",
+        targets=(Target(SC001_MEAN_BY_FEATURE, "{{feature_slug}}"),),
+        description="Histogram sum / count, no rate(): visible right after the first registration.",
+    ),
+    Panel(
+        id=5,
+        slug="http-requests-by-tenant",
+        title="HTTP requests by tenant (req/s)",
+        unit="reqps",
+        targets=(Target(TENANT_RATE, "{{tenant}}"),),
+    ),
+    Panel(
+        id=6,
+        slug="rate-limited-requests",
+        title="Rate-limited requests (req/s)",
+        unit="reqps",
+        targets=(Target(RATE_LIMITED, "{{tenant}} {{endpoint}}"),),
+        description="429 answers per tenant and endpoint class; 0 when nothing was limited.",
+    ),
+    Panel(
+        id=7,
+        slug="perf-smoke-throughput",
+        title="Perf smoke throughput (req/s)",
+        unit="reqps",
+        targets=(Target(PERF_THROUGHPUT, "{{mode}} {{scenario}}"),),
+        description="foundation_api_throughput published by `perf smoke` over OTLP, via the collector.",
+        width=24,
+    ),
+)
+
+CORE_PANEL_IDS = (1, 2, 3, 4)
+
+
+def panel_by_slug(slug: str) -> Panel:
+    for panel in PANELS:
+        if panel.slug == slug:
+            return panel
+    raise KeyError(slug)
+
+
+def format_legend(template: str, labels: dict[str, str]) -> str:
+    """Grafana-style ``{{label}}`` legend; falls back to the label set, or the template itself."""
+    out = template
+    for key, value in labels.items():
+        out = out.replace("{{" + key + "}}", value)
+    if "{{" in out:
+        out = out.split("{{")[0].strip() or ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or "value"
+    return out or "value"

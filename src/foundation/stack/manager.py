@@ -1,0 +1,316 @@
+"""`foundation stack up|down|status`: collector, API, Prometheus and live dashboard, natively."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from foundation.stack import config, procs, state
+from foundation.stack.state import Component, StackState
+
+HOST = "127.0.0.1"
+ORDER = ("collector", "api", "prometheus", "dashboard")
+RELAXED_RATE_LIMITS = {
+    "FOUNDATION_RATE_LIMIT_SCAFFOLD_PER_MINUTE": "100000",
+    "FOUNDATION_RATE_LIMIT_THEME_READ_PER_MINUTE": "100000",
+    "FOUNDATION_RATE_LIMIT_METRICS_READ_PER_MINUTE": "100000",
+    "FOUNDATION_RATE_LIMIT_STORIES_READ_PER_MINUTE": "100000",
+    "FOUNDATION_RATE_LIMIT_WRITE_PER_MINUTE": "100000",
+}
+
+
+class StackError(RuntimeError):
+    pass
+
+
+@dataclass
+class UpOptions:
+    state_dir: Path = config.DEFAULT_STATE_DIR
+    api_port: int = config.DEFAULT_PORTS["api"]
+    collector_port: int = config.DEFAULT_PORTS["collector"]
+    prometheus_port: int = config.DEFAULT_PORTS["prometheus"]
+    dashboard_port: int = config.DEFAULT_PORTS["dashboard"]
+    api_workers: int = 1
+    relaxed_rate_limits: bool = True
+    timeout: float = 90.0
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "foundation.cli.main", *args]
+
+
+def _healthy(url: str, timeout: float = 2.0) -> bool:
+    try:
+        return httpx.get(url, timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _wait(component: Component, check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not component.alive():
+            raise StackError(f"{component.name} exited during start-up; see its log: {component.log}")
+        if check():
+            return
+        time.sleep(0.25)
+    raise StackError(f"{component.name} not {what} after {timeout:.0f}s; see its log: {component.log}")
+
+
+def running(state_dir: Path) -> StackState | None:
+    """The recorded stack when every component is still alive, else None."""
+    current = state.load(state_dir)
+    if current and current.components and all(c.alive() for c in current.components.values()):
+        return current
+    return None
+
+
+def _launch(
+    name: str, cmd: list[str], port: int, url: str, health: str, state_dir: Path, env: dict[str, str]
+) -> Component:
+    log = state_dir / "logs" / f"{name}.log"
+    proc = procs.start(cmd, log, env=env)
+    # The recorded cmdline is what /proc reports (identity check for `down`).
+    cmdline = procs.read_cmdline(proc.pid) or cmd
+    return Component(
+        name=name, pid=proc.pid, port=port, url=url, health_url=health, log=str(log), cmdline=cmdline
+    )
+
+
+def _setup_database(env: dict[str, str], state_dir: Path) -> None:
+    log = state_dir / "logs" / "api-setup.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        for args in (("db", "upgrade"), ("seed", "--demo-data")):
+            result = subprocess.run(_cli(*args), env=env, stdout=out, stderr=subprocess.STDOUT, timeout=120)
+            if result.returncode != 0:
+                raise StackError(f"api: `foundation {' '.join(args)}` failed; see its log: {log}")
+
+
+def _targets_up(prometheus_url: str, expected: int) -> bool:
+    try:
+        body = httpx.get(f"{prometheus_url}/api/v1/targets", timeout=2.0).json()
+    except (httpx.HTTPError, ValueError):
+        return False
+    active = body.get("data", {}).get("activeTargets", [])
+    return len(active) >= expected and all(t.get("health") == "up" for t in active)
+
+
+def up(options: UpOptions, echo: Callable[[str], None] = print) -> StackState:
+    state_dir = options.state_dir.resolve()
+    existing = running(state_dir)
+    if existing:
+        echo("stack already running")
+        return existing
+    stale = state.load(state_dir)
+    if stale:
+        down(state_dir, echo=lambda _msg: None)
+    prometheus_bin = config.find_prometheus()
+    if prometheus_bin is None:
+        raise StackError(config.PROMETHEUS_INSTALL_HINT)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    taken: set[int] = set()
+    ports: dict[str, int] = {}
+    for name, preferred in (
+        ("collector", options.collector_port),
+        ("api", options.api_port),
+        ("prometheus", options.prometheus_port),
+        ("dashboard", options.dashboard_port),
+    ):
+        ports[name] = procs.pick_port(preferred, taken)
+        taken.add(ports[name])
+    urls = {name: f"http://{HOST}:{port}" for name, port in ports.items()}
+    current = StackState(state_dir=str(state_dir), started_at=datetime.now(UTC).isoformat(timespec="seconds"))
+    current.extra["rules_file"] = None
+    try:
+        _start_all(options, state_dir, ports, urls, prometheus_bin, current, echo)
+    except BaseException:
+        for component in reversed(list(current.components.values())):
+            if component.alive():
+                procs.stop(component.pid)
+        state.clear(state_dir, list(current.components))
+        raise
+    for name in ORDER:
+        echo(f"{name}: {current.components[name].url}")
+    return current
+
+
+def _start_all(
+    options: UpOptions,
+    state_dir: Path,
+    ports: dict[str, int],
+    urls: dict[str, str],
+    prometheus_bin: str,
+    current: StackState,
+    echo: Callable[[str], None],
+) -> None:
+    base_env = dict(os.environ)
+    collector_dir = state_dir / "collector"
+    cmd = _cli(
+        "collector", "--host", HOST, "--port", str(ports["collector"]), "--data-dir", str(collector_dir)
+    )
+    comp = _launch(
+        "collector",
+        cmd,
+        ports["collector"],
+        urls["collector"],
+        urls["collector"] + "/health",
+        state_dir,
+        base_env,
+    )
+    current.components["collector"] = comp
+    state.save(current)
+    _wait(comp, lambda: _healthy(comp.health_url), options.timeout, "healthy")
+
+    api_env = dict(base_env)
+    api_env.update(
+        {
+            "FOUNDATION_DATABASE_URL": f"sqlite+aiosqlite:///{state_dir / 'foundation.db'}",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": urls["collector"],
+            "OTEL_SERVICE_NAME": "iabank-foundation",
+        }
+    )
+    if options.relaxed_rate_limits:
+        api_env.update(RELAXED_RATE_LIMITS)
+    _setup_database(api_env, state_dir)
+    cmd = _cli("serve", "--host", HOST, "--port", str(ports["api"]))
+    if options.api_workers > 1:
+        cmd += ["--workers", str(options.api_workers)]
+    comp = _launch("api", cmd, ports["api"], urls["api"], urls["api"] + "/health/ready", state_dir, api_env)
+    current.components["api"] = comp
+    state.save(current)
+    _wait(comp, lambda: _healthy(comp.health_url), options.timeout, "ready")
+
+    rules = config.find_rules_file()
+    if rules is None:
+        echo(f"warning: {config.RULES_FILE} not found; Prometheus starts without rules")
+    current.extra["rules_file"] = str(rules) if rules else None
+    prom_config = config.write_prometheus_config(
+        state_dir / "prometheus.yml",
+        config.prometheus_config(f"{HOST}:{ports['api']}", f"{HOST}:{ports['collector']}", rules),
+    )
+    cmd = [
+        prometheus_bin,
+        f"--config.file={prom_config}",
+        f"--storage.tsdb.path={state_dir / 'prometheus'}",
+        f"--web.listen-address={HOST}:{ports['prometheus']}",
+        "--storage.tsdb.retention.time=7d",
+    ]
+    comp = _launch(
+        "prometheus",
+        cmd,
+        ports["prometheus"],
+        urls["prometheus"],
+        urls["prometheus"] + "/-/ready",
+        state_dir,
+        base_env,
+    )
+    current.components["prometheus"] = comp
+    state.save(current)
+    _wait(comp, lambda: _healthy(comp.health_url), options.timeout, "ready")
+
+    cmd = [
+        sys.executable,
+        "-m",
+        "foundation.dashboards.server",
+        "--host",
+        HOST,
+        "--port",
+        str(ports["dashboard"]),
+        "--prometheus",
+        urls["prometheus"],
+    ]
+    comp = _launch(
+        "dashboard",
+        cmd,
+        ports["dashboard"],
+        urls["dashboard"] + "/",
+        urls["dashboard"] + "/health",
+        state_dir,
+        base_env,
+    )
+    current.components["dashboard"] = comp
+    state.save(current)
+    _wait(comp, lambda: _healthy(comp.health_url), options.timeout, "healthy")
+
+    prometheus = current.components["prometheus"]
+    _wait_targets(prometheus, current, options.timeout)
+
+
+def _wait_targets(prometheus: Component, current: StackState, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _targets_up(prometheus.url, expected=2):
+            return
+        time.sleep(0.5)
+    try:
+        body = httpx.get(f"{prometheus.url}/api/v1/targets", timeout=2.0).json()
+        active = body.get("data", {}).get("activeTargets", [])
+    except (httpx.HTTPError, ValueError):
+        active = []
+    down_jobs = [t for t in active if t.get("health") != "up"]
+    names = {"foundation-api": "api", "foundation-collector": "collector"}
+    details = []
+    for target in down_jobs:
+        component = current.components.get(names.get(target.get("labels", {}).get("job", ""), ""))
+        log = component.log if component else prometheus.log
+        details.append(
+            f"{target.get('scrapeUrl')} is {target.get('health')} ({target.get('lastError')}); see {log}"
+        )
+    raise StackError(
+        "Prometheus targets not up: " + ("; ".join(details) or f"no targets; see {prometheus.log}")
+    )
+
+
+def down(state_dir: Path, echo: Callable[[str], None] = print) -> list[str]:
+    state_dir = state_dir.resolve()
+    current = state.load(state_dir)
+    if current is None:
+        echo("stack not running (no state file)")
+        return []
+    stopped: list[str] = []
+    for name in reversed(ORDER):
+        component = current.components.get(name)
+        if component is None:
+            continue
+        if component.alive():
+            ok = procs.stop(component.pid)
+            echo(f"{name}: stopped pid {component.pid}" + ("" if ok else " (still exiting)"))
+            stopped.append(name)
+        else:
+            echo(f"{name}: pid {component.pid} not running (or not ours); left alone")
+    state.clear(state_dir, list(current.components))
+    return stopped
+
+
+def status(state_dir: Path) -> list[dict[str, object]]:
+    current = state.load(state_dir.resolve())
+    rows: list[dict[str, object]] = []
+    if current is None:
+        return rows
+    for name in ORDER:
+        component = current.components.get(name)
+        if component is None:
+            continue
+        alive = component.alive()
+        health = "down"
+        if alive:
+            health = "healthy" if _healthy(component.health_url) else "unhealthy"
+        rows.append(
+            {
+                "component": name,
+                "pid": component.pid,
+                "port": component.port,
+                "url": component.url,
+                "health": health,
+            }
+        )
+    return rows
