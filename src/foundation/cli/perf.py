@@ -1,9 +1,293 @@
-"""Placeholder: this verb group is being built (see the open issues); it registers no command yet."""
+"""`foundation perf`: performance smoke of the API (smoke), list of runs (runs), comparison (compare).
+
+locust, matplotlib and the OTLP exporter are imported inside the commands only: `foundation --help` never
+loads them (locust monkey-patches the standard library on import).
+"""
 
 from __future__ import annotations
 
+import os
+import re
+from pathlib import Path
+from typing import Any
+
 import typer
+
+from foundation.cli.errors import fail
+
+app = typer.Typer(
+    name="perf",
+    help="Performance smoke of the API with per-run evidence, list and comparison of runs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+DEFAULT_OUTPUT_DIR = Path("artifacts/perf")
+TENANT_PATTERN = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+URL_PATTERN = re.compile(r"^https?://[^\s/]+(/\S*)?$")
+
+
+def _float_env(name: str) -> float | None:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        fail(f"{name} must be a number (got {raw!r})", 2)
+
+
+def _threshold(flag: float | None, env_name: str) -> float | None:
+    value = flag if flag is not None else _float_env(env_name)
+    if value is not None and value < 0:
+        fail(f"throughput threshold must be >= 0 (got {value})", 2)
+    return value
+
+
+def build_config(
+    *,
+    mode: str,
+    vus: int | None,
+    duration: str | None,
+    think_time: str,
+    base_url: str | None,
+    tenant: str,
+    otlp_endpoint: str | None,
+    output_dir: Path,
+    fail_on: str | None,
+    token: str | None,
+    throughput_critical: float | None,
+    throughput_warning: float | None,
+) -> Any:
+    from foundation.perf.durations import parse_duration, parse_positive_duration
+    from foundation.perf.smoke import DEFAULT_DURATION, MODE_DEFAULT_VUS, SmokeConfig
+
+    mode = mode.strip().lower()
+    if mode not in MODE_DEFAULT_VUS:
+        fail(f"--mode must be local or ci (got {mode!r})", 2)
+    if vus is None:
+        raw_vus = os.environ.get("FOUNDATION_PERF_VUS", "").strip()
+        if raw_vus:
+            if not raw_vus.isdigit():
+                fail(f"FOUNDATION_PERF_VUS must be a positive integer (got {raw_vus!r})", 2)
+            vus = int(raw_vus)
+        else:
+            vus = MODE_DEFAULT_VUS[mode]
+    if vus < 1 or vus > 10_000:
+        fail(f"--vus must be between 1 and 10000 (got {vus})", 2)
+    duration_text = duration or os.environ.get("FOUNDATION_PERF_DURATION", "").strip() or DEFAULT_DURATION
+    try:
+        duration_seconds = parse_positive_duration(duration_text, "--duration")
+        think_seconds = parse_duration(think_time)
+    except ValueError as exc:
+        fail(str(exc), 2)
+    if base_url is not None and not URL_PATTERN.match(base_url):
+        fail(f"--base-url must be an http(s) URL such as http://127.0.0.1:8000 (got {base_url!r})", 2)
+    if not TENANT_PATTERN.match(tenant):
+        fail(f"--tenant must be a tenant slug or UUID (got {tenant!r})", 2)
+    if fail_on is not None:
+        fail_on = fail_on.strip().lower()
+        if fail_on not in ("warning", "critical"):
+            fail(f"--fail-on must be warning or critical (got {fail_on!r})", 2)
+    otlp = otlp_endpoint or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None
+    if otlp is not None and not URL_PATTERN.match(otlp):
+        fail(f"OTLP endpoint must be an http(s) URL (got {otlp!r})", 2)
+    critical = _threshold(throughput_critical, "FOUNDATION_PERF_THROUGHPUT_CRITICAL")
+    warning = _threshold(throughput_warning, "FOUNDATION_PERF_THROUGHPUT_WARNING")
+    if critical is not None and warning is not None and warning < critical:
+        fail(f"throughput warning threshold ({warning:g}) must be >= critical ({critical:g})", 2)
+    return SmokeConfig(
+        mode=mode,
+        vus=vus,
+        duration_seconds=duration_seconds,
+        think_seconds=think_seconds,
+        tenant=tenant,
+        output_dir=output_dir,
+        base_url=base_url,
+        token=token or None,
+        otlp_endpoint=otlp,
+        fail_on=fail_on,
+        throughput_critical=critical,
+        throughput_warning=warning,
+    )
+
+
+@app.command()
+def smoke(
+    mode: str = typer.Option("local", "--mode", help="local (1 VU, 30 s) or ci (50 VUs, 30 s)."),
+    vus: int | None = typer.Option(None, "--vus", help="Virtual users [env FOUNDATION_PERF_VUS]."),
+    duration: str | None = typer.Option(
+        None, "--duration", help="Load duration: 30s, 1m30s, 500ms... [env FOUNDATION_PERF_DURATION]."
+    ),
+    think_time: str = typer.Option("1s", "--think-time", help="Pause of each VU between iterations."),
+    base_url: str | None = typer.Option(
+        None, "--base-url", help="Drive an existing server instead of starting a private one."
+    ),
+    tenant: str = typer.Option("tenant-alfa", "--tenant", help="Tenant slug or UUID."),
+    otlp_endpoint: str | None = typer.Option(
+        None,
+        "--otlp-endpoint",
+        help="OTLP/HTTP base URL for the throughput metric [env OTEL_EXPORTER_OTLP_ENDPOINT].",
+    ),
+    output_dir: Path = typer.Option(DEFAULT_OUTPUT_DIR, "--output-dir", help="Folder of the run folders."),
+    fail_on: str | None = typer.Option(
+        None, "--fail-on", help="Exit 1 when the verdict reaches warning or critical (ci: critical always)."
+    ),
+    token: str | None = typer.Option(
+        None,
+        "--token",
+        envvar="FOUNDATION_TOKEN",
+        help="Bearer token sent as Authorization [env FOUNDATION_TOKEN].",
+    ),
+    throughput_critical: float | None = typer.Option(
+        None,
+        "--throughput-critical",
+        help="req/s below which the run is critical [env FOUNDATION_PERF_THROUGHPUT_CRITICAL].",
+    ),
+    throughput_warning: float | None = typer.Option(
+        None,
+        "--throughput-warning",
+        help="req/s below which the run is a warning [env FOUNDATION_PERF_THROUGHPUT_WARNING].",
+    ),
+) -> None:
+    """Load the API with N virtual users; write the run's evidence and an ok/warning/critical verdict."""
+    config = build_config(
+        mode=mode,
+        vus=vus,
+        duration=duration,
+        think_time=think_time,
+        base_url=base_url,
+        tenant=tenant,
+        otlp_endpoint=otlp_endpoint,
+        output_dir=output_dir,
+        fail_on=fail_on,
+        token=token,
+        throughput_critical=throughput_critical,
+        throughput_warning=throughput_warning,
+    )
+    from rich.console import Console
+
+    from foundation.perf.smoke import SmokeError, run_smoke
+
+    try:
+        outcome = run_smoke(config, Console(stderr=True))
+    except SmokeError as exc:
+        fail(str(exc), 1)
+    _print_outcome(outcome)
+    raise typer.Exit(outcome.exit_code)
+
+
+def _print_outcome(outcome: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    d = outcome.document
+    colour = {"ok": "green", "warning": "yellow", "critical": "red"}[d["status"]]
+    table = Table(title=f"perf smoke {d['runId']}")
+    table.add_column("endpoint")
+    for column in ("requests", "req/s", "p95 ms", "p99 ms", "errors"):
+        table.add_column(column, justify="right")
+    for name, e in outcome.k6["endpoints"].items():
+        table.add_row(
+            name, str(e["count"]), f"{e['rate']:.2f}", f"{e['p95']:.1f}", f"{e['p99']:.1f}", str(e["errors"])
+        )
+    table.add_row(
+        "[bold]total[/bold]",
+        str(d["totalRequests"]),
+        f"{d['throughput']:.2f}",
+        f"{d['p95Ms']:.1f}",
+        f"{d['p99Ms']:.1f}",
+        f"{round(d['errorRate'] * d['totalRequests'])} ({d['errorRate'] * 100:.2f} %)",
+    )
+    console = Console()
+    console.print(table)
+    t = d["thresholds"]
+    console.print(
+        f"verdict: [bold {colour}]{d['status']}[/] (decided by {d['decidedBy']}); "
+        f"throughput {d['throughput']:.2f} req/s "
+        f"over {d['durationSeconds']:.1f} s (critical < {t['critical']:.2f}, warning < {t['warning']:.2f})"
+    )
+    for warning in outcome.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+    console.print(f"evidence: {outcome.run_dir}")
+
+
+@app.command()
+def runs(
+    output_dir: Path = typer.Option(DEFAULT_OUTPUT_DIR, "--output-dir", help="Folder of the run folders."),
+) -> None:
+    """List the recorded runs (oldest first) with their full run ids."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from foundation.perf.artifacts import list_runs
+
+    found = list_runs(output_dir)
+    if not found:
+        typer.echo(f"no runs in {output_dir}")
+        return
+    table = Table(title=f"perf runs in {output_dir}")
+    for column in ("run id", "mode", "VUs", "req/s", "p95 ms", "error rate", "status", "decided by"):
+        table.add_column(column, no_wrap=column == "run id")
+    for run in found:
+        table.add_row(
+            str(run["path"]),
+            str(run["mode"]),
+            str(run["vus"]),
+            _num(run["throughput"], ".2f"),
+            _num(run["p95Ms"], ".1f"),
+            _num(run["errorRate"] * 100 if isinstance(run["errorRate"], int | float) else None, ".2f", " %"),
+            str(run["status"]),
+            str(run["decidedBy"]),
+        )
+    Console(width=max(160, Console().width)).print(table)
+
+
+def _num(value: Any, spec: str, suffix: str = "") -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "-" if value is None else str(value)
+    return f"{value:{spec}}{suffix}"
+
+
+@app.command()
+def compare(
+    run_a: str = typer.Argument(..., help="Run id (under --output-dir) or path to a run folder."),
+    run_b: str = typer.Argument(..., help="Run id (under --output-dir) or path to a run folder."),
+    output_dir: Path = typer.Option(DEFAULT_OUTPUT_DIR, "--output-dir", help="Folder of the run folders."),
+) -> None:
+    """Show every figure of two runs side by side with the delta and delta %."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from foundation.perf.compare import RunNotFound, compare_runs, resolve_run
+
+    try:
+        a_dir, b_dir = resolve_run(run_a, output_dir), resolve_run(run_b, output_dir)
+        rows = compare_runs(a_dir, b_dir)
+    except RunNotFound as exc:
+        fail(str(exc), 2)
+    except (OSError, ValueError) as exc:
+        fail(f"cannot read run: {exc}", 1)
+    table = Table(title=f"compare {a_dir.name} (A) vs {b_dir.name} (B)")
+    table.add_column("figure")
+    for column in ("A", "B", "delta", "delta %"):
+        table.add_column(column, justify="right")
+    for row in rows:
+        delta = "" if row.delta is None else f"{row.delta:+,.3f}".rstrip("0").rstrip(".")
+        pct = "" if row.delta_pct is None else f"{row.delta_pct:+.1f} %"
+        changed = row.delta is None and row.a != row.b
+        table.add_row(row.figure, _cell(row.a), _cell(row.b), delta or ("changed" if changed else ""), pct)
+    Console(width=max(120, Console().width)).print(table)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.3f}".rstrip("0").rstrip(".")
+    return str(value)
 
 
 def register(root: typer.Typer) -> None:
-    return None
+    root.add_typer(app, name="perf")

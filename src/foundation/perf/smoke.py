@@ -1,0 +1,173 @@
+"""Orchestration of `foundation perf smoke`: server, load, verdict, evidence, OTLP publication."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from foundation.perf import artifacts
+from foundation.perf.durations import format_duration
+from foundation.perf.stats import summarize
+from foundation.perf.verdict import Verdict, evaluate, exit_code, resolve_thresholds
+
+MODE_DEFAULT_VUS = {"local": 1, "ci": 50}
+DEFAULT_DURATION = "30s"
+DEFAULT_THINK = "1s"
+DEFAULT_TENANT = "tenant-alfa"
+
+
+@dataclass(frozen=True)
+class SmokeConfig:
+    mode: str
+    vus: int
+    duration_seconds: float
+    think_seconds: float
+    tenant: str
+    output_dir: Path
+    base_url: str | None = None
+    token: str | None = None
+    otlp_endpoint: str | None = None
+    fail_on: str | None = None
+    throughput_critical: float | None = None
+    throughput_warning: float | None = None
+
+
+@dataclass
+class SmokeOutcome:
+    run_dir: Path
+    document: dict[str, Any]
+    k6: dict[str, Any]
+    verdict: Verdict
+    exit_code: int
+    legacy: tuple[Path, Path]
+    warnings: list[str] = field(default_factory=list)
+
+
+class SmokeError(RuntimeError):
+    """The smoke could not run (server not ready, target unreachable)."""
+
+
+def _run_against(config: SmokeConfig, base_url: str, console: Console) -> Any:
+    from foundation.perf.runner import run_load
+    from foundation.perf.scenario import ScenarioSettings, build_user_class
+
+    settings = ScenarioSettings(base_url, config.tenant, config.think_seconds, config.token)
+    return run_load(
+        lambda recorder: build_user_class(settings, recorder),
+        vus=config.vus,
+        duration_seconds=config.duration_seconds,
+        host=base_url,
+        console=console,
+        description=f"{config.mode} {config.vus} VU {format_duration(config.duration_seconds)}",
+    )
+
+
+def run_smoke(config: SmokeConfig, console: Console | None = None) -> SmokeOutcome:
+    from foundation.perf.runner import import_locust
+    from foundation.perf.server import ApiServer, ServerError, wait_until
+
+    console = console or Console(stderr=True)
+    import_locust()  # patch the stdlib before sockets and subprocesses are created
+    started_at = datetime.now(UTC)
+    server_log: str | None = None
+    if config.base_url is None:
+        console.print("[dim]starting a private API server (fresh SQLite database, demo data)...[/dim]")
+        server = ApiServer()
+        try:
+            server.start()
+        except ServerError as exc:
+            raise SmokeError(str(exc)) from exc
+        try:
+            pid = server.process.pid if server.process else "?"
+            console.print(f"[dim]server ready at {server.base_url} (pid {pid})[/dim]")
+            load = _run_against(config, server.base_url, console)
+            if server.log_path is not None and server.log_path.exists():
+                server_log = server.log_path.read_text(errors="replace")
+        finally:
+            server.stop()
+        base_url = server.base_url
+    else:
+        base_url = config.base_url.rstrip("/")
+        if not wait_until(f"{base_url}/health", 10.0):
+            raise SmokeError(f"{base_url} is not reachable (GET /health did not answer 200 within 10s)")
+        load = _run_against(config, base_url, console)
+
+    stats = summarize(load.recorder, load.elapsed_seconds, config.vus)
+    thresholds = resolve_thresholds(
+        config.mode,
+        config.vus,
+        config.think_seconds,
+        stats.overall.avg,
+        config.throughput_critical,
+        config.throughput_warning,
+    )
+    verdict = evaluate(
+        total_requests=stats.overall.count,
+        elapsed_seconds=stats.elapsed_seconds,
+        p95_ms=stats.overall.p95,
+        p99_ms=stats.overall.p99,
+        error_rate=stats.overall.error_rate,
+        thresholds=thresholds,
+    )
+    warnings = [f"locust user error: {msg}" for msg in load.exceptions]
+    run_id = artifacts.run_id_for(started_at, config.mode, config.vus)
+    run_dir = artifacts.create_run_dir(config.output_dir, run_id)
+    run_id = run_dir.name
+
+    otlp: dict[str, Any] = {"endpoint": None, "published": False, "error": None}
+    if config.otlp_endpoint:
+        from foundation.perf.otlp import publish_run_metrics
+
+        otlp = publish_run_metrics(
+            config.otlp_endpoint,
+            throughput=stats.throughput,
+            p95_ms=stats.overall.p95,
+            tenant=config.tenant,
+            mode=config.mode,
+            run_id=run_id,
+        )
+        if not otlp["published"]:
+            warnings.append(f"OTLP publication failed: {otlp['error']}")
+
+    try:
+        from foundation.perf.charts import render_latency_chart
+
+        render_latency_chart(stats, run_dir / artifacts.CHART_FILE, f"{run_id}: {verdict.status}")
+    except Exception as exc:  # the chart is evidence, not a reason to lose the run
+        warnings.append(f"latency chart not rendered: {type(exc).__name__}: {exc}")
+    k6 = artifacts.k6_summary(stats, think_seconds=config.think_seconds, max_vus=config.vus)
+    document = artifacts.throughput_document(
+        stats,
+        verdict,
+        thresholds,
+        run_id=run_id,
+        mode=config.mode,
+        base_url=base_url,
+        tenant=config.tenant,
+        think_seconds=config.think_seconds,
+        started_at=started_at,
+        warnings=warnings,
+        otlp=otlp,
+    )
+    artifacts.write_json(run_dir / artifacts.K6_FILE, k6)
+    artifacts.write_json(run_dir / artifacts.THROUGHPUT_FILE, document)
+    (run_dir / artifacts.SUMMARY_FILE).write_text(
+        artifacts.summary_markdown(document, k6, verdict, stats.top_failures), encoding="utf-8"
+    )
+    if server_log is not None:
+        (run_dir / "server.log").write_text(server_log, encoding="utf-8")
+    legacy = artifacts.refresh_legacy(config.output_dir, run_dir)
+    artifacts.write_index(config.output_dir)
+    return SmokeOutcome(
+        run_dir=run_dir,
+        document=document,
+        k6=k6,
+        verdict=verdict,
+        exit_code=exit_code(verdict.status, config.mode, config.fail_on),
+        legacy=legacy,
+        warnings=warnings,
+    )
