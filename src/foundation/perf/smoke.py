@@ -11,7 +11,7 @@ from rich.console import Console
 
 from foundation.perf import artifacts
 from foundation.perf.durations import format_duration
-from foundation.perf.stats import summarize
+from foundation.perf.stats import RunStats, summarize
 from foundation.perf.verdict import Verdict, evaluate, exit_code, resolve_thresholds
 
 MODE_DEFAULT_VUS = {"local": 1, "ci": 50}
@@ -92,11 +92,28 @@ def run_smoke(config: SmokeConfig, console: Console | None = None) -> SmokeOutco
         base_url = server.base_url
     else:
         base_url = config.base_url.rstrip("/")
-        if not wait_until(f"{base_url}/health", 10.0):
-            raise SmokeError(f"{base_url} is not reachable (GET /health did not answer 200 within 10s)")
+        if not wait_until(f"{base_url}/health", 5.0):
+            raise SmokeError(f"{base_url} is not reachable (GET /health did not answer 200 within 5s)")
         load = _run_against(config, base_url, console)
 
     stats = summarize(load.recorder, load.elapsed_seconds, config.vus)
+    warnings = [f"locust user error: {msg}" for msg in load.exceptions]
+    return record_run(
+        config, stats, base_url=base_url, started_at=started_at, warnings=warnings, server_log=server_log
+    )
+
+
+def record_run(
+    config: SmokeConfig,
+    stats: RunStats,
+    *,
+    base_url: str,
+    started_at: datetime,
+    warnings: list[str] | None = None,
+    server_log: str | None = None,
+) -> SmokeOutcome:
+    """Verdict, OTLP publication and evidence of a finished load phase (independent of locust)."""
+    warnings = list(warnings or [])
     thresholds = resolve_thresholds(
         config.mode,
         config.vus,
@@ -113,7 +130,6 @@ def run_smoke(config: SmokeConfig, console: Console | None = None) -> SmokeOutco
         error_rate=stats.overall.error_rate,
         thresholds=thresholds,
     )
-    warnings = [f"locust user error: {msg}" for msg in load.exceptions]
     run_id = artifacts.run_id_for(started_at, config.mode, config.vus)
     run_dir = artifacts.create_run_dir(config.output_dir, run_id)
     run_id = run_dir.name
