@@ -79,7 +79,7 @@ def _launch(
     log = state_dir / "logs" / f"{name}.log"
     proc = procs.start(cmd, log, env=env)
     # The recorded cmdline is what /proc reports (identity check for `down`).
-    cmdline = procs.read_cmdline(proc.pid) or cmd
+    cmdline = procs.wait_cmdline(proc.pid) or cmd
     return Component(
         name=name, pid=proc.pid, port=port, url=url, health_url=health, log=str(log), cmdline=cmdline
     )

@@ -48,6 +48,16 @@ def read_cmdline(pid: int) -> list[str] | None:
     return [part.decode(errors="replace") for part in raw.rstrip(b"\0").split(b"\0")]
 
 
+def wait_cmdline(pid: int, timeout: float = 3.0) -> list[str] | None:
+    """The command line of a just-started process (briefly empty while it execs)."""
+    deadline = time.monotonic() + timeout
+    cmdline = read_cmdline(pid)
+    while cmdline is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+        cmdline = read_cmdline(pid)
+    return cmdline
+
+
 def same_process(pid: int, cmdline: Sequence[str]) -> bool:
     """True when ``pid`` is alive and still runs ``cmdline`` (guards against PID reuse)."""
     if pid <= 0:

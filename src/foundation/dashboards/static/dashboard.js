@@ -60,7 +60,8 @@ function draw(card, panel, series, start, end) {
   const legendBox = card.querySelector(".legend");
   svg.innerHTML = "";
   legendBox.innerHTML = "";
-  const W = 600, H = 220, L = 48, R = 8, T = 8, B = 20;
+  const W = panel.width >= 24 ? 1200 : 600, H = 220, L = 48, R = 8, T = 8, B = 20;
+  svg.setAttribute("viewBox", "0 0 " + W + " " + H);
   let max = 0, points = 0;
   for (const s of series) for (const [, v] of s.points) max = Math.max(max, v);
   if (max <= 0) max = 1;

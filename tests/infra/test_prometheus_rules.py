@@ -1,0 +1,50 @@
+"""promtool checks: generated stack config, the example config, the rules and their unit tests."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from foundation.stack import config
+
+ROOT = Path(__file__).resolve().parents[2]
+PROM_DIR = ROOT / "infra/prometheus"
+PROMTOOL = shutil.which("promtool")
+
+pytestmark = pytest.mark.skipif(
+    PROMTOOL is None, reason="promtool not found; install it with: sudo apt-get install -y prometheus"
+)
+
+
+def _promtool(*args: str, cwd: Path = PROM_DIR) -> subprocess.CompletedProcess[str]:
+    assert PROMTOOL is not None
+    return subprocess.run([PROMTOOL, *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+
+
+def test_check_rules() -> None:
+    result = _promtool("check", "rules", "foundation.rules.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_rules_unit_tests() -> None:
+    result = _promtool("test", "rules", "foundation.rules.test.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_check_example_config() -> None:
+    result = _promtool("check", "config", "prometheus.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_check_generated_stack_config(tmp_path: Path) -> None:
+    rules = config.find_rules_file()
+    assert rules == (PROM_DIR / "foundation.rules.yml").resolve()
+    path = config.write_prometheus_config(
+        tmp_path / "prometheus.yml", config.prometheus_config("127.0.0.1:8000", "127.0.0.1:4318", rules)
+    )
+    result = _promtool("check", "config", str(path), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
