@@ -24,10 +24,13 @@ class _Counter:
     value = 0
 
 
+HTTP = "http_server_requests_total"
+
+
 def _metrics_text(n: int) -> str:
     lines = [
-        f'http_server_requests_total{{method="GET",route="/health",status_code="200",tenant="none"}} {n * 10}',
-        f'http_server_requests_total{{method="POST",route="/x",status_code="201",tenant="tenant-alfa"}} {n * 2}',
+        f'{HTTP}{{method="GET",route="/health",status_code="200",tenant="none"}} {n * 10}',
+        f'{HTTP}{{method="POST",route="/x",status_code="201",tenant="tenant-alfa"}} {n * 2}',
     ]
     for le, share in (("0.005", 0.5), ("0.05", 0.9), ("0.5", 1.0), ("+Inf", 1.0)):
         lines.append(
