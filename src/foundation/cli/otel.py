@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import typer
 
@@ -17,8 +16,8 @@ def register(root: typer.Typer) -> None:
 def otel(
     endpoint: str = typer.Option(
         None,
-        help="OTLP/HTTP base URL or full /v1/traces URL "
-        "(default: $OTEL_EXPORTER_OTLP_ENDPOINT or http://127.0.0.1:4318).",
+        help="OTLP/HTTP base URL or full /v1/traces URL (default: $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, "
+        "$OTEL_EXPORTER_OTLP_ENDPOINT or http://127.0.0.1:4318).",
     ),
     tenant: str = typer.Option("tenant-alfa", help="Tenant slug set as span attribute `tenant`."),
     feature: str = typer.Option("foundation-bootstrap", help="Feature slug set as span attribute `feature`."),
@@ -36,7 +35,7 @@ def otel(
     except ValueError as exc:
         fail(str(exc))
     result = send_bootstrap_spans(
-        endpoint or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
+        endpoint,  # None: resolved from OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT, then the default
         tenant=tenant,
         feature=feature,
         service=service,
