@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     # Rate limits, requests per minute per tenant and endpoint class.
     rate_limit_enabled: bool = True
     rate_limit_scaffold_per_minute: int = Field(default=30, ge=1)
+    # Not in the contract's defaults: GET of one registration (documented choice).
+    rate_limit_scaffold_read_per_minute: int = Field(default=120, ge=1)
     rate_limit_theme_read_per_minute: int = Field(default=60, ge=1)
     rate_limit_metrics_read_per_minute: int = Field(default=60, ge=1)
     rate_limit_stories_read_per_minute: int = Field(default=120, ge=1)

@@ -1,0 +1,101 @@
+"""create_app(): composes routers, middleware, error handlers and telemetry."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import FastAPI
+
+from foundation import health
+from foundation.auth.scopes import AllowAll, Authenticator
+from foundation.db import Database
+from foundation.design_system.router import router as stories_router
+from foundation.http.middleware import RequestGuardMiddleware, ResponseHeadersMiddleware
+from foundation.http.openapi import build_openapi
+from foundation.http.ratelimit import RateLimiter
+from foundation.http.responses import JsonResponse
+from foundation.observability import tracing
+from foundation.observability.logging import configure_logging
+from foundation.observability.middleware import TelemetryMiddleware
+from foundation.problems import UnhandledErrorMiddleware, install_problem_handlers
+from foundation.scaffolds.router import router as scaffolds_router
+from foundation.settings import AuthMode, Settings, get_settings
+from foundation.success_metrics.router import router as metrics_router
+from foundation.tenancy.service import TenantDirectory
+from foundation.themes.router import router as themes_router
+
+log = structlog.get_logger(component="foundation.app")
+
+DESCRIPTION = """\
+IABank Foundation API: per-tenant design tokens, the feature-scaffold registry (SC-001), success metrics
+(SC-001…SC-005) and design-system stories.
+
+Conventions: errors are RFC 9457 Problem Details (`application/problem+json`) with `traceId`; tenant-scoped
+routes need `X-Tenant-Id` naming the path's tenant; list endpoints paginate with `page` and `page_size`
+(alias `per_page`); ETags are weak and `If-None-Match` answers 304; rate limits are reported in
+`RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` and enforced with 429 + `Retry-After`.
+"""
+
+
+def build_authenticator(settings: Settings) -> Authenticator:
+    if settings.auth is AuthMode.off:
+        return AllowAll()
+    raise RuntimeError("FOUNDATION_AUTH=jwt is not available in this build yet")
+
+
+def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, json_lines=settings.log_json)
+    db = database or Database(settings.database_url, settings=settings)
+    authenticator = build_authenticator(settings)
+    provider = tracing.build_tracer_provider() if settings.tracing_enabled else None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.auth is AuthMode.off:
+            log.warning("authentication_disabled", detail="FOUNDATION_AUTH=off: every request is allowed")
+        log.info("started", profile=settings.profile.value, database=db.engine.dialect.name)
+        yield
+        tracing.shutdown(provider)
+        if database is None:
+            await db.dispose()
+
+    app = FastAPI(
+        title="IABank Foundation API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        default_response_class=JsonResponse,
+        lifespan=lifespan,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.tenants = TenantDirectory(db)
+    app.state.rate_limiter = RateLimiter(settings)
+    app.state.authenticator = authenticator
+
+    for router in (health.router, themes_router, scaffolds_router, metrics_router, stories_router):
+        app.include_router(router)
+    install_problem_handlers(app)
+
+    # Innermost first: errors become Problems inside the stack, so headers, metrics and logs see them.
+    app.add_middleware(UnhandledErrorMiddleware)
+    app.add_middleware(
+        RequestGuardMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        max_header_bytes=settings.max_header_bytes,
+        max_json_depth=settings.max_json_depth,
+    )
+    app.add_middleware(ResponseHeadersMiddleware)
+    app.add_middleware(TelemetryMiddleware, metrics_enabled=settings.metrics_enabled)
+
+    def openapi() -> dict[str, Any]:
+        return build_openapi(app)
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    if provider is not None:
+        tracing.instrument(app, db.engine, provider)
+    return app

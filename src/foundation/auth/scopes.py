@@ -1,0 +1,56 @@
+"""Scopes each route needs (OAuth2 client credentials, see the API contract).
+
+Every route declares its scopes with :func:`requires`. The check itself is delegated to the
+authenticator installed on the app (``app.state.authenticator``): with ``FOUNDATION_AUTH=off`` it allows
+everything, with ``jwt`` it verifies the bearer token. Handlers never change when enforcement does.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from fastapi import Depends, Request
+from fastapi.params import Depends as DependsParam
+
+SCOPES: dict[str, str] = {
+    "tokens.read": "Read design tokens (themes).",
+    "tokens.write": "Publish theme versions.",
+    "scaffolding.write": "Register feature scaffolds.",
+    "metrics.read": "Read success metrics and scaffold registrations.",
+    "metrics.write": "Ingest success-metric samples.",
+    "design-system.read": "Read design-system stories.",
+    "design-system.write": "Upsert design-system stories.",
+}
+
+
+class Authenticator(Protocol):
+    async def authorize(self, request: Request, any_of: tuple[str, ...]) -> None: ...
+
+
+class AllowAll:
+    """``FOUNDATION_AUTH=off``: local/dev only; the server says so at start and on /health."""
+
+    async def authorize(self, request: Request, any_of: tuple[str, ...]) -> None:
+        return None
+
+
+def requires(*any_of: str) -> DependsParam:
+    """Dependency: the caller needs at least one of these scopes."""
+    unknown = set(any_of) - SCOPES.keys()
+    if unknown:
+        raise ValueError(f"unknown scopes {sorted(unknown)}")
+
+    async def check(request: Request) -> None:
+        authenticator: Authenticator = request.app.state.authenticator
+        await authenticator.authorize(request, any_of)
+
+    check.required_scopes = any_of  # type: ignore[attr-defined]
+    return Depends(check)
+
+
+def route_scopes(dependant_calls: list[Any]) -> tuple[str, ...]:
+    for call in dependant_calls:
+        scopes = getattr(call, "required_scopes", None)
+        if scopes:
+            return tuple(scopes)
+    return ()

@@ -1,0 +1,55 @@
+"""`foundation db upgrade|current`: Alembic migrations, the only way the schema changes."""
+
+from __future__ import annotations
+
+import typer
+
+from foundation.cli._common import ensure_sqlite_parent, settings
+from foundation.cli.errors import fail
+
+db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
+    """Apply migrations (with the owner connection, FOUNDATION_MIGRATION_DATABASE_URL when set)."""
+    from foundation.migrations import runner
+
+    config = settings()
+    url = config.effective_migration_url
+    ensure_sqlite_parent(url)
+    try:
+        runner.upgrade(url, revision)
+        _after_upgrade(config)
+    except Exception as exc:
+        fail(f"migration failed: {_reason(exc)}")
+    typer.echo(f"database at revision {runner.current(url) or 'base'}")
+
+
+def _after_upgrade(config: object) -> None:
+    """Hook for backend-specific post-migration steps (PostgreSQL application role)."""
+    from foundation.migrations import roles
+
+    roles.ensure_application_role(config)  # type: ignore[arg-type]
+
+
+@db_app.command("current")
+def current() -> None:
+    """Print the database's current revision."""
+    from foundation.migrations import runner
+
+    config = settings()
+    try:
+        typer.echo(runner.current(config.effective_migration_url) or "base (no migrations applied)")
+    except Exception as exc:
+        fail(f"cannot read the revision: {_reason(exc)}")
+
+
+def _reason(exc: Exception) -> str:
+    original = getattr(exc, "orig", None) or exc
+    text = str(original).strip().splitlines()
+    return text[0] if text else type(exc).__name__

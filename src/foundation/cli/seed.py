@@ -1,0 +1,32 @@
+"""`foundation seed [--demo-data]`: demo tenants with current themes (idempotent)."""
+
+from __future__ import annotations
+
+import typer
+
+from foundation.cli._common import ensure_sqlite_parent, run_db, settings
+
+
+def register(root: typer.Typer) -> None:
+    root.command(help="Create the demo tenants with a current theme each (idempotent).")(seed)
+
+
+def seed(
+    demo_data: bool = typer.Option(False, "--demo-data", help="Also add sample stories and SC samples."),
+) -> None:
+    from foundation.db import Database
+    from foundation.seed import seed as run_seed
+
+    config = settings()
+    url = config.effective_migration_url
+    ensure_sqlite_parent(url)
+
+    async def action() -> object:
+        db = Database(url, settings=config)
+        try:
+            return await run_seed(db, demo_data=demo_data)
+        finally:
+            await db.dispose()
+
+    report = run_db(action, url)
+    typer.echo(f"seeded: {report}")

@@ -1,0 +1,81 @@
+"""`foundation serve`: preflight checks, then uvicorn (several workers share metrics via multiprocess mode)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import typer
+
+from foundation.cli._common import ensure_sqlite_parent, run_db, settings
+from foundation.cli.errors import fail
+
+
+def register(root: typer.Typer) -> None:
+    root.command(help="Serve the API with uvicorn.")(serve)
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to bind."),
+    port: int = typer.Option(8000, min=1, max=65535, help="TCP port."),
+    workers: int = typer.Option(1, min=1, max=64, help="Worker processes."),
+    reload: bool = typer.Option(False, help="Restart on code changes (development)."),
+) -> None:
+    config = settings()
+    ensure_sqlite_parent(config.database_url)
+    _preflight_database(config.database_url)
+    _check_port(host, port)
+    if workers > 1 and config.metrics_enabled:
+        _prepare_multiprocess_metrics(config.var_dir, port)
+    import uvicorn
+
+    typer.echo(f"api: http://{host}:{port}", err=True)
+    uvicorn.run(
+        "foundation.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers if not reload else None,
+        reload=reload,
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+        log_level="warning",
+        timeout_graceful_shutdown=10,
+    )
+
+
+def _preflight_database(url: str) -> None:
+    from foundation.db import Database
+    from foundation.migrations.runner import current
+
+    async def ping() -> None:
+        db = Database(url)
+        try:
+            await db.ping()
+        finally:
+            await db.dispose()
+
+    run_db(ping, url)
+    revision = current(url)
+    if "head" not in revision:
+        fail("the database schema is not up to date: run `foundation db upgrade` first")
+
+
+def _check_port(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            fail(f"cannot listen on {host}:{port}: {exc.strerror} (choose another with --port)")
+
+
+def _prepare_multiprocess_metrics(var_dir: Path, port: int) -> None:
+    """A fresh directory per server: stale files from a previous run would add old counts."""
+    directory = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or var_dir / f"prometheus-multiproc-{port}")
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory.resolve())

@@ -1,0 +1,164 @@
+"""Database access: declarative base, portable column types, engine and per-transaction tenant context.
+
+Domain code only sees :class:`Database` and plain SQLAlchemy; everything that differs between the
+embedded SQLite default and PostgreSQL lives here:
+
+* SQLite: WAL, a busy timeout, and ``BEGIN IMMEDIATE`` for write transactions so that concurrent writers
+  queue instead of failing on a read-to-write lock upgrade.
+* PostgreSQL: ``set_config('app.tenant_id', <uuid>, true)`` at the start of every transaction so that the
+  row-level security policies see the request's tenant and a pooled connection never keeps it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, MetaData, TypeDecorator, event, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.sql.schema import Table
+
+from foundation.settings import Settings
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+# JSON documents: JSONB on PostgreSQL, JSON text elsewhere.
+JsonDocument = JSON().with_variant(JSONB(), "postgresql")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores naive text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Database:
+    """Engine plus transactions that carry the tenant context."""
+
+    def __init__(self, url: str, *, settings: Settings | None = None, echo: bool = False) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        timeout = settings.db_timeout_seconds if settings else 5.0
+        self.engine: AsyncEngine = create_async_engine(url, echo=echo, **_engine_options(url, settings))
+        if self.is_sqlite:
+            _configure_sqlite(self.engine, busy_timeout_ms=int(timeout * 1000))
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, autobegin=False)
+
+    @asynccontextmanager
+    async def transaction(
+        self, tenant_id: uuid.UUID | None = None, *, write: bool = False
+    ) -> AsyncIterator[AsyncSession]:
+        """One transaction, committed on success and rolled back on error.
+
+        ``tenant_id`` becomes ``app.tenant_id`` for row-level security (PostgreSQL); ``write`` takes the
+        SQLite write lock up front.
+        """
+        async with self.engine.connect() as connection:
+            if self.is_sqlite and write:
+                connection = await connection.execution_options(foundation_begin="BEGIN IMMEDIATE")
+            async with AsyncSession(bind=connection, expire_on_commit=False) as session:
+                async with session.begin():
+                    await self.set_tenant(session, tenant_id)
+                    yield session
+
+    async def set_tenant(self, session: AsyncSession, tenant_id: uuid.UUID | None) -> None:
+        """Switch the row-level-security tenant for the rest of the current transaction."""
+        if not self.is_sqlite:
+            await session.execute(
+                text("SELECT set_config('app.tenant_id', :tenant, true)"),
+                {"tenant": str(tenant_id) if tenant_id else ""},
+            )
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _engine_options(url: str, settings: Settings | None) -> dict[str, Any]:
+    timeout = settings.db_timeout_seconds if settings else 5.0
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": timeout}, "pool_pre_ping": False}
+    options: dict[str, Any] = {
+        "pool_pre_ping": True,
+        "pool_timeout": timeout,
+        "pool_size": settings.db_pool_size if settings else 10,
+        "max_overflow": settings.db_max_overflow if settings else 10,
+    }
+    if url.startswith("postgresql+asyncpg"):
+        options["connect_args"] = {"timeout": timeout, "command_timeout": timeout}
+    return options
+
+
+def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int) -> None:
+    # pysqlite's implicit transactions are replaced by explicit BEGINs so write transactions can take the
+    # lock up front (the SQLAlchemy-documented recipe for serializable SQLite).
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql(connection.get_execution_options().get("foundation_begin", "BEGIN"))
+
+
+async def insert_ignoring_duplicates(
+    session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]], key_columns: Sequence[str]
+) -> int:
+    """Insert rows, skipping those that violate the unique key; returns how many were inserted."""
+    if not rows:
+        return 0
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    pk = next(iter(table.primary_key.columns))
+    statement = (
+        dialect_insert(table).values(list(rows)).on_conflict_do_nothing(index_elements=list(key_columns))
+    )
+    result = await session.execute(statement.returning(pk))
+    return len(result.fetchall())

@@ -1,0 +1,122 @@
+"""Design-system stories: tenant-isolated listing (own + global) and batch upsert."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, exists, func, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from foundation.db import Database, utcnow
+from foundation.design_system.models import GLOBAL_SCOPE, Story, StoryTag
+from foundation.design_system.schemas import StoryIn
+from foundation.http.pagination import Page
+from foundation.http.responses import rfc3339
+from foundation.problems import Kinds, ProblemError
+from foundation.tenancy.service import TenantRef
+
+
+@dataclass(frozen=True)
+class ResolvedStory:
+    tenant_id: uuid.UUID | None
+    item: StoryIn
+
+
+def _scope(tenant_id: uuid.UUID | None) -> str:
+    return str(tenant_id) if tenant_id else GLOBAL_SCOPE
+
+
+async def list_stories(
+    db: Database, tenant: TenantRef, page: Page, *, component_id: str | None, tag: str | None
+) -> dict[str, Any]:
+    conditions: list[Any] = [or_(Story.tenant_id == tenant.id, Story.tenant_id.is_(None))]
+    if component_id is not None:
+        conditions.append(Story.component_id == component_id)
+    if tag is not None:
+        conditions.append(exists().where(StoryTag.story_pk == Story.id, StoryTag.tag == tag))
+    async with db.transaction(tenant.id) as session:
+        total = (await session.execute(select(func.count()).select_from(Story).where(*conditions))).scalar_one()
+        stories: Sequence[Story] = []
+        tags: dict[uuid.UUID, list[str]] = defaultdict(list)
+        if not page.is_past_end(total):
+            stories = (
+                await session.execute(
+                    select(Story)
+                    .where(*conditions)
+                    .order_by(Story.updated_at.desc(), Story.component_id, Story.story_id, Story.id)
+                    .offset(page.offset)
+                    .limit(page.size)
+                )
+            ).scalars().all()
+            if stories:
+                tag_rows = await session.execute(
+                    select(StoryTag.story_pk, StoryTag.tag)
+                    .where(StoryTag.story_pk.in_([s.id for s in stories]))
+                    .order_by(StoryTag.story_pk, StoryTag.position)
+                )
+                for story_pk, value in tag_rows:
+                    tags[story_pk].append(value)
+    return page.envelope([_document(story, tags[story.id]) for story in stories], total)
+
+
+def _document(story: Story, tags: list[str]) -> dict[str, Any]:
+    return {
+        "id": str(story.id),
+        "tenantId": str(story.tenant_id) if story.tenant_id else None,
+        "componentId": story.component_id,
+        "storyId": story.story_id,
+        "tags": tags,
+        "coveragePercent": story.coverage_percent,
+        "axeStatus": story.axe_status,
+        "chromaticBuild": story.chromatic_build,
+        "storybookUrl": story.storybook_url,
+        "updatedAt": rfc3339(story.updated_at),
+    }
+
+
+async def upsert_stories(db: Database, stories: Sequence[ResolvedStory], acting_tenant: TenantRef | None) -> int:
+    """All or nothing: one transaction; a concurrent insert of the same key is retried as an update."""
+    for _attempt in range(3):
+        try:
+            async with db.transaction(acting_tenant.id if acting_tenant else None, write=True) as session:
+                for resolved in stories:
+                    # Platform-wide batches (no X-Tenant-Id) write each story under its own tenant.
+                    await db.set_tenant(session, resolved.tenant_id or (acting_tenant.id if acting_tenant else None))
+                    await _upsert_one(session, resolved)
+            return len(stories)
+        except IntegrityError:
+            continue
+    raise ProblemError(Kinds.unavailable, "Stories are being updated concurrently; retry.", headers={"Retry-After": "1"})
+
+
+async def _upsert_one(session: Any, resolved: ResolvedStory) -> None:
+    item = resolved.item
+    scope = _scope(resolved.tenant_id)
+    story = (
+        await session.execute(
+            select(Story).where(
+                Story.scope == scope, Story.component_id == item.componentId, Story.story_id == item.storyId
+            )
+        )
+    ).scalar_one_or_none()
+    if story is None:
+        story = Story(id=uuid.uuid4(), tenant_id=resolved.tenant_id, scope=scope,
+                      component_id=item.componentId, story_id=item.storyId)
+        session.add(story)
+    story.coverage_percent = float(item.coveragePercent)
+    story.axe_status = item.axeStatus.value
+    story.chromatic_build = item.chromaticBuild
+    story.storybook_url = item.storybookUrl
+    story.updated_at = utcnow()
+    await session.flush()
+    await session.execute(delete(StoryTag).where(StoryTag.story_pk == story.id))
+    unique_tags = list(dict.fromkeys(item.tags))
+    session.add_all(
+        StoryTag(story_pk=story.id, tag=tag, position=index, tenant_id=resolved.tenant_id)
+        for index, tag in enumerate(unique_tags)
+    )
+    await session.flush()

@@ -1,0 +1,65 @@
+"""Liveness, readiness and the Prometheus scrape endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from foundation.http.openapi import problem_responses
+from foundation.http.responses import json_response
+from foundation.observability.metrics import render_exposition
+from foundation.problems import Kinds, ProblemError
+from foundation.success_metrics.service import sc001_distributions
+
+router = APIRouter(tags=["health"])
+
+
+@router.get(
+    "/health",
+    summary="Liveness (touches no dependency)",
+    responses={200: {"content": {"application/json": {"schema": {
+        "type": "object", "required": ["status"],
+        "properties": {"status": {"const": "ok"}, "auth": {"type": "string"}}}}}}},
+)
+async def health(request: Request) -> Response:
+    body = {"status": "ok"}
+    if request.app.state.settings.auth.value == "off":
+        body["auth"] = "off"
+    return json_response(body)
+
+
+@router.get(
+    "/health/ready",
+    summary="Readiness: the database answers",
+    responses={
+        200: {"content": {"application/json": {"schema": {
+            "type": "object", "required": ["status", "checks"],
+            "properties": {"status": {"const": "ok"}, "checks": {"type": "object"}}}}}},
+        **problem_responses(503),
+    },
+)
+async def ready(request: Request) -> Response:
+    timeout = request.app.state.settings.db_timeout_seconds
+    try:
+        await asyncio.wait_for(request.app.state.db.ping(), timeout=timeout)
+    except Exception as exc:
+        raise ProblemError(
+            Kinds.unavailable, "The database is unreachable.", headers={"Retry-After": "5"}
+        ) from exc
+    return json_response({"status": "ok", "checks": {"database": "ok"}})
+
+
+@router.get("/metrics", include_in_schema=False)
+async def prometheus_metrics(request: Request) -> Response:
+    settings = request.app.state.settings
+    try:
+        tenants = await request.app.state.tenants.list()
+        sc001 = await sc001_distributions(
+            request.app.state.db, tenants, settings.metrics_sc001_features_per_tenant
+        )
+    except Exception:
+        sc001 = []  # a scrape must still show the process metrics while the database is down
+    body, content_type = render_exposition(sc001)
+    return Response(body, media_type=content_type)

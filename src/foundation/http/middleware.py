@@ -1,0 +1,163 @@
+"""Pure ASGI middleware (no BaseHTTPMiddleware: it costs throughput and breaks streaming).
+
+* :class:`ResponseHeadersMiddleware` — security headers, default ``Cache-Control: no-store`` and the
+  request's ``RateLimit-*`` headers on every response.
+* :class:`RequestGuardMiddleware` — header size, body size (413), JSON content type (415) and JSON nesting
+  depth limits, before any handler parses anything.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from foundation.http.context import trace_id_of
+from foundation.problems import Kinds, ProblemError, Violation, problem_response
+
+Scope = dict[str, Any]
+
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+)
+STRICT_CSP = b"default-src 'none'; frame-ancestors 'none'"
+# The interactive docs page loads its own scripts and styles; only that page gets a relaxed policy.
+DOCS_CSP = (
+    b"default-src 'none'; frame-ancestors 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    b"style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
+    b"connect-src 'self'"
+)
+DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect"})
+
+
+class ResponseHeadersMiddleware:
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        csp = DOCS_CSP if scope.get("path") in DOCS_PATHS else STRICT_CSP
+
+        async def send_with_headers(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers") or [])
+                present = {name.lower() for name, _ in headers}
+                additions = [*SECURITY_HEADERS, (b"content-security-policy", csp)]
+                if b"cache-control" not in present:
+                    additions.append((b"cache-control", b"no-store"))
+                state = scope.get("state") or {}
+                for name, value in (state.get("ratelimit_headers") or {}).items():
+                    additions.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+                headers.extend(item for item in additions if item[0] not in present)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def json_depth_exceeds(body: bytes, limit: int) -> bool:
+    """Cheap scan of bracket nesting outside strings; the JSON parser never sees deeper documents."""
+    depth = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return False
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+class RequestGuardMiddleware:
+    def __init__(self, app: Any, *, max_body_bytes: int, max_header_bytes: int, max_json_depth: int) -> None:
+        self.app = app
+        self.max_body = max_body_bytes
+        self.max_headers = max_header_bytes
+        self.max_depth = max_json_depth
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = scope.get("headers") or []
+        if sum(len(name) + len(value) + 4 for name, value in headers) > self.max_headers:
+            await self._reject(scope, receive, send, ProblemError(
+                Kinds.headers_too_large, f"Request headers exceed {self.max_headers} bytes."
+            ))
+            return
+        if scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        header_map = {name.lower(): value for name, value in headers}
+        declared = header_map.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+            await self._reject(scope, receive, send, self._too_large())
+            return
+        body = bytearray()
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body.extend(message.get("body", b""))
+            more = message.get("more_body", False)
+            if len(body) > self.max_body:
+                await self._reject(scope, receive, send, self._too_large())
+                return
+        if body:
+            content_type = header_map.get(b"content-type", b"").decode("latin-1")
+            if not _is_json(content_type):
+                await self._reject(scope, receive, send, ProblemError(
+                    Kinds.unsupported_media_type,
+                    "The request body must be JSON (Content-Type: application/json).",
+                    violations=[Violation("Content-Type", "must be application/json")],
+                ))
+                return
+            if json_depth_exceeds(bytes(body), self.max_depth):
+                await self._reject(scope, receive, send, ProblemError(
+                    Kinds.validation, f"JSON nesting deeper than {self.max_depth} levels.",
+                    violations=[Violation("body", f"nesting depth must be at most {self.max_depth}")],
+                ))
+                return
+        await self.app(scope, _replay(bytes(body), receive), send)
+
+    def _too_large(self) -> ProblemError:
+        return ProblemError(Kinds.payload_too_large, f"The request body exceeds {self.max_body} bytes.")
+
+    async def _reject(self, scope: Scope, receive: Any, send: Any, problem: ProblemError) -> None:
+        response = problem_response(
+            scope.get("path", "/"), trace_id_of(scope), problem.kind, problem.detail, violations=problem.violations
+        )
+        await response(scope, receive, send)
+
+
+def _replay(body: bytes, original_receive: Any) -> Any:
+    """Hands the buffered body to the app once, then defers to the server (e.g. for disconnects)."""
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await original_receive()
+
+    return receive

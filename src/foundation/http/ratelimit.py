@@ -1,0 +1,119 @@
+"""Per-tenant, per-endpoint-class rate limits through the ``limits`` library.
+
+One fixed-window counter per (tenant, endpoint class) drives both enforcement and the ``RateLimit-*``
+headers. Storage is in memory by default and Redis when ``FOUNDATION_REDIS_URL`` is set, so the counter is
+shared by every worker and instance. When the store fails, the configured policy applies: ``open`` lets the
+request through (counted in ``foundation_rate_limit_store_errors_total`` and logged), ``closed`` answers 503.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+
+import structlog
+from fastapi import Request
+from limits import RateLimitItem, RateLimitItemPerMinute
+from limits.aio.storage import MemoryStorage, Storage
+from limits.aio.strategies import FixedWindowRateLimiter
+from limits.storage import storage_from_string
+
+from foundation.observability import metrics
+from foundation.problems import Kinds, ProblemError
+from foundation.settings import Settings
+
+log = structlog.get_logger(component="foundation.ratelimit")
+
+
+class EndpointClass(StrEnum):
+    scaffold = "scaffold"
+    scaffold_read = "scaffold_read"
+    theme_read = "theme_read"
+    metrics_read = "metrics_read"
+    stories_read = "stories_read"
+    write = "write"
+
+
+def limits_from_settings(settings: Settings) -> dict[EndpointClass, int]:
+    return {
+        EndpointClass.scaffold: settings.rate_limit_scaffold_per_minute,
+        EndpointClass.scaffold_read: settings.rate_limit_scaffold_read_per_minute,
+        EndpointClass.theme_read: settings.rate_limit_theme_read_per_minute,
+        EndpointClass.metrics_read: settings.rate_limit_metrics_read_per_minute,
+        EndpointClass.stories_read: settings.rate_limit_stories_read_per_minute,
+        EndpointClass.write: settings.rate_limit_write_per_minute,
+    }
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_seconds: int
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(self.reset_seconds),
+        }
+
+
+class RateLimiter:
+    def __init__(self, settings: Settings) -> None:
+        self.enabled = settings.rate_limit_enabled
+        self.fail_closed = settings.rate_limit_redis_failure == "closed"
+        self.storage: Storage = (
+            storage_from_string(_async_redis_uri(settings.redis_url), socket_timeout=1.0)  # type: ignore[assignment]
+            if settings.redis_url
+            else MemoryStorage()
+        )
+        self.strategy = FixedWindowRateLimiter(self.storage)
+        self.items: dict[EndpointClass, RateLimitItem] = {
+            cls: RateLimitItemPerMinute(amount) for cls, amount in limits_from_settings(settings).items()
+        }
+
+    async def hit(self, tenant_key: str, endpoint: EndpointClass) -> Decision | None:
+        """Spend one unit; ``None`` when the store failed and the policy is fail-open."""
+        item = self.items[endpoint]
+        try:
+            allowed = await self.strategy.hit(item, tenant_key, endpoint.value)
+            stats = await self.strategy.get_window_stats(item, tenant_key, endpoint.value)
+        except Exception as exc:  # the store is a network dependency when Redis is configured
+            policy = "closed" if self.fail_closed else "open"
+            metrics.rate_limit_store_errors.labels(policy).inc()
+            log.warning("rate_limit_store_unavailable", policy=policy, error_type=type(exc).__name__)
+            if self.fail_closed:
+                raise ProblemError(
+                    Kinds.unavailable, "Rate limiting is unavailable; retry later.", headers={"Retry-After": "5"}
+                ) from exc
+            return None
+        reset = max(0, math.ceil(stats.reset_time - time.time()))
+        return Decision(allowed, item.amount, max(0, stats.remaining), reset)
+
+
+def _async_redis_uri(url: str | None) -> str:
+    assert url is not None
+    return url if url.startswith("async+") else f"async+{url}"
+
+
+async def enforce(request: Request, tenant_key: str, tenant_label: str, endpoint: EndpointClass) -> None:
+    limiter: RateLimiter = request.app.state.rate_limiter
+    if not limiter.enabled:
+        return
+    decision = await limiter.hit(tenant_key, endpoint)
+    if decision is None:
+        return
+    headers = decision.headers()
+    request.state.ratelimit_headers = headers
+    if not decision.allowed:
+        metrics.rate_limited.labels(tenant_label, endpoint.value).inc()
+        retry_after = str(max(1, decision.reset_seconds))
+        raise ProblemError(
+            Kinds.rate_limit,
+            f"Rate limit of {decision.limit} requests per minute exceeded for {endpoint.value}.",
+            headers={**headers, "Retry-After": retry_after},
+        )

@@ -1,0 +1,21 @@
+"""Every table's model, imported once so Alembic and tests see the whole schema."""
+
+from foundation.db import Base
+from foundation.design_system.models import Story, StoryTag
+from foundation.scaffolds.models import IdempotencyRecord, ScaffoldRegistration
+from foundation.success_metrics.models import ScSample
+from foundation.tenancy.models import Tenant
+from foundation.themes.models import ThemeVersion
+
+metadata = Base.metadata
+
+__all__ = [
+    "IdempotencyRecord",
+    "ScSample",
+    "ScaffoldRegistration",
+    "Story",
+    "StoryTag",
+    "Tenant",
+    "ThemeVersion",
+    "metadata",
+]

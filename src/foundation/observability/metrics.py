@@ -1,0 +1,137 @@
+"""Prometheus metrics: HTTP RED metrics, scaffold outcomes, rate limiting and the SC-001 histogram.
+
+Process-local metrics use prometheus_client and work under several workers in its multiprocess mode
+(``PROMETHEUS_MULTIPROC_DIR``, set by ``foundation serve --workers N``).
+
+``sc_001_scaffolding_minutes`` is rendered at scrape time from the database: the tenant-level series
+(``feature_slug="__all__"``) carries the complete distribution, and per-feature series exist only for the
+most recent N registrations of each tenant. The database is the one place every worker and instance
+agrees on, and it keeps the exposition bounded however many features accumulate (the previous
+implementation's per-feature histogram reached 4 MB per scrape).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.registry import Collector
+
+HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+SC001_BUCKETS = (1, 2, 3, 5, 8, 13, 21, 30, 45, 60, 90, 120, 240, 480, 720, 1440)
+ALL_FEATURES = "__all__"
+
+http_requests = Counter(
+    "http_server_requests_total",
+    "HTTP requests served, by route template.",
+    ["method", "route", "status_code", "tenant"],
+)
+http_duration = Histogram(
+    "http_server_request_duration_seconds",
+    "HTTP request duration, by route template.",
+    ["method", "route", "status_code", "tenant"],
+    buckets=HTTP_BUCKETS,
+)
+scaffold_registrations = Counter(
+    "foundation_scaffold_registrations_total",
+    "Scaffold registration attempts by outcome (created, replayed, conflict, rejected).",
+    ["tenant", "outcome"],
+)
+rate_limited = Counter(
+    "foundation_rate_limited_total",
+    "Requests rejected with 429, by tenant and endpoint class.",
+    ["tenant", "endpoint"],
+)
+rate_limit_store_errors = Counter(
+    "foundation_rate_limit_store_errors_total",
+    "Rate-limit counter store failures (e.g. Redis unreachable), by the policy applied.",
+    ["policy"],
+)
+spans_dropped = Counter(
+    "foundation_otel_spans_dropped_total",
+    "Spans dropped before export (queue full or exporter failure).",
+    ["reason"],
+)
+
+
+def observe_request(method: str, route: str, status_code: int, tenant: str, seconds: float) -> None:
+    labels = (method, route, str(status_code), tenant)
+    http_requests.labels(*labels).inc()
+    http_duration.labels(*labels).observe(seconds)
+
+
+@dataclass(frozen=True)
+class Sc001Distribution:
+    """One histogram series: cumulative bucket counts aligned with :data:`SC001_BUCKETS`."""
+
+    tenant_slug: str
+    feature_slug: str
+    bucket_counts: Sequence[int]
+    count: int
+    total_minutes: float
+
+
+class _Sc001Collector(Collector):
+    def __init__(self, series: Iterable[Sc001Distribution]) -> None:
+        self.series = list(series)
+
+    def collect(self) -> Iterable[HistogramMetricFamily]:
+        family = HistogramMetricFamily(
+            "sc_001_scaffolding_minutes",
+            "SC-001: minutes from scaffold to green pipeline, per tenant (feature_slug=__all__) and for the "
+            "most recent features of each tenant.",
+            labels=["tenant_slug", "feature_slug"],
+        )
+        for item in self.series:
+            buckets = [(str(float(b)), c) for b, c in zip(SC001_BUCKETS, item.bucket_counts, strict=True)]
+            buckets.append(("+Inf", item.count))
+            family.add_metric([item.tenant_slug, item.feature_slug], buckets, item.total_minutes)
+        yield family
+
+
+def cumulative_buckets(values: Iterable[float]) -> list[int]:
+    ordered = sorted(values)
+    counts, index = [], 0
+    for bound in SC001_BUCKETS:
+        while index < len(ordered) and ordered[index] <= bound:
+            index += 1
+        counts.append(index)
+    return counts
+
+
+def render_exposition(sc001: Iterable[Sc001Distribution]) -> tuple[bytes, str]:
+    """The full /metrics payload: process-local (or multiprocess-merged) metrics plus SC-001."""
+    registry = CollectorRegistry(auto_describe=False)
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        ProcessCollector(registry=registry)
+        body = generate_latest(registry)
+    else:
+        body = generate_latest(REGISTRY)
+    extra = CollectorRegistry(auto_describe=False)
+    extra.register(_Sc001Collector(sc001))
+    return body + generate_latest(extra), CONTENT_TYPE_LATEST
+
+
+def monotonic() -> float:
+    return time.perf_counter()
+
+
+def mark_process_dead(pid: int) -> None:
+    """Called by the server when a worker exits, so its live gauges stop counting."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+

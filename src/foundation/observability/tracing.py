@@ -1,0 +1,104 @@
+"""OpenTelemetry tracing configured only by the standard ``OTEL_*`` variables.
+
+Server spans come from the FastAPI instrumentation and database child spans from the SQLAlchemy one.
+Spans are exported over OTLP/HTTP when ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or the traces-specific variable)
+is set, through a bounded batch processor: a dead collector costs dropped spans (counted in
+``foundation_otel_spans_dropped_total``), never request latency. Every exported span passes the PII guard.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+from foundation.observability import metrics
+from foundation.observability.pii import PiiRedactingSpanExporter
+
+DEFAULT_SERVICE_NAME = "iabank-foundation"
+MAX_QUEUE = 2048
+
+
+class CountingExporter(SpanExporter):
+    """Counts spans lost to export failures (collector down, timeouts)."""
+
+    def __init__(self, inner: SpanExporter) -> None:
+        self.inner = inner
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        try:
+            result = self.inner.export(spans)
+        except Exception:
+            result = SpanExportResult.FAILURE
+        if result is not SpanExportResult.SUCCESS:
+            metrics.spans_dropped.labels("export_failed").inc(len(spans))
+        return result
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
+class CountingBatchSpanProcessor(BatchSpanProcessor):
+    """A batch processor whose queue-full drops are counted instead of silently lost."""
+
+    def on_end(self, span: ReadableSpan) -> None:
+        queue = getattr(getattr(self, "_batch_processor", None), "_queue", None)
+        if queue is not None and len(queue) >= MAX_QUEUE:
+            metrics.spans_dropped.labels("queue_full").inc()
+        super().on_end(span)
+
+
+def export_configured() -> bool:
+    return bool(
+        os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    )
+
+
+def build_tracer_provider(extra_exporter: SpanExporter | None = None) -> TracerProvider:
+    """``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES`` and ``OTEL_TRACES_SAMPLER`` are read by the SDK."""
+    resource = Resource.create({} if os.environ.get("OTEL_SERVICE_NAME") else {"service.name": DEFAULT_SERVICE_NAME})
+    provider = TracerProvider(resource=resource)
+    exporters: list[SpanExporter] = []
+    if export_configured():
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        exporters.append(OTLPSpanExporter())
+    if extra_exporter is not None:
+        exporters.append(extra_exporter)
+    for exporter in exporters:
+        provider.add_span_processor(
+            CountingBatchSpanProcessor(
+                CountingExporter(PiiRedactingSpanExporter(exporter)), max_queue_size=MAX_QUEUE
+            )
+        )
+    return provider
+
+
+def instrument(app: Any, engine: Any, provider: TracerProvider) -> None:
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+    FastAPIInstrumentor.instrument_app(
+        app, tracer_provider=provider, excluded_urls="/metrics,/health,/health/ready"
+    )
+    # _instrument() rather than instrument(): the public call is once-per-process, and every app (tests create
+    # many) has its own engine to trace.
+    SQLAlchemyInstrumentor()._instrument(engine=engine.sync_engine, tracer_provider=provider)
+
+
+def shutdown(provider: TracerProvider | None) -> None:
+    if provider is not None:
+        provider.shutdown()
+
+
+def current_trace_id() -> str | None:
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else None

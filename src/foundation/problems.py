@@ -1,0 +1,257 @@
+"""Problem Details (RFC 9457) for every error response.
+
+Handlers and services raise :class:`ProblemError` (or let framework/database errors propagate); the
+handlers installed by :func:`install_problem_handlers` turn everything into ``application/problem+json``
+with a ``traceId``. Nothing from an exception's text reaches a 500 body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from foundation.http.context import trace_id_of
+from foundation.http.responses import dumps
+
+PROBLEM_BASE = "https://iabank.local/problems/foundation/"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+log = structlog.get_logger(component="foundation.problems")
+
+
+@dataclass(frozen=True)
+class Kind:
+    slug: str
+    title: str
+    status: int
+
+
+class Kinds:
+    validation = Kind("validation", "invalid_request", 400)
+    idempotency_key_required = Kind("idempotency-key", "idempotency_key_required", 400)
+    idempotency_key_invalid = Kind("idempotency-key", "idempotency_key_invalid", 400)
+    tenant_header = Kind("tenant-header", "tenant_header_mismatch", 400)
+    pagination = Kind("pagination", "invalid_pagination", 400)
+    unauthenticated = Kind("authentication", "unauthenticated", 401)
+    forbidden = Kind("authorization", "forbidden", 403)
+    tenant_not_found = Kind("tenant", "tenant_not_found", 404)
+    theme_not_found = Kind("tenant-theme", "tenant_theme_not_found", 404)
+    not_found = Kind("not-found", "not_found", 404)
+    method_not_allowed = Kind("method", "method_not_allowed", 405)
+    idempotency_conflict = Kind("idempotency-replay", "idempotency_conflict", 409)
+    feature_conflict = Kind("feature-conflict", "feature_already_registered", 409)
+    theme_conflict = Kind("theme-conflict", "theme_version_conflict", 409)
+    precondition = Kind("precondition", "precondition_failed", 412)
+    payload_too_large = Kind("payload-too-large", "payload_too_large", 413)
+    unsupported_media_type = Kind("media-type", "unsupported_media_type", 415)
+    idempotency_mismatch = Kind("idempotency-mismatch", "idempotency_payload_mismatch", 422)
+    rate_limit = Kind("rate-limit", "rate_limit_exceeded", 429)
+    headers_too_large = Kind("headers-too-large", "request_header_fields_too_large", 431)
+    internal = Kind("internal", "internal_error", 500)
+    unavailable = Kind("unavailable", "service_unavailable", 503)
+    timeout = Kind("timeout", "request_timeout", 503)
+
+
+@dataclass
+class Violation:
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+@dataclass
+class ProblemError(Exception):
+    kind: Kind
+    detail: str
+    violations: Sequence[Violation] = ()
+    headers: Mapping[str, str] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"{self.kind.title}: {self.detail}"
+
+
+def problem_response(
+    request_path: str,
+    trace_id: str,
+    kind: Kind,
+    detail: str,
+    *,
+    violations: Iterable[Violation] = (),
+    headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + kind.slug,
+        "title": kind.title,
+        "status": kind.status,
+        "detail": detail,
+        "instance": request_path,
+        "traceId": trace_id,
+    }
+    items = [v.as_dict() for v in violations]
+    if items:
+        body["violations"] = items
+    if extra:
+        body.update(extra)
+    return Response(
+        dumps(body), status_code=kind.status, headers=dict(headers or {}), media_type=PROBLEM_MEDIA_TYPE
+    )
+
+
+def _respond(request: Request, problem: ProblemError) -> Response:
+    headers = dict(problem.headers)
+    return problem_response(
+        request.url.path,
+        trace_id_of(request.scope),
+        problem.kind,
+        problem.detail,
+        violations=problem.violations,
+        headers=headers,
+        extra=problem.extra,
+    )
+
+
+# --- validation errors: pydantic locations become field paths ---------------------------------------
+
+_PAGINATION_PARAMS = {"page", "page_size", "per_page"}
+
+
+def field_path(location: Sequence[int | str]) -> str:
+    """``('body', 'slices', 0, 'files', 1, 'checksum')`` → ``slices[0].files[1].checksum``."""
+    parts = list(location)
+    source = parts.pop(0) if parts and parts[0] in {"body", "query", "header", "path"} else None
+    if source == "header" and parts:
+        return "-".join(word.capitalize() for word in str(parts[0]).replace("_", "-").split("-"))
+    path = ""
+    for part in parts:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part in {"function-after", "function-before", "function-wrap"} or "[" in str(part):
+            continue  # pydantic validator frames, not input fields
+        else:
+            path += ("." if path else "") + str(part)
+    return path or "body"
+
+
+def _violation_message(error: Mapping[str, Any]) -> str:
+    message = str(error.get("msg", "invalid value"))
+    return message.removeprefix("Value error, ")
+
+
+def violations_from(errors: Sequence[Mapping[str, Any]]) -> list[Violation]:
+    seen: set[tuple[str, str]] = set()
+    result = []
+    for error in errors:
+        item = Violation(field_path(error.get("loc", ())), _violation_message(error))
+        if (item.field, item.message) not in seen:
+            seen.add((item.field, item.message))
+            result.append(item)
+    return result
+
+
+def validation_problem(errors: Sequence[Mapping[str, Any]]) -> ProblemError:
+    locations = [tuple(e.get("loc", ())) for e in errors]
+    if locations and all(len(loc) >= 2 and loc[0] == "query" and loc[1] in _PAGINATION_PARAMS for loc in locations):
+        return ProblemError(Kinds.pagination, "Invalid pagination parameters.", violations_from(errors))
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return ProblemError(Kinds.validation, "The request body is not valid JSON.", violations_from(errors))
+    return ProblemError(Kinds.validation, "The request is invalid.", violations_from(errors))
+
+
+# --- handlers ------------------------------------------------------------------------------------------
+
+_UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,
+    PoolTimeoutError,
+    ConnectionError,
+    OSError,
+    TimeoutError,
+)
+
+
+def _is_unavailable(exc: BaseException) -> bool:
+    if isinstance(exc, _UNAVAILABLE_ERRORS):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    # asyncpg raises its own connection errors; match them by module to avoid importing the driver here.
+    return type(exc).__module__.startswith("asyncpg") and "Connection" in type(exc).__name__
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ProblemError)
+    async def _problem(request: Request, exc: ProblemError) -> Response:
+        return _respond(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        return _respond(request, validation_problem(exc.errors()))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        kinds = {404: Kinds.not_found, 405: Kinds.method_not_allowed, 413: Kinds.payload_too_large}
+        kind = kinds.get(exc.status_code)
+        if kind is None:
+            kind = Kind("http", HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_"), exc.status_code)
+        detail = {
+            404: f"No resource at {request.url.path}.",
+            405: f"Method {request.method} is not allowed here.",
+        }.get(exc.status_code, str(exc.detail))
+        return _respond(request, ProblemError(kind, detail, headers=dict(exc.headers or {})))
+
+
+class UnhandledErrorMiddleware:
+    """Turns any exception escaping the app into a Problem *inside* the user middleware stack.
+
+    Starlette's own catch-all sits outside every middleware, so its responses would miss the security
+    headers, metrics and logs; this one sits innermost.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_wrapper(message: dict[str, Any]) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            if started:
+                raise
+            problem = unhandled_problem(exc)
+            response = problem_response(
+                scope.get("path", "/"), trace_id_of(scope), problem.kind, problem.detail, headers=problem.headers
+            )
+            await response(scope, receive, send)
+
+
+def unhandled_problem(exc: BaseException) -> ProblemError:
+    if _is_unavailable(exc) or (exc.__cause__ is not None and _is_unavailable(exc.__cause__)):
+        log.warning("dependency_unavailable", error_type=type(exc).__name__)
+        return ProblemError(
+            Kinds.unavailable, "A dependency is unavailable; retry later.", headers={"Retry-After": "5"}
+        )
+    log.error("unhandled_exception", error_type=type(exc).__name__, exc_info=exc)
+    return ProblemError(Kinds.internal, "An unexpected error occurred.")

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, field_validator
+
+FEATURE_SLUG = r"^[a-z0-9-]+$"
+MAX_METADATA_BYTES = 16 * 1024
+
+FeatureSlug = Annotated[str, StringConstraints(pattern=FEATURE_SLUG, min_length=1, max_length=64, strict=True)]
+Checksum = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$", strict=True)]
+CommitHash = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{40}$", strict=True)]
+ScReference = Annotated[str, StringConstraints(pattern=r"^@SC-00[1-5]$", strict=True)]
+_WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+class SliceName(StrEnum):
+    app = "app"
+    pages = "pages"
+    features = "features"
+    entities = "entities"
+    shared = "shared"
+
+
+class ScaffoldFile(BaseModel):
+    path: Annotated[str, StringConstraints(min_length=1, max_length=512, strict=True)]
+    checksum: Checksum
+
+    @field_validator("path")
+    @classmethod
+    def _relative_without_parent(cls, value: str) -> str:
+        if value.startswith(("/", "\\")) or _WINDOWS_DRIVE.match(value):
+            raise ValueError("must be a relative path")
+        if ".." in re.split(r"[\\/]", value):
+            raise ValueError('must not contain ".." segments')
+        if any(ord(ch) < 0x20 for ch in value):
+            raise ValueError("must not contain control characters")
+        return value
+
+
+class ScaffoldSlice(BaseModel):
+    slice: SliceName
+    files: Annotated[list[ScaffoldFile], Field(min_length=1, max_length=1000)]
+
+
+class ScaffoldRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    featureSlug: FeatureSlug
+    initiatedBy: uuid.UUID
+    slices: Annotated[list[ScaffoldSlice], Field(min_length=1, max_length=5)]
+    lintCommitHash: CommitHash
+    scReferences: Annotated[list[ScReference], Field(min_length=1, max_length=50)]
+    durationMs: Annotated[StrictInt | None, Field(ge=0, le=86_400_000)] = None
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Free JSON object, ≤16 KiB serialised.")
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_size(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if len(json.dumps(value, separators=(",", ":")).encode("utf-8")) > MAX_METADATA_BYTES:
+            raise ValueError("must be at most 16 KiB when serialised")
+        return value
+
+    def normalised(self) -> dict[str, Any]:
+        """The payload the fingerprint is computed over (unknown fields already dropped)."""
+        return self.model_dump(mode="json")
+
+
+class SuccessMetric(BaseModel):
+    code: str = Field(pattern=r"^SC-00[1-5]$")
+    value: float
+    collectedAt: str = Field(json_schema_extra={"format": "date-time"})
+    source: str
+    featureSlug: str | None = None
+
+
+class ScaffoldResponse(BaseModel):
+    scaffoldId: uuid.UUID
+    tenantId: uuid.UUID
+    featureSlug: str
+    status: str = Field(pattern="^(initiated|linted|tested|published)$")
+    recordedAt: str = Field(json_schema_extra={"format": "date-time"})
+    metrics: list[SuccessMetric]

@@ -1,0 +1,128 @@
+"""Success-metric samples: ingestion with de-duplication, listing, and the SC-001 distributions."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Integer, case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from foundation.db import Database, insert_ignoring_duplicates, utcnow
+from foundation.http.pagination import Page
+from foundation.http.responses import rfc3339
+from foundation.observability.metrics import ALL_FEATURES, SC001_BUCKETS, Sc001Distribution, cumulative_buckets
+from foundation.success_metrics.models import ScSample
+from foundation.tenancy.service import TenantRef
+
+DEDUP_KEY = ("tenant_id", "code", "source", "collected_at", "feature_slug")
+
+
+@dataclass(frozen=True)
+class NewSample:
+    code: str
+    value: float
+    collected_at: datetime
+    source: str
+    feature_slug: str | None = None
+    scaffold_id: uuid.UUID | None = None
+
+
+def sample_document(code: str, value: float, collected_at: datetime, source: str, feature_slug: str | None) -> dict:
+    document: dict[str, Any] = {
+        "code": code,
+        "value": value,
+        "collectedAt": rfc3339(collected_at),
+        "source": source,
+    }
+    if feature_slug:
+        document["featureSlug"] = feature_slug
+    return document
+
+
+async def record_samples(session: AsyncSession, tenant_id: uuid.UUID, samples: Sequence[NewSample]) -> int:
+    """Insert within the caller's transaction; returns how many were new (the rest were duplicates)."""
+    now = utcnow()
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "tenant_id": tenant_id,
+            "code": s.code,
+            "value": float(s.value),
+            # Stored at millisecond precision: the precision the API reports, so re-sent samples match.
+            "collected_at": s.collected_at.replace(microsecond=s.collected_at.microsecond // 1000 * 1000),
+            "source": s.source,
+            "feature_slug": s.feature_slug or "",
+            "scaffold_id": s.scaffold_id,
+            "created_at": now,
+        }
+        for s in samples
+    ]
+    return await insert_ignoring_duplicates(session, ScSample.__table__, rows, DEDUP_KEY)  # type: ignore[arg-type]
+
+
+async def ingest(db: Database, tenant: TenantRef, samples: Sequence[NewSample]) -> tuple[int, int]:
+    async with db.transaction(tenant.id, write=True) as session:
+        accepted = await record_samples(session, tenant.id, samples)
+    return accepted, len(samples) - accepted
+
+
+async def list_samples(
+    db: Database, tenant: TenantRef, page: Page, *, code: str | None, since: datetime | None
+) -> dict[str, Any]:
+    conditions = [ScSample.tenant_id == tenant.id]
+    if code:
+        conditions.append(ScSample.code == code)
+    if since:
+        conditions.append(ScSample.collected_at >= since)
+    async with db.transaction(tenant.id) as session:
+        total = (await session.execute(select(func.count()).select_from(ScSample).where(*conditions))).scalar_one()
+        rows: Sequence[Any] = []
+        if not page.is_past_end(total):
+            rows = (
+                await session.execute(
+                    select(ScSample)
+                    .where(*conditions)
+                    .order_by(ScSample.collected_at.desc(), ScSample.created_at.desc(), ScSample.id)
+                    .offset(page.offset)
+                    .limit(page.size)
+                )
+            ).scalars().all()
+    data = [sample_document(r.code, r.value, r.collected_at, r.source, r.feature_slug or None) for r in rows]
+    return page.envelope(data, total)
+
+
+async def sc001_distributions(db: Database, tenants: Sequence[TenantRef], recent_features: int) -> list[Sc001Distribution]:
+    """Per tenant: the complete SC-001 distribution of registrations plus its most recent features."""
+    registered = (ScSample.code == "SC-001", ScSample.scaffold_id.is_not(None))
+    bucket_columns = [
+        func.sum(case((ScSample.value <= bound, 1), else_=0)).cast(Integer) for bound in SC001_BUCKETS
+    ]
+    series: list[Sc001Distribution] = []
+    for tenant in tenants:
+        async with db.transaction(tenant.id) as session:
+            summary = (
+                await session.execute(
+                    select(func.count(), func.coalesce(func.sum(ScSample.value), 0.0), *bucket_columns).where(
+                        ScSample.tenant_id == tenant.id, *registered
+                    )
+                )
+            ).one()
+            if not summary[0]:
+                continue
+            recent = (
+                await session.execute(
+                    select(ScSample.feature_slug, ScSample.value)
+                    .where(ScSample.tenant_id == tenant.id, *registered)
+                    .order_by(ScSample.collected_at.desc(), ScSample.created_at.desc())
+                    .limit(recent_features)
+                )
+            ).all()
+        count, total, *buckets = summary
+        series.append(Sc001Distribution(tenant.slug, ALL_FEATURES, [int(b or 0) for b in buckets], count, total))
+        for feature_slug, value in recent:
+            series.append(Sc001Distribution(tenant.slug, feature_slug, cumulative_buckets([value]), 1, value))
+    return series

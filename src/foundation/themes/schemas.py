@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+SEMVER = re.compile(
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+)
+MAX_TOKENS_PER_CATEGORY = 2000
+
+TokenName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]+(?:[.-][A-Za-z0-9]+)*$", max_length=128)]
+TokenValue = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+Tokens = Annotated[dict[TokenName, TokenValue], Field(max_length=MAX_TOKENS_PER_CATEGORY)]
+
+
+class ThemeCategories(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    foundation: Tokens = Field(default_factory=dict)
+    semantic: Tokens = Field(default_factory=dict)
+    component: Tokens = Field(default_factory=dict)
+
+
+class ThemePublishRequest(BaseModel):
+    categories: ThemeCategories
+    wcagReport: dict[str, Any] | None = Field(
+        default=None, description="Ignored: the server computes and stores its own contrast report."
+    )
+    makeCurrent: bool = Field(default=False, description="Make this version the tenant's current theme.")
+
+
+class WcagCategoryReport(BaseModel):
+    status: str
+    contrastRatio: float | None
+    checkedPairs: int
+
+
+class WcagReport(BaseModel):
+    status: str = Field(pattern="^(pass|fail)$")
+    contrastRatio: float | None
+    threshold: float
+    categories: dict[str, WcagCategoryReport]
+    checkedPairs: list[dict[str, Any]]
+    failures: list[dict[str, Any]]
+    skipped: list[dict[str, Any]]
+
+
+class ThemeResponse(BaseModel):
+    tenantId: str = Field(json_schema_extra={"format": "uuid"})
+    version: str
+    generatedAt: str = Field(json_schema_extra={"format": "date-time"})
+    categories: dict[str, dict[str, str]]
+    wcagReport: WcagReport
+
+
+class ThemePublishResponse(ThemeResponse):
+    current: bool = Field(description="Whether this version is the tenant's current theme.")
+    warnings: list[str] = Field(default_factory=list)
