@@ -66,6 +66,19 @@ def _poll(fn: Callable[[], Any], timeout: float, interval: float = 0.5) -> Any:
         time.sleep(interval)
 
 
+def _json_output(stdout: str) -> dict[str, Any] | None:
+    """The JSON object a CLI printed (pretty-printed or on its last line)."""
+    text = stdout.strip()
+    for candidate in (text, text[text.find("{") :] if "{" in text else "", *reversed(text.splitlines())):
+        try:
+            value = json.loads(candidate)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return value
+    return None
+
+
 class Verifier:
     def __init__(self, options: VerifyOptions, echo: Callable[[str], None]) -> None:
         self.o = options
@@ -258,10 +271,7 @@ class Verifier:
             slug,
         ]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-        try:
-            cli: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-        except (ValueError, IndexError):
-            cli = {"stdout": proc.stdout, "stderr": proc.stderr[-2000:]}
+        cli = _json_output(proc.stdout) or {"stdout": proc.stdout, "stderr": proc.stderr[-2000:]}
         cli_file = self.save(
             "otel-cli.json", {"command": cmd[3:], "exitCode": proc.returncode, "output": cli}
         )
