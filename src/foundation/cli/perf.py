@@ -229,7 +229,8 @@ def runs(
         return
     table = Table(title=f"perf runs in {output_dir}")
     for column in ("run id", "mode", "VUs", "req/s", "p95 ms", "error rate", "status", "decided by"):
-        table.add_column(column, no_wrap=column == "run id")
+        numeric = column in ("VUs", "req/s", "p95 ms", "error rate")
+        table.add_column(column, no_wrap=column == "run id", justify="right" if numeric else "left")
     for run in found:
         table.add_row(
             str(run["path"]),

@@ -146,7 +146,11 @@ def _fmt(value: Any) -> str:
 
 
 def summary_markdown(
-    document: dict[str, Any], k6: dict[str, Any], verdict: Verdict, failures: list[tuple[str, int]]
+    document: dict[str, Any],
+    k6: dict[str, Any],
+    verdict: Verdict,
+    failures: list[tuple[str, int]],
+    server_log: bool = False,
 ) -> str:
     d = document
     t = d["thresholds"]
@@ -207,7 +211,10 @@ def summary_markdown(
         lines.append("- no OTLP endpoint configured")
     if d["warnings"]:
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in d["warnings"]]
-    lines += ["", "## Files", "", f"- `{K6_FILE}`, `{THROUGHPUT_FILE}`, `{CHART_FILE}`", ""]
+    files = [K6_FILE, THROUGHPUT_FILE, CHART_FILE] + (
+        ["server.log (the self-started server's log)"] if server_log else []
+    )
+    lines += ["", "## Files", "", *[f"- `{name}`" for name in files], ""]
     return "\n".join(lines)
 
 

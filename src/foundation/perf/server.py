@@ -25,6 +25,7 @@ RATE_LIMIT_VARIABLES = (
     "FOUNDATION_RATE_LIMIT_WRITE_PER_MINUTE",
 )
 RAISED_RATE_LIMIT = "1000000"
+CLI_ENTRY = "from foundation.cli.main import main; main()"
 
 
 class ServerError(RuntimeError):
@@ -92,7 +93,8 @@ class ApiServer:
         return f"http://{self.host}:{self.port}"
 
     def _cli(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "foundation.cli.main", *args]
+        # Equivalent to `python -m foundation.cli.main ...`, but independent of a `__main__` guard there.
+        return [sys.executable, "-c", CLI_ENTRY, *args]
 
     def start(self) -> ApiServer:
         self.workdir = Path(tempfile.mkdtemp(prefix="foundation-perf-"))

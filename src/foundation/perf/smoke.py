@@ -172,7 +172,8 @@ def record_run(
     artifacts.write_json(run_dir / artifacts.K6_FILE, k6)
     artifacts.write_json(run_dir / artifacts.THROUGHPUT_FILE, document)
     (run_dir / artifacts.SUMMARY_FILE).write_text(
-        artifacts.summary_markdown(document, k6, verdict, stats.top_failures), encoding="utf-8"
+        artifacts.summary_markdown(document, k6, verdict, stats.top_failures, server_log is not None),
+        encoding="utf-8",
     )
     if server_log is not None:
         (run_dir / "server.log").write_text(server_log, encoding="utf-8")
