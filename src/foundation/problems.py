@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from foundation.http.context import trace_id_of
 from foundation.http.responses import dumps
@@ -164,7 +165,9 @@ def violations_from(errors: Sequence[Mapping[str, Any]]) -> list[Violation]:
 
 def validation_problem(errors: Sequence[Mapping[str, Any]]) -> ProblemError:
     locations = [tuple(e.get("loc", ())) for e in errors]
-    if locations and all(len(loc) >= 2 and loc[0] == "query" and loc[1] in _PAGINATION_PARAMS for loc in locations):
+    if locations and all(
+        len(loc) >= 2 and loc[0] == "query" and loc[1] in _PAGINATION_PARAMS for loc in locations
+    ):
         return ProblemError(Kinds.pagination, "Invalid pagination parameters.", violations_from(errors))
     if any(e.get("type") == "json_invalid" for e in errors):
         return ProblemError(Kinds.validation, "The request body is not valid JSON.", violations_from(errors))
@@ -210,7 +213,24 @@ def install_problem_handlers(app: FastAPI) -> None:
             404: f"No resource at {request.url.path}.",
             405: f"Method {request.method} is not allowed here.",
         }.get(exc.status_code, str(exc.detail))
-        return _respond(request, ProblemError(kind, detail, headers=dict(exc.headers or {})))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        return _respond(request, ProblemError(kind, detail, headers=headers))
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (Starlette only reports the first matching route)."""
+    methods = {
+        method
+        for method in _STANDARD_METHODS
+        for route in request.app.router.routes
+        if route.matches({**request.scope, "method": method})[0] is Match.FULL
+    }
+    return sorted(methods)
+
+
+_STANDARD_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
 class UnhandledErrorMiddleware:
@@ -242,7 +262,11 @@ class UnhandledErrorMiddleware:
                 raise
             problem = unhandled_problem(exc)
             response = problem_response(
-                scope.get("path", "/"), trace_id_of(scope), problem.kind, problem.detail, headers=problem.headers
+                scope.get("path", "/"),
+                trace_id_of(scope),
+                problem.kind,
+                problem.detail,
+                headers=problem.headers,
             )
             await response(scope, receive, send)
 
