@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,15 @@ DEFAULT_PORTS = {"collector": 4318, "api": 8000, "prometheus": 9090, "dashboard"
 SCRAPE_INTERVAL = "2s"
 PROMETHEUS_INSTALL_HINT = "prometheus not found; install it with: sudo apt-get install -y prometheus"
 RULES_FILE = Path("infra/prometheus/foundation.rules.yml")
+
+
+# Equivalent to `python -m foundation.cli.main ...`, independent of a `__main__` guard in that module.
+CLI_ENTRY = "from foundation.cli.main import main; main()"
+
+
+def cli_command(*args: str) -> list[str]:
+    """The `foundation` command line run with this interpreter (works without the console script)."""
+    return [sys.executable, "-c", CLI_ENTRY, *args]
 
 
 def find_prometheus() -> str | None:

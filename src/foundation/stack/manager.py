@@ -44,7 +44,7 @@ class UpOptions:
 
 
 def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "foundation.cli.main", *args]
+    return config.cli_command(*args)
 
 
 def _healthy(url: str, timeout: float = 2.0) -> bool:

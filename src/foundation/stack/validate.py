@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any
 
 from foundation.dashboards.prom import Prometheus, PrometheusError, instant_values
 from foundation.stack import manager
+from foundation.stack.config import cli_command
 from foundation.stack.report import (
     Criterion,
     check,
@@ -65,10 +65,10 @@ class ValidateResult:
 
 def _perf(mode: str, args: list[str], perf_dir: Path, run_dir: Path, echo: Callable[[str], None]) -> PerfRun:
     before = {p for p in perf_dir.iterdir()} if perf_dir.is_dir() else set()
-    cmd = [sys.executable, "-m", "foundation.cli.main", "perf", "smoke", "--mode", mode, *args]
+    cmd = cli_command("perf", "smoke", "--mode", mode, *args)
     cmd += ["--output-dir", str(perf_dir)]
     log = run_dir / f"perf-{mode}.log"
-    echo(f"perf smoke ({mode}): {' '.join(cmd[3:])}")
+    echo(f"perf smoke ({mode}): foundation {' '.join(cmd[3:])}")
     with log.open("w", encoding="utf-8") as out:
         proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, text=True, timeout=1800)
     new = (
@@ -167,7 +167,7 @@ def _grafana_criterion() -> Criterion | None:
     if not PROVISIONING_DIR.is_dir():
         return None
     result = sync(PROVISIONING_DIR, check=True)
-    path = PROVISIONING_DIR / DASHBOARD_FILE
+    path = (PROVISIONING_DIR / DASHBOARD_FILE).resolve()
     try:
         dashboard = json.loads(path.read_text(encoding="utf-8"))
         uids = {p["datasource"]["uid"] for p in dashboard["panels"]}
@@ -216,6 +216,7 @@ def validate(options: ValidateOptions, echo: Callable[[str], None] = print) -> V
     grafana = _grafana_criterion()
     if grafana:
         phase7.append(grafana)
+        echo(f"{grafana.status} {grafana.id} {grafana.criterion}: {grafana.evidence}")
     for item in phase6:
         echo(f"{item.status} {item.id} {item.criterion}: {item.evidence}")
     from foundation.stack.validate_report import write_reports

@@ -6,7 +6,6 @@ import hashlib
 import json
 import math
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from foundation.dashboards.panels import (
     SC001_MEAN_BY_FEATURE,
 )
 from foundation.dashboards.prom import Prometheus, PrometheusError, instant_values
+from foundation.stack.config import cli_command
 from foundation.stack.report import Criterion, check, markdown_table, new_run_dir, write_json
 
 TENANT_ID = "00000000-0000-0000-0000-000000000001"  # tenant-alfa (seeded demo tenant)
@@ -258,10 +258,7 @@ class Verifier:
                 check("P7.6", "Spans reach the collector without errors", False, f"collector /stats: {exc}")
             )
             return
-        cmd = [
-            sys.executable,
-            "-m",
-            "foundation.cli.main",
+        cmd = cli_command(
             "otel",
             "--endpoint",
             self.o.collector,
@@ -269,7 +266,7 @@ class Verifier:
             TENANT_SLUG,
             "--feature",
             slug,
-        ]
+        )
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
         cli = _json_output(proc.stdout) or {"stdout": proc.stdout, "stderr": proc.stderr[-2000:]}
         cli_file = self.save(

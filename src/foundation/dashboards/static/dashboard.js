@@ -89,6 +89,14 @@ function draw(card, panel, series, start, end) {
       el("polyline", { points: pts, fill: "none", stroke: color, "stroke-width": 2 }, svg);
     }
     points += s.points.length;
+    if (idx >= 12) {
+      if (idx === 12) {
+        const more = document.createElement("em");
+        more.textContent = "+" + (series.length - 12) + " more";
+        legendBox.appendChild(more);
+      }
+      return;
+    }
     const item = document.createElement("span");
     item.style.setProperty("--c", color);
     const last = s.points.length ? s.points[s.points.length - 1][1] : NaN;
