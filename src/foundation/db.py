@@ -96,13 +96,16 @@ class Database:
                     await self.set_tenant(session, tenant_id)
                     yield session
 
-    async def set_tenant(self, session: AsyncSession, tenant_id: uuid.UUID | None) -> None:
-        """Switch the row-level-security tenant for the rest of the current transaction."""
+    async def set_tenant(
+        self, session: AsyncSession, tenant_id: uuid.UUID | None, *, platform: bool = False
+    ) -> None:
+        """Switch the row-level-security context for the rest of the current transaction.
+
+        ``platform`` (no tenant) is the context of platform-wide writes of global rows (global stories).
+        """
         if not self.is_sqlite:
-            await session.execute(
-                text("SELECT set_config('app.tenant_id', :tenant, true)"),
-                {"tenant": str(tenant_id) if tenant_id else ""},
-            )
+            value = str(tenant_id) if tenant_id else ("platform" if platform else "")
+            await session.execute(text("SELECT set_config('app.tenant_id', :tenant, true)"), {"tenant": value})
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:

@@ -85,7 +85,11 @@ async def upsert_stories(db: Database, stories: Sequence[ResolvedStory], acting_
             async with db.transaction(acting_tenant.id if acting_tenant else None, write=True) as session:
                 for resolved in stories:
                     # Platform-wide batches (no X-Tenant-Id) write each story under its own tenant.
-                    await db.set_tenant(session, resolved.tenant_id or (acting_tenant.id if acting_tenant else None))
+                    await db.set_tenant(
+                        session,
+                        resolved.tenant_id or (acting_tenant.id if acting_tenant else None),
+                        platform=True,
+                    )
                     await _upsert_one(session, resolved)
             return len(stories)
         except IntegrityError:

@@ -1,0 +1,120 @@
+"""Shared fixtures: a migrated, seeded database per test and an HTTP client against the real app.
+
+The backend is chosen by ``FOUNDATION_TEST_BACKEND`` (``sqlite``, the default, or ``postgres``); `make test`
+runs the HTTP suite once per backend. SQLite tests copy a template file migrated once per session;
+PostgreSQL tests clone a template database (see tests/pg.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from foundation.app import create_app
+from foundation.db import Database
+from foundation.migrations import runner
+from foundation.seed import seed
+from foundation.settings import Settings
+
+BACKEND = os.environ.get("FOUNDATION_TEST_BACKEND", "sqlite")
+
+DEFAULT = "00000000-0000-0000-0000-000000000000"
+ALFA = "00000000-0000-0000-0000-000000000001"
+BETA = "00000000-0000-0000-0000-000000000002"
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    runner.upgrade(sqlite_url(path))
+
+    async def run() -> None:
+        db = Database(sqlite_url(path))
+        await seed(db)
+        await db.dispose()
+
+    asyncio.run(run())
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Any]:
+    if BACKEND != "postgres":
+        yield None
+        return
+    from tests.pg import PgTemplate
+
+    template = PgTemplate.from_environment()
+    template.prepare()
+    yield template
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated and seeded database for this test (application-role URL on PostgreSQL)."""
+    if BACKEND == "postgres":
+        cluster = request.getfixturevalue("pg_cluster")
+        name = cluster.clone()
+        yield cluster.app_url(name)
+        cluster.drop(name)
+    else:
+        template = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "foundation.db"
+        shutil.copyfile(template, path)
+        yield sqlite_url(path)
+
+
+@pytest.fixture
+def make_settings(database_url: str) -> Callable[..., Settings]:
+    def factory(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "database_url": database_url,
+            "profile": "test",
+            "log_level": "WARNING",
+            "rate_limit_enabled": True,
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return factory
+
+
+@pytest.fixture
+def make_client(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., httpx.AsyncClient]]:
+    """Build clients for apps with custom settings; every app's engine is disposed at teardown."""
+    apps: list[Any] = []
+
+    def factory(**overrides: Any) -> httpx.AsyncClient:
+        app = create_app(make_settings(**overrides))
+        apps.append(app)
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+    yield factory
+
+    async def dispose() -> None:
+        for app in apps:
+            await app.state.db.dispose()
+
+    asyncio.run(dispose())
+
+
+@pytest.fixture
+async def client(make_client: Callable[..., httpx.AsyncClient]) -> AsyncIterator[httpx.AsyncClient]:
+    async with make_client() as http:
+        yield http
+
+
+def tenant_headers(tenant: str, **extra: str) -> dict[str, str]:
+    return {"X-Tenant-Id": tenant, **extra}
