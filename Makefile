@@ -37,5 +37,28 @@ pytest: venv-dev
 
 test: lint typecheck pytest
 
+# Native observability stack (docs/observability-stack.md). Debian's prometheus package brings promtool.
+.PHONY: stack stack-down dashboards prometheus-install chromium-install
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+prometheus-install:
+	@if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then \
+		$(SUDO) apt-get update && $(SUDO) apt-get install -y prometheus; \
+	fi
+
+chromium-install:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		$(SUDO) apt-get update && $(SUDO) apt-get install -y chromium; \
+	fi
+
+stack: venv prometheus-install
+	$(BIN)/foundation stack up
+
+stack-down: venv
+	$(BIN)/foundation stack down
+
+dashboards: venv
+	$(BIN)/foundation stack dashboards
+
 clean:
 	rm -rf var artifacts .pytest_cache .mypy_cache .ruff_cache
