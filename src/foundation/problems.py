@@ -116,7 +116,7 @@ def _respond(request: Request, problem: ProblemError) -> Response:
     headers = dict(problem.headers)
     return problem_response(
         request.url.path,
-        trace_id_of(request.scope),
+        trace_id_of(request.scope),  # type: ignore[arg-type]
         problem.kind,
         problem.detail,
         violations=problem.violations,
