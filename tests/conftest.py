@@ -118,3 +118,14 @@ async def client(make_client: Callable[..., httpx.AsyncClient]) -> AsyncIterator
 
 def tenant_headers(tenant: str, **extra: str) -> dict[str, str]:
     return {"X-Tenant-Id": tenant, **extra}
+
+
+@pytest.fixture
+def owner_database_url(request: pytest.FixtureRequest, database_url: str) -> str:
+    """The schema owner's URL of this test's database (PostgreSQL only)."""
+    if BACKEND != "postgres":
+        pytest.skip("PostgreSQL only")
+    cluster = request.getfixturevalue("pg_cluster")
+    from sqlalchemy.engine import make_url
+
+    return str(cluster.owner_url(make_url(database_url).database))

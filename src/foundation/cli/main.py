@@ -37,3 +37,7 @@ for module in (serve, database, seed, tenants, themes, openapi, otel, collector,
 
 def main() -> None:
     root()
+
+
+if __name__ == "__main__":
+    main()
