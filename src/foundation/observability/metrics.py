@@ -134,4 +134,3 @@ def mark_process_dead(pid: int) -> None:
     """Called by the server when a worker exits, so its live gauges stop counting."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
-

@@ -1,4 +1,9 @@
-"""Per-request telemetry: RED metrics by route template and one JSON access-log line per request."""
+"""Per-request telemetry: RED metrics by route template and one JSON access-log line per request.
+
+The OpenTelemetry server span (FastAPI instrumentation) wraps this middleware, so the span is current while
+the access line is written: its ``trace_id``/``span_id`` are the span's. Scrape and probe paths are measured
+but neither logged line by line nor traced (their database calls would otherwise be orphan root spans).
+"""
 
 from __future__ import annotations
 
@@ -7,19 +12,27 @@ from typing import Any
 
 import structlog
 from opentelemetry import trace
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 
+from foundation.http.context import trace_id_of
 from foundation.observability import metrics
 
 access_log = structlog.get_logger(component="foundation.access")
 
 # Paths scraped or polled constantly; they are measured but not logged line by line.
 QUIET_PATHS = frozenset({"/metrics", "/health", "/health/ready"})
+UNMATCHED = "unmatched"
 
 
 def route_template(scope: dict[str, Any]) -> str:
+    """The matched route's template; never the raw path, whose ids would explode the label set."""
     route = scope.get("route")
     path = getattr(route, "path", None)
-    return str(path) if path else "unmatched"
+    return str(path) if path else UNMATCHED
+
+
+def tenant_label(scope: dict[str, Any]) -> str:
+    return str(getattr((scope.get("state") or {}).get("tenant"), "slug", None) or "none")
 
 
 class TelemetryMiddleware:
@@ -31,6 +44,7 @@ class TelemetryMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        quiet = scope.get("path") in QUIET_PATHS
         started = time.perf_counter()
         status_code = 500
 
@@ -41,14 +55,18 @@ class TelemetryMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_and_capture)
+            if quiet:
+                with suppress_instrumentation():
+                    await self.app(scope, receive, send_and_capture)
+            else:
+                await self.app(scope, receive, send_and_capture)
         finally:
             elapsed = time.perf_counter() - started
             route = route_template(scope)
-            tenant = getattr((scope.get("state") or {}).get("tenant"), "slug", "none")
+            tenant = tenant_label(scope)
             if self.metrics_enabled:
                 metrics.observe_request(scope["method"], route, status_code, tenant, elapsed)
-            if scope.get("path") not in QUIET_PATHS:
+            if not quiet:
                 span_context = trace.get_current_span().get_span_context()
                 access_log.info(
                     "request",
@@ -57,12 +75,6 @@ class TelemetryMiddleware:
                     status=status_code,
                     duration_ms=round(elapsed * 1000, 2),
                     tenant=tenant,
-                    trace_id=_trace_id(scope, span_context),
+                    trace_id=trace_id_of(scope),
                     span_id=format(span_context.span_id, "016x") if span_context.is_valid else None,
                 )
-
-
-def _trace_id(scope: dict[str, Any], span_context: Any) -> str | None:
-    if span_context.is_valid:
-        return format(span_context.trace_id, "032x")
-    return (scope.get("state") or {}).get("trace_id")

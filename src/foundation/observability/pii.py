@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import Any
+from urllib.parse import unquote_plus
 
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -139,13 +140,29 @@ _SENSITIVE_KEY = re.compile(
 )
 
 
-def redact_text(value: str) -> str:
-    """Mask PII and secrets found in free text; everything else is returned unchanged."""
-    if not value:
-        return value
+def _apply_detectors(value: str) -> str:
     for pattern, replacement in _SUBSTITUTIONS:
         value = pattern.sub(replacement, value)
     return value
+
+
+def redact_text(value: str) -> str:
+    """Mask PII and secrets found in free text; everything else is returned unchanged.
+
+    URL-encoded text (``url.query``, ``http.target``, ``url.full``, ``http.url`` span attributes, logged
+    URLs) is also checked in decoded form, so ``a%40b.com`` or ``Bearer%20eyJ...`` cannot slip through; when
+    the decoded form holds something to mask, the decoded and masked text is returned.
+    """
+    if not value:
+        return value
+    redacted = _apply_detectors(value)
+    if "%" in redacted or "+" in redacted:
+        decoded = unquote_plus(redacted)
+        if decoded != redacted:
+            decoded_redacted = _apply_detectors(decoded)
+            if decoded_redacted != decoded:
+                return decoded_redacted
+    return redacted
 
 
 def is_sensitive_key(key: str) -> bool:
