@@ -8,12 +8,14 @@ from typing import Any
 
 import structlog
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from foundation import health
+from foundation.auth.authenticator import JwtAuthenticator, check_security
 from foundation.auth.scopes import AllowAll, Authenticator
 from foundation.db import Database
 from foundation.design_system.router import router as stories_router
-from foundation.http.middleware import RequestGuardMiddleware, ResponseHeadersMiddleware
+from foundation.http.middleware import RequestGuardMiddleware, ResponseHeadersMiddleware, TimeoutMiddleware
 from foundation.http.openapi import build_openapi
 from foundation.http.ratelimit import RateLimiter
 from foundation.http.responses import JsonResponse
@@ -40,17 +42,43 @@ routes need `X-Tenant-Id` naming the path's tenant; list endpoints paginate with
 """
 
 
+CORS_METHODS = ["GET", "PUT", "POST"]
+CORS_ALLOW_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "X-Tenant-Id",
+    "Idempotency-Key",
+    "If-None-Match",
+    "traceparent",
+    "tracestate",
+]
+CORS_EXPOSE_HEADERS = [
+    "ETag",
+    "Location",
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+    "Retry-After",
+    "Idempotency-Key",
+    "Idempotent-Replayed",
+    "WWW-Authenticate",
+]
+
+
 def build_authenticator(settings: Settings) -> Authenticator:
+    """AllowAll for ``off``, JwtAuthenticator for ``jwt``; raises ``InsecureConfiguration`` when the
+    profile forbids the settings (production with auth off or with an HS256 secret)."""
+    check_security(settings)
     if settings.auth is AuthMode.off:
         return AllowAll()
-    raise RuntimeError("FOUNDATION_AUTH=jwt is not available in this build yet")
+    return JwtAuthenticator.from_settings(settings)
 
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level, json_lines=settings.log_json)
+    authenticator = build_authenticator(settings)  # refuses insecure settings before anything is opened
     db = database or Database(settings.database_url, settings=settings)
-    authenticator = build_authenticator(settings)
     provider = tracing.build_tracer_provider() if settings.tracing_enabled else None
 
     @asynccontextmanager
@@ -89,8 +117,19 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         max_header_bytes=settings.max_header_bytes,
         max_json_depth=settings.max_json_depth,
     )
+    app.add_middleware(TimeoutMiddleware, timeout_seconds=settings.request_timeout_seconds)
     app.add_middleware(ResponseHeadersMiddleware)
     app.add_middleware(TelemetryMiddleware, metrics_enabled=settings.metrics_enabled)
+    if settings.cors_allow_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_allow_origins,
+            allow_methods=CORS_METHODS,
+            allow_headers=CORS_ALLOW_HEADERS,
+            expose_headers=CORS_EXPOSE_HEADERS,
+            allow_credentials=False,
+            max_age=600,
+        )
 
     def openapi() -> dict[str, Any]:
         return build_openapi(app)

@@ -43,13 +43,24 @@ class Settings(BaseSettings):
     # Seconds a request may wait for a connection / a statement before answering 503.
     db_timeout_seconds: float = Field(default=5.0, gt=0)
 
+    # Authentication (docs/security.md). "off" is refused by the production profile.
     auth: AuthMode = AuthMode.off
+    # JWKS with the token signing keys (ES256/RS256): a file path or an http(s) URL.
     auth_jwks: str | None = None
+    # Local use only: also accept HS256 tokens signed with this shared secret (≥ 32 bytes;
+    # refused by the production profile).
     auth_hs256_secret: str | None = None
+    # Expected `iss` and `aud` claims.
     auth_issuer: str = "https://auth.iabank.local/"
     auth_audience: str = "iabank-foundation"
+    # Clock skew allowed on exp/nbf/iat.
     auth_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    # How long a fetched JWKS is used before it is fetched again.
     auth_jwks_cache_seconds: int = Field(default=300, ge=0)
+    # A token with an unknown `kid` refetches the JWKS (key rotation) at most once per this many seconds.
+    auth_jwks_refetch_seconds: int = Field(default=30, ge=0)
+    # OAuth2 token endpoint advertised in the OpenAPI client-credentials security scheme.
+    auth_token_url: str = "https://auth.iabank.local/oauth2/token"
 
     # Rate limits, requests per minute per tenant and endpoint class.
     rate_limit_enabled: bool = True
@@ -80,7 +91,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_header_bytes: int = Field(default=16 * 1024, ge=1024)
     max_json_depth: int = Field(default=32, ge=2)
+    # Whole-request deadline (body upload included); exceeded → 503 request_timeout.
     request_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Browser origins allowed by CORS, comma-separated (e.g. https://app.iabank.local); none by default.
     cors_allow_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     var_dir: Path = Path("var")
@@ -89,7 +102,16 @@ class Settings(BaseSettings):
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
-            return [item.strip() for item in value.split(",") if item.strip()]
+            value = [item.strip() for item in value.split(",") if item.strip()]
+        if isinstance(value, list):
+            for origin in value:
+                if origin != "*" and (
+                    not isinstance(origin, str)
+                    or not origin.startswith(("http://", "https://"))
+                    or origin.rstrip("/") != origin
+                    or origin.count("/") != 2
+                ):
+                    raise ValueError(f"invalid CORS origin {origin!r}: use scheme://host[:port] or *")
         return value
 
     @property

@@ -7,10 +7,16 @@ everything, with ``jwt`` it verifies the bearer token. Handlers never change whe
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fastapi import Depends, Request
 from fastapi.params import Depends as DependsParam
+
+if TYPE_CHECKING:
+    from foundation.tenancy.service import TenantRef
+
+# A token without a ``tenant_id`` claim may act on any tenant only with this scope (platform pipelines).
+PLATFORM_SCOPE = "platform.admin"
 
 SCOPES: dict[str, str] = {
     "tokens.read": "Read design tokens (themes).",
@@ -20,17 +26,28 @@ SCOPES: dict[str, str] = {
     "metrics.write": "Ingest success-metric samples.",
     "design-system.read": "Read design-system stories.",
     "design-system.write": "Upsert design-system stories.",
+    PLATFORM_SCOPE: "Tokens without a tenant_id claim: act on any tenant and on global stories.",
 }
 
 
 class Authenticator(Protocol):
+    # True when check_tenant can refuse something (lets callers skip work the check would need).
+    binds_tenants: bool
+
     async def authorize(self, request: Request, any_of: tuple[str, ...]) -> None: ...
+
+    async def check_tenant(self, request: Request, tenant: TenantRef | None) -> None: ...
 
 
 class AllowAll:
     """``FOUNDATION_AUTH=off``: local/dev only; the server says so at start and on /health."""
 
+    binds_tenants = False
+
     async def authorize(self, request: Request, any_of: tuple[str, ...]) -> None:
+        return None
+
+    async def check_tenant(self, request: Request, tenant: TenantRef | None) -> None:
         return None
 
 

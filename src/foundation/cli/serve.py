@@ -11,6 +11,7 @@ import typer
 
 from foundation.cli._common import ensure_sqlite_parent, run_db, settings
 from foundation.cli.errors import fail
+from foundation.settings import Settings
 
 
 def register(root: typer.Typer) -> None:
@@ -24,6 +25,7 @@ def serve(
     reload: bool = typer.Option(False, help="Restart on code changes (development)."),
 ) -> None:
     config = settings()
+    _preflight_security(config)
     ensure_sqlite_parent(config.database_url)
     _preflight_database(config.database_url)
     _check_port(host, port)
@@ -45,6 +47,16 @@ def serve(
         log_level="warning",
         timeout_graceful_shutdown=10,
     )
+
+
+def _preflight_security(config: Settings) -> None:
+    """Profile rules (production needs auth=jwt and no HS256 secret) and a readable JWKS file."""
+    from foundation.auth.authenticator import InsecureConfiguration, check_security
+
+    try:
+        check_security(config, load_keys=True)
+    except InsecureConfiguration as exc:
+        fail(f"refusing to start: {exc}")
 
 
 def _preflight_database(url: str) -> None:

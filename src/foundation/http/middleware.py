@@ -4,11 +4,16 @@
   request's ``RateLimit-*`` headers on every response.
 * :class:`RequestGuardMiddleware` — header size, body size (413), JSON content type (415) and JSON nesting
   depth limits, before any handler parses anything.
+* :class:`TimeoutMiddleware` — a deadline for the whole request (body upload included): 503
+  ``request_timeout`` when the response has not started in time.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
+
+import structlog
 
 from foundation.http.context import trace_id_of
 from foundation.problems import Kinds, ProblemError, Violation, problem_response
@@ -99,9 +104,12 @@ class RequestGuardMiddleware:
             return
         headers = scope.get("headers") or []
         if sum(len(name) + len(value) + 4 for name, value in headers) > self.max_headers:
-            await self._reject(scope, receive, send, ProblemError(
-                Kinds.headers_too_large, f"Request headers exceed {self.max_headers} bytes."
-            ))
+            await self._reject(
+                scope,
+                receive,
+                send,
+                ProblemError(Kinds.headers_too_large, f"Request headers exceed {self.max_headers} bytes."),
+            )
             return
         if scope["method"] not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
@@ -125,17 +133,28 @@ class RequestGuardMiddleware:
         if body:
             content_type = header_map.get(b"content-type", b"").decode("latin-1")
             if not _is_json(content_type):
-                await self._reject(scope, receive, send, ProblemError(
-                    Kinds.unsupported_media_type,
-                    "The request body must be JSON (Content-Type: application/json).",
-                    violations=[Violation("Content-Type", "must be application/json")],
-                ))
+                await self._reject(
+                    scope,
+                    receive,
+                    send,
+                    ProblemError(
+                        Kinds.unsupported_media_type,
+                        "The request body must be JSON (Content-Type: application/json).",
+                        violations=[Violation("Content-Type", "must be application/json")],
+                    ),
+                )
                 return
             if json_depth_exceeds(bytes(body), self.max_depth):
-                await self._reject(scope, receive, send, ProblemError(
-                    Kinds.validation, f"JSON nesting deeper than {self.max_depth} levels.",
-                    violations=[Violation("body", f"nesting depth must be at most {self.max_depth}")],
-                ))
+                await self._reject(
+                    scope,
+                    receive,
+                    send,
+                    ProblemError(
+                        Kinds.validation,
+                        f"JSON nesting deeper than {self.max_depth} levels.",
+                        violations=[Violation("body", f"nesting depth must be at most {self.max_depth}")],
+                    ),
+                )
                 return
         await self.app(scope, _replay(bytes(body), receive), send)
 
@@ -144,7 +163,11 @@ class RequestGuardMiddleware:
 
     async def _reject(self, scope: Scope, receive: Any, send: Any, problem: ProblemError) -> None:
         response = problem_response(
-            scope.get("path", "/"), trace_id_of(scope), problem.kind, problem.detail, violations=problem.violations
+            scope.get("path", "/"),
+            trace_id_of(scope),
+            problem.kind,
+            problem.detail,
+            violations=problem.violations,
         )
         await response(scope, receive, send)
 
@@ -161,3 +184,49 @@ def _replay(body: bytes, original_receive: Any) -> Any:
         return await original_receive()
 
     return receive
+
+
+class TimeoutMiddleware:
+    """Cancels the request after ``timeout_seconds``; answers 503 ``request_timeout`` if nothing was sent yet.
+
+    A response that already started cannot be replaced: it is cut short (the server closes the connection).
+    """
+
+    def __init__(self, app: Any, *, timeout_seconds: float) -> None:
+        self.app = app
+        self.timeout = timeout_seconds
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: dict[str, Any]) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        deadline = asyncio.timeout(self.timeout)
+        try:
+            async with deadline:
+                await self.app(scope, receive, tracking_send)
+        except TimeoutError:
+            if not deadline.expired():
+                raise  # a TimeoutError of the app's own, not our deadline
+            _log.warning(
+                "request_timeout", path=scope.get("path"), timeout_seconds=self.timeout, started=started
+            )
+            if started:
+                return
+            response = problem_response(
+                scope.get("path", "/"),
+                trace_id_of(scope),
+                Kinds.timeout,
+                f"The request did not complete within {self.timeout:g} seconds.",
+            )
+            await response(scope, receive, send)
+
+
+_log = structlog.get_logger(component="foundation.http")

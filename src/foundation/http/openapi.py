@@ -10,8 +10,11 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, routing
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+
+from foundation.auth.scopes import SCOPES, route_scopes
 
 PROBLEM_REF = {"$ref": "#/components/schemas/ProblemDetails"}
 
@@ -49,7 +52,9 @@ ETAG_HEADER = {"ETag": {"description": 'Weak entity tag W/"<32 hex>".', "schema"
 LOCATION_HEADER = {"Location": {"description": "Path of the registration.", "schema": {"type": "string"}}}
 
 
-def success_headers(*, etag: bool = False, location: bool = False, extra: dict[str, Any] | None = None) -> dict:
+def success_headers(
+    *, etag: bool = False, location: bool = False, extra: dict[str, Any] | None = None
+) -> dict:
     headers: dict[str, Any] = dict(RATE_LIMIT_HEADERS)
     if etag:
         headers.update(ETAG_HEADER)
@@ -81,7 +86,9 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 def conditional_get_responses() -> dict[int | str, dict[str, Any]]:
-    return {304: {"description": "Not modified (If-None-Match matched).", "headers": success_headers(etag=True)}}
+    return {
+        304: {"description": "Not modified (If-None-Match matched).", "headers": success_headers(etag=True)}
+    }
 
 
 def build_openapi(app: FastAPI) -> dict[str, Any]:
@@ -116,5 +123,60 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             responses.setdefault("431", problem(431, "Request headers too large"))
             responses.setdefault("500", problem(500, "Internal error (no details are disclosed)"))
             responses.setdefault("503", problem(503, "A dependency (database) is unavailable"))
+    settings = getattr(app.state, "settings", None)
+    if settings is not None and settings.auth.value == "jwt":
+        add_security(app, schema, token_url=settings.auth_token_url)
     app.openapi_schema = schema
     return schema
+
+
+SECURITY_SCHEME = "oauth2"
+_UNAUTHENTICATED_HEADERS = {
+    "WWW-Authenticate": {
+        "description": 'Bearer realm="iabank-foundation" (with error="invalid_token" when a token was sent).',
+        "schema": {"type": "string"},
+    }
+}
+
+
+def add_security(app: FastAPI, schema: dict[str, Any], *, token_url: str) -> None:
+    """OAuth2 client-credentials scheme with every scope, and each operation's ``requires(...)`` scopes.
+
+    Only declared when ``FOUNDATION_AUTH=jwt`` (docs/security.md): with auth off the document describes
+    what the server enforces, which is nothing.
+    """
+    schema["components"]["securitySchemes"] = {
+        SECURITY_SCHEME: {
+            "type": "oauth2",
+            "description": "Client-credentials bearer JWT. A token with a `tenant_id` claim may act only on "
+            "that tenant; a token without it needs `platform.admin` to act on any tenant.",
+            "flows": {"clientCredentials": {"tokenUrl": token_url, "scopes": dict(SCOPES)}},
+        }
+    }
+    paths = schema.get("paths", {})
+    for route in _api_routes(app):
+        if not route.include_in_schema:
+            continue
+        scopes = route_scopes([dependency.call for dependency in route.dependant.dependencies])
+        if not scopes:
+            continue
+        for method in route.methods or ():
+            operation = paths.get(route.path_format, {}).get(method.lower())
+            if not isinstance(operation, dict):
+                continue
+            operation["security"] = [{SECURITY_SCHEME: list(scopes)}]
+            responses = operation.setdefault("responses", {})
+            responses.setdefault(
+                "401", problem(401, "Missing or invalid bearer token", dict(_UNAUTHENTICATED_HEADERS))
+            )
+            responses.setdefault(
+                "403", problem(403, "Missing scope, or the token may not act on this tenant")
+            )
+
+
+def _api_routes(app: FastAPI) -> list[Any]:
+    """Every API route with its effective path (routers included into the app are flattened)."""
+    iterate = getattr(routing, "iter_route_contexts", None)
+    if iterate is None:  # older FastAPI: included routes are plain APIRoutes on the app
+        return [route for route in app.routes if isinstance(route, APIRoute)]
+    return [context for context in iterate(app.routes) if isinstance(context.original_route, APIRoute)]
