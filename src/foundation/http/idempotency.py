@@ -24,7 +24,7 @@ def idempotency_key(
         ),
     ] = None,
 ) -> str:
-    if key is None or key == "":
+    if key is None:
         raise ProblemError(
             Kinds.idempotency_key_required,
             "The Idempotency-Key header is required.",

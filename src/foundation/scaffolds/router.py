@@ -19,7 +19,7 @@ from foundation.http.responses import JsonResponse
 from foundation.observability import metrics
 from foundation.problems import Kinds, ProblemError
 from foundation.scaffolds import service
-from foundation.scaffolds.schemas import FEATURE_SLUG, ScaffoldRequest, ScaffoldResponse
+from foundation.scaffolds.schemas import FEATURE_SLUG, MAX_FEATURE_SLUG, ScaffoldRequest, ScaffoldResponse
 from foundation.tenancy.dependencies import limited_path_tenant
 from foundation.tenancy.service import TenantRef
 
@@ -29,7 +29,7 @@ class OutcomeRecordingRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
-        if "POST" not in self.methods:
+        if "POST" not in (self.methods or ()):
             return handler
 
         async def recording_handler(request: Request) -> Response:
@@ -61,10 +61,14 @@ def _count(request: Request, status: int) -> None:
 
 
 router = APIRouter(
-    prefix="/api/v1/tenants/{tenantId}/features/scaffold", tags=["scaffolding"], route_class=OutcomeRecordingRoute
+    prefix="/api/v1/tenants/{tenantId}/features/scaffold",
+    tags=["scaffolding"],
+    route_class=OutcomeRecordingRoute,
 )
 IfNoneMatch = Annotated[str | None, Header(alias="If-None-Match")]
-_REPLAY_HEADER = {"Idempotent-Replayed": {"description": "Present (true) on replays.", "schema": {"type": "string"}}}
+_REPLAY_HEADER = {
+    "Idempotent-Replayed": {"description": "Present (true) on replays.", "schema": {"type": "string"}}
+}
 _ECHO_HEADER = {"Idempotency-Key": {"description": "Echo of the request key.", "schema": {"type": "string"}}}
 
 
@@ -81,10 +85,15 @@ _ECHO_HEADER = {"Idempotency-Key": {"description": "Echo of the request key.", "
             "model": ScaffoldResponse,
             "headers": success_headers(etag=True, location=True, extra={**_ECHO_HEADER, **_REPLAY_HEADER}),
         },
-        304: {"description": "Replay whose ETag matches If-None-Match.", "headers": success_headers(etag=True)},
+        304: {
+            "description": "Replay whose ETag matches If-None-Match.",
+            "headers": success_headers(etag=True),
+        },
         409: {
             "description": "Feature already registered under another key.",
-            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}},
+            "content": {
+                "application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}
+            },
             "headers": {"Location": {"schema": {"type": "string"}}},
         },
         **problem_responses(400, 404, 412, 413, 422, 429),
@@ -134,11 +143,13 @@ async def register_scaffold(
 )
 async def get_scaffold(
     request: Request,
-    feature_slug: Annotated[str, Path(alias="featureSlug", max_length=64)],
+    feature_slug: Annotated[
+        str, Path(alias="featureSlug", description="Feature slug; unknown ones are 404.")
+    ],
     tenant: Annotated[TenantRef, Depends(limited_path_tenant(EndpointClass.scaffold_read))],
     if_none_match: IfNoneMatch = None,
 ) -> Response:
-    if not re.match(FEATURE_SLUG, feature_slug):
+    if len(feature_slug) > MAX_FEATURE_SLUG or not re.match(FEATURE_SLUG, feature_slug):
         raise ProblemError(Kinds.not_found, f"No scaffold registration {feature_slug!r} for {tenant.slug}.")
     document, etag = await service.get_registration(request.app.state.db, tenant, feature_slug)
     headers = {"ETag": etag, "Cache-Control": CONDITIONAL_CACHE_CONTROL}

@@ -10,8 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints,
 
 FEATURE_SLUG = r"^[a-z0-9-]+$"
 MAX_METADATA_BYTES = 16 * 1024
+MAX_FEATURE_SLUG = 64
 
-FeatureSlug = Annotated[str, StringConstraints(pattern=FEATURE_SLUG, min_length=1, max_length=64, strict=True)]
+FeatureSlug = Annotated[
+    str, StringConstraints(pattern=FEATURE_SLUG, min_length=1, max_length=MAX_FEATURE_SLUG, strict=True)
+]
 Checksum = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$", strict=True)]
 CommitHash = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{40}$", strict=True)]
 ScReference = Annotated[str, StringConstraints(pattern=r"^@SC-00[1-5]$", strict=True)]
@@ -56,7 +59,9 @@ class ScaffoldRequest(BaseModel):
     lintCommitHash: CommitHash
     scReferences: Annotated[list[ScReference], Field(min_length=1, max_length=50)]
     durationMs: Annotated[StrictInt | None, Field(ge=0, le=86_400_000)] = None
-    metadata: dict[str, Any] = Field(default_factory=dict, description="Free JSON object, ≤16 KiB serialised.")
+    metadata: dict[str, Any] = Field(
+        default_factory=dict, description="Free JSON object, ≤16 KiB serialised."
+    )
 
     @field_validator("metadata")
     @classmethod
