@@ -44,12 +44,16 @@ def scaffold(slug: str, duration_ms: int | None = 90_000) -> dict[str, Any]:
 
 
 async def register(
-    client: httpx.AsyncClient, tenant: str, slug: str, key: str | None = None, **kwargs: Any
+    client: httpx.AsyncClient,
+    tenant: tuple[str, str],
+    slug: str,
+    key: str | None = None,
+    duration_ms: int | None = 90_000,
 ) -> httpx.Response:
     tenant_id, tenant_slug = tenant
     return await client.post(
         f"/api/v1/tenants/{tenant_id}/features/scaffold",
-        json=scaffold(slug, **kwargs),
+        json=scaffold(slug, duration_ms),
         headers={"X-Tenant-Id": tenant_slug, "Idempotency-Key": key or secrets.token_hex(8)},
     )
 
