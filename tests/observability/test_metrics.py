@@ -171,10 +171,10 @@ async def test_sc001_observed_once_per_created_registration(
     assert outcome(after, "replayed") - outcome(before, "replayed") == 1
     assert outcome(after, "conflict") - outcome(before, "conflict") == 2  # 409 and 422
     assert outcome(after, "rejected") - outcome(before, "rejected") == 1  # 400
-    created = {"method": "POST", "route": SCAFFOLD_ROUTE, "status_code": "201", "tenant": "tenant-alfa"}
+    posted = {"method": "POST", "route": SCAFFOLD_ROUTE, "status_code": "201", "tenant": "tenant-alfa"}
     assert (
-        sample_value(after, "http_server_requests_total", **created)
-        - sample_value(before, "http_server_requests_total", **created)
+        sample_value(after, "http_server_requests_total", **posted)
+        - sample_value(before, "http_server_requests_total", **posted)
         == 2
     )
 
