@@ -35,7 +35,29 @@ typecheck: venv-dev
 pytest: venv-dev
 	$(BIN)/pytest -q
 
-test: lint typecheck pytest
+system-deps:
+	bash scripts/system-deps.sh
+
+# Lint, types, the whole suite on SQLite, the HTTP suite again on PostgreSQL, Redis/multi-worker tests.
+test: venv-dev system-deps
+	BIN=$(BIN) bash scripts/test.sh
+
+# Private PostgreSQL / Redis for development (see docs/operations.md); `make db-env` prints the exports.
+.PHONY: db-up db-down db-env redis-up redis-down system-deps
+db-up: venv
+	$(BIN)/python -m foundation.devtools.postgres up --dir var/pg
+
+db-down: venv
+	$(BIN)/python -m foundation.devtools.postgres down --dir var/pg
+
+db-env: venv
+	@$(BIN)/python -m foundation.devtools.postgres env --dir var/pg
+
+redis-up: venv
+	$(BIN)/python -m foundation.devtools.redis up --dir var/redis
+
+redis-down: venv
+	$(BIN)/python -m foundation.devtools.redis down --dir var/redis
 
 # Native observability stack (docs/observability-stack.md). Debian's prometheus package brings promtool.
 .PHONY: stack stack-down dashboards prometheus-install chromium-install

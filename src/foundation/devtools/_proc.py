@@ -15,6 +15,8 @@ def free_port(preferred: int | None = None, host: str = "127.0.0.1") -> int:
     candidates = [preferred] if preferred else []
     for port in [*candidates, 0]:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            # Servers set SO_REUSEADDR, so a port whose old connections are in TIME_WAIT is still usable.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind((host, port or 0))
             except OSError:
@@ -32,7 +34,9 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
     raise TimeoutError(f"{what} not ready after {timeout:.0f}s")
 
 
-def run(command: Sequence[str], *, user: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+def run(
+    command: Sequence[str], *, user: str | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     """Run a command, as ``user`` when we are root (PostgreSQL refuses to run as root)."""
     full = list(command)
     if user and os.geteuid() == 0:

@@ -33,7 +33,9 @@ DATABASE = "foundation"
 
 def bin_dir() -> Path:
     try:
-        out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True).stdout.strip()
+        out = subprocess.run(
+            ["pg_config", "--bindir"], capture_output=True, text=True, check=True
+        ).stdout.strip()
         if (Path(out) / "initdb").exists():
             return Path(out)
     except (OSError, subprocess.CalledProcessError):
@@ -158,8 +160,17 @@ def _initdb(binaries: Path, cluster: Cluster) -> None:
         shutil.chown(password_file, OS_USER, OS_USER)
     try:
         run(
-            [str(binaries / "initdb"), "-D", str(cluster.data), "-U", "postgres", "--auth=scram-sha-256",
-             f"--pwfile={password_file}", "--encoding=UTF8", "--locale=C.UTF-8"],
+            [
+                str(binaries / "initdb"),
+                "-D",
+                str(cluster.data),
+                "-U",
+                "postgres",
+                "--auth=scram-sha-256",
+                f"--pwfile={password_file}",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+            ],
             user=OS_USER,
         )
     finally:
@@ -172,8 +183,22 @@ def _start(binaries: Path, cluster: Cluster, timeout: float) -> None:
         f"-c listen_addresses=127.0.0.1 -c port={cluster.port} -c unix_socket_directories={cluster.directory} "
         "-c max_connections=200 -c shared_buffers=128MB -c fsync=on -c synchronous_commit=on"
     )
-    run([str(binaries / "pg_ctl"), "-D", str(cluster.data), "-l", str(log), "-o", options, "-w",
-         "-t", str(int(timeout)), "start"], user=OS_USER)
+    run(
+        [
+            str(binaries / "pg_ctl"),
+            "-D",
+            str(cluster.data),
+            "-l",
+            str(log),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            str(int(timeout)),
+            "start",
+        ],
+        user=OS_USER,
+    )
     wait_until(lambda: _ready(binaries, cluster), timeout, "PostgreSQL")
 
 
@@ -185,9 +210,25 @@ def _ready(binaries: Path, cluster: Cluster) -> bool:
 def _psql(binaries: Path, cluster: Cluster, sql: str, database: str = "postgres") -> None:
     env = {**os.environ, "PGPASSWORD": cluster.superuser_password}
     result = subprocess.run(
-        [str(binaries / "psql"), "-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres", "-d", database,
-         "-v", "ON_ERROR_STOP=1", "-q", "-c", sql],
-        capture_output=True, text=True, env=env,
+        [
+            str(binaries / "psql"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(cluster.port),
+            "-U",
+            "postgres",
+            "-d",
+            database,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-q",
+            "-c",
+            sql,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
     )
     if result.returncode != 0:
         raise RuntimeError(f"psql failed: {result.stderr.strip()}")
@@ -206,8 +247,21 @@ def stop(directory: Path, timeout: float = 30.0) -> bool:
     if cluster is None or not is_running(cluster):
         return False
     binaries = bin_dir()
-    result = run([str(binaries / "pg_ctl"), "-D", str(cluster.data), "-m", "fast", "-w", "-t", str(int(timeout)),
-                  "stop"], user=OS_USER, check=False)
+    result = run(
+        [
+            str(binaries / "pg_ctl"),
+            "-D",
+            str(cluster.data),
+            "-m",
+            "fast",
+            "-w",
+            "-t",
+            str(int(timeout)),
+            "stop",
+        ],
+        user=OS_USER,
+        check=False,
+    )
     if result.returncode != 0:
         pid = _pid(cluster)
         if pid:
@@ -228,7 +282,9 @@ def down(directory: Path, *, purge: bool = False) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m foundation.devtools.postgres", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m foundation.devtools.postgres", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("action", choices=["up", "down", "purge", "env", "status"])
     parser.add_argument("--dir", default="var/pg", type=Path)
     parser.add_argument("--port", type=int, default=None)
@@ -237,7 +293,9 @@ def main() -> None:
         if args.action == "up":
             cluster = up(args.dir, args.port)
             print(f"postgres: 127.0.0.1:{cluster.port} (data {cluster.data})")
-            print(f"# export the settings with: eval \"$(python -m foundation.devtools.postgres env --dir {args.dir})\"")
+            print(
+                f'# export the settings with: eval "$(python -m foundation.devtools.postgres env --dir {args.dir})"'
+            )
         elif args.action in ("down", "purge"):
             down(args.dir, purge=args.action == "purge")
             print("postgres: stopped" + (" and removed" if args.action == "purge" else ""))

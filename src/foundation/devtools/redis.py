@@ -46,10 +46,29 @@ def up(directory: Path, port: int | None = None) -> int:
     chosen = free_port(port or 56379)
     pid_file = directory / "redis.pid"
     subprocess.run(
-        [binary, "--bind", "127.0.0.1", "--port", str(chosen), "--daemonize", "yes", "--pidfile", str(pid_file),
-         "--dir", str(directory), "--logfile", str(directory / "redis.log"), "--save", "", "--appendonly", "no",
-         "--protected-mode", "yes"],
-        check=True, capture_output=True,
+        [
+            binary,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(chosen),
+            "--daemonize",
+            "yes",
+            "--pidfile",
+            str(pid_file),
+            "--dir",
+            str(directory),
+            "--logfile",
+            str(directory / "redis.log"),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "yes",
+        ],
+        check=True,
+        capture_output=True,
     )
     wait_until(lambda: _ping(chosen), 15, "Redis")
     pid = int(pid_file.read_text().strip())

@@ -67,7 +67,14 @@ class RateLimiter:
         self.enabled = settings.rate_limit_enabled
         self.fail_closed = settings.rate_limit_redis_failure == "closed"
         self.storage: Storage = (
-            storage_from_string(_async_redis_uri(settings.redis_url), socket_timeout=1.0)  # type: ignore[assignment]
+            # redis-py (already a dependency) rather than coredis; short timeouts so an unreachable Redis
+            # costs one second at most before the failure policy applies.
+            storage_from_string(  # type: ignore[assignment]
+                _async_redis_uri(settings.redis_url),
+                implementation="redispy",
+                socket_timeout=1.0,
+                socket_connect_timeout=1.0,
+            )
             if settings.redis_url
             else MemoryStorage()
         )
@@ -88,7 +95,9 @@ class RateLimiter:
             log.warning("rate_limit_store_unavailable", policy=policy, error_type=type(exc).__name__)
             if self.fail_closed:
                 raise ProblemError(
-                    Kinds.unavailable, "Rate limiting is unavailable; retry later.", headers={"Retry-After": "5"}
+                    Kinds.unavailable,
+                    "Rate limiting is unavailable; retry later.",
+                    headers={"Retry-After": "5"},
                 ) from exc
             return None
         reset = max(0, math.ceil(stats.reset_time - time.time()))

@@ -47,7 +47,9 @@ async def _apply(owner_url: str, role: str, password: str | None) -> None:
     engine = create_async_engine(owner_url)
     try:
         async with engine.begin() as connection:
-            exists = (await connection.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role})).first()
+            exists = (
+                await connection.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role})
+            ).first()
             # Defaults are NOSUPERUSER NOBYPASSRLS; only a superuser may change those, so they are checked,
             # not set.
             verb = "ALTER" if exists else "CREATE"
@@ -62,7 +64,9 @@ async def _apply(owner_url: str, role: str, password: str | None) -> None:
                 )
             ).one()
             if flags.rolsuper or flags.rolbypassrls:
-                raise ValueError(f"role {role} is a superuser or bypasses row-level security; refuse to use it")
+                raise ValueError(
+                    f"role {role} is a superuser or bypasses row-level security; refuse to use it"
+                )
             database = (await connection.execute(text("SELECT current_database()"))).scalar_one()
             await connection.execute(text(f'GRANT CONNECT ON DATABASE "{database}" TO "{role}"'))
             await connection.execute(text(f'GRANT USAGE ON SCHEMA public TO "{role}"'))

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The whole test suite (`make test`): lint and types, then the HTTP suite on SQLite and on PostgreSQL,
+# the PostgreSQL/Redis/multi-worker tests, the observability stack tests. Private PostgreSQL and Redis
+# servers are started under var/test/ and always stopped at the end.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-.venv/bin}
+PY="$BIN/python"
+STATE=var/test
+status=0
+
+cleanup() {
+  "$PY" -m foundation.devtools.redis down --dir "$STATE/redis" >/dev/null 2>&1 || true
+  "$PY" -m foundation.devtools.postgres down --dir "$STATE/pg" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+step() { echo; echo "==> $*"; }
+
+step "ruff"; "$BIN/ruff" check src tests bench && "$BIN/ruff" format --check src tests bench || exit 1
+step "mypy"; "$BIN/mypy" || exit 1
+
+step "private PostgreSQL and Redis"
+"$PY" -m foundation.devtools.postgres up --dir "$STATE/pg" || exit 1
+"$PY" -m foundation.devtools.redis up --dir "$STATE/redis" || exit 1
+eval "$("$PY" -m foundation.devtools.postgres env --dir "$STATE/pg")"
+eval "$("$PY" -m foundation.devtools.redis env --dir "$STATE/redis")"
+# The suite builds its own settings; these only tell it where the servers are.
+export FOUNDATION_TEST_PG_URL FOUNDATION_TEST_REDIS_URL="$FOUNDATION_REDIS_URL"
+unset FOUNDATION_DATABASE_URL FOUNDATION_MIGRATION_DATABASE_URL FOUNDATION_REDIS_URL FOUNDATION_DB_APP_ROLE
+
+step "pytest: everything, HTTP suite on SQLite"
+FOUNDATION_TEST_BACKEND=sqlite "$BIN/pytest" -q "$@" || status=1
+
+step "pytest: HTTP suite and database isolation on PostgreSQL"
+FOUNDATION_TEST_BACKEND=postgres "$BIN/pytest" -q tests/api tests/auth tests/postgres "$@" || status=1
+
+exit $status
