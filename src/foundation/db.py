@@ -92,22 +92,22 @@ class Database:
         if self.is_sqlite and write:
             # One writer at a time per process: queued writers wait here, in order, instead of in SQLite's
             # busy handler, whose growing sleeps (up to 100 ms each) dominated latency under load.
-            async with self._sqlite_writer:
-                async with self._session(tenant_id, begin="BEGIN IMMEDIATE") as session:
-                    yield session
+            async with self._sqlite_writer, self._session(tenant_id, begin="BEGIN IMMEDIATE") as session:
+                yield session
         else:
             async with self._session(tenant_id) as session:
                 yield session
 
     @asynccontextmanager
-    async def _session(self, tenant_id: uuid.UUID | None, begin: str | None = None) -> AsyncIterator[AsyncSession]:
+    async def _session(
+        self, tenant_id: uuid.UUID | None, begin: str | None = None
+    ) -> AsyncIterator[AsyncSession]:
         async with self.engine.connect() as connection:
             if begin is not None:
                 connection = await connection.execution_options(foundation_begin=begin)
-            async with AsyncSession(bind=connection, expire_on_commit=False) as session:
-                async with session.begin():
-                    await self.set_tenant(session, tenant_id)
-                    yield session
+            async with AsyncSession(bind=connection, expire_on_commit=False) as session, session.begin():
+                await self.set_tenant(session, tenant_id)
+                yield session
 
     async def set_tenant(
         self, session: AsyncSession, tenant_id: uuid.UUID | None, *, platform: bool = False
@@ -118,7 +118,9 @@ class Database:
         """
         if not self.is_sqlite:
             value = str(tenant_id) if tenant_id else ("platform" if platform else "")
-            await session.execute(text("SELECT set_config('app.tenant_id', :tenant, true)"), {"tenant": value})
+            await session.execute(
+                text("SELECT set_config('app.tenant_id', :tenant, true)"), {"tenant": value}
+            )
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:

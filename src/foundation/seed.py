@@ -77,31 +77,48 @@ async def _demo_data(db: Database, tenants: list[TenantRef], report: SeedReport)
         ResolvedStory(None, _story("input", "input--default", ["core", "form"], 88.0, "pass")),
     ]
     for index, tenant in enumerate(tenants):
-        stories.append(ResolvedStory(tenant.id, _story(
-            "loan-card", f"loan-card--{tenant.slug}", ["lending", tenant.slug], 75.0 + index * 5, "warn"
-        )))
+        stories.append(
+            ResolvedStory(
+                tenant.id,
+                _story(
+                    "loan-card",
+                    f"loan-card--{tenant.slug}",
+                    ["lending", tenant.slug],
+                    75.0 + index * 5,
+                    "warn",
+                ),
+            )
+        )
     report.stories_upserted = await upsert_stories(db, stories, None)
     for index, tenant in enumerate(tenants):
-        samples = [
-            NewSample("SC-002", 0.97 - index * 0.01, base + timedelta(days=day), "chromatic") for day in range(7)
-        ] + [
-            NewSample("SC-003", 92.0 + day * 0.5, base + timedelta(days=day), "lighthouse") for day in range(7)
-        ] + [
-            NewSample("SC-001", 12.0 + day, base + timedelta(days=day), "manual", f"demo-feature-{day}")
-            for day in range(7)
-        ]
+        samples = (
+            [
+                NewSample("SC-002", 0.97 - index * 0.01, base + timedelta(days=day), "chromatic")
+                for day in range(7)
+            ]
+            + [
+                NewSample("SC-003", 92.0 + day * 0.5, base + timedelta(days=day), "lighthouse")
+                for day in range(7)
+            ]
+            + [
+                NewSample("SC-001", 12.0 + day, base + timedelta(days=day), "manual", f"demo-feature-{day}")
+                for day in range(7)
+            ]
+        )
         accepted, _duplicates = await ingest(db, tenant, samples)
         report.samples_accepted += accepted
 
 
 def _story(component: str, story: str, tags: list[str], coverage: float, axe: str) -> StoryIn:
-    return StoryIn.model_validate({
-        "tenantId": None,
-        "componentId": component,
-        "storyId": story,
-        "tags": tags,
-        "coveragePercent": coverage,
-        "axeStatus": axe,
-        "chromaticBuild": "demo-build-1",
-        "storybookUrl": f"https://storybook.iabank.local/?path=/story/{story}",
-    })
+    return StoryIn.model_validate(
+        {
+            "tenantId": None,
+            "componentId": component,
+            "storyId": story,
+            "tags": tags,
+            "coveragePercent": coverage,
+            "axeStatus": axe,
+            "chromaticBuild": "demo-build-1",
+            "storybookUrl": f"https://storybook.iabank.local/?path=/story/{story}",
+        }
+    )

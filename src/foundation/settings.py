@@ -34,7 +34,8 @@ class Settings(BaseSettings):
 
     profile: Profile = Profile.local
     database_url: str = DEFAULT_SQLITE_URL
-    # Owner connection used by `db upgrade` and `seed` (PostgreSQL: the schema owner). Defaults to database_url.
+    # Owner connection used by `db upgrade` and `seed` (PostgreSQL: the schema owner).
+    # Defaults to database_url.
     migration_database_url: str | None = None
     db_app_role: str = "foundation_app"
     db_app_password: str | None = None

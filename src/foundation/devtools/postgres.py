@@ -1,4 +1,6 @@
-"""A private PostgreSQL cluster for development and tests: ``python -m foundation.devtools.postgres up|down|env``.
+"""A private PostgreSQL cluster for development and tests.
+
+Usage: ``python -m foundation.devtools.postgres up|down|purge|env|status [--dir var/pg]``.
 
 `make db-up` / `make db-down` and the test suite use it. The cluster lives under ``./var/pg`` (or ``--dir``),
 listens on 127.0.0.1 on a free port, runs as the ``postgres`` OS user when started by root, and uses
@@ -180,7 +182,8 @@ def _initdb(binaries: Path, cluster: Cluster) -> None:
 def _start(binaries: Path, cluster: Cluster, timeout: float) -> None:
     log = Path(cluster.directory) / "postgres.log"
     options = (
-        f"-c listen_addresses=127.0.0.1 -c port={cluster.port} -c unix_socket_directories={cluster.directory} "
+        f"-c listen_addresses=127.0.0.1 -c port={cluster.port} "
+        f"-c unix_socket_directories={cluster.directory} "
         "-c max_connections=200 -c shared_buffers=128MB -c fsync=on -c synchronous_commit=on"
     )
     run(
@@ -294,7 +297,8 @@ def main() -> None:
             cluster = up(args.dir, args.port)
             print(f"postgres: 127.0.0.1:{cluster.port} (data {cluster.data})")
             print(
-                f'# export the settings with: eval "$(python -m foundation.devtools.postgres env --dir {args.dir})"'
+                "# export the settings with: "
+                f'eval "$(python -m foundation.devtools.postgres env --dir {args.dir})"'
             )
         elif args.action in ("down", "purge"):
             down(args.dir, purge=args.action == "purge")

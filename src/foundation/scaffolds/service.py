@@ -78,9 +78,11 @@ async def _register_once(
         )
     ).scalar_one_or_none()
     if record is not None and record.expires_at <= now:
-        await session.execute(delete(IdempotencyRecord).where(
-            IdempotencyRecord.tenant_id == tenant.id, IdempotencyRecord.idempotency_key == key
-        ))
+        await session.execute(
+            delete(IdempotencyRecord).where(
+                IdempotencyRecord.tenant_id == tenant.id, IdempotencyRecord.idempotency_key == key
+            )
+        )
         record = None
     if record is not None:
         if record.fingerprint != fingerprint:
@@ -92,7 +94,10 @@ async def _register_once(
         if stored is None:  # cannot happen with the foreign key, but never answer 500 for it
             raise ProblemError(Kinds.idempotency_conflict, "The original registration is missing.")
         return Registration(
-            Outcome.replayed, stored.document.encode(), stored.etag, location_of(tenant.id, stored.feature_slug)
+            Outcome.replayed,
+            stored.document.encode(),
+            stored.etag,
+            location_of(tenant.id, stored.feature_slug),
         )
     existing = (
         await session.execute(
@@ -171,7 +176,10 @@ async def _create(
     )
     await session.flush()
     return Registration(
-        Outcome.created, canonical_json(representation).encode(), etag, location_of(tenant.id, request.featureSlug)
+        Outcome.created,
+        canonical_json(representation).encode(),
+        etag,
+        location_of(tenant.id, request.featureSlug),
     )
 
 
@@ -180,7 +188,8 @@ async def get_registration(db: Database, tenant: TenantRef, feature_slug: str) -
         row = (
             await session.execute(
                 select(ScaffoldRegistration.document, ScaffoldRegistration.etag).where(
-                    ScaffoldRegistration.tenant_id == tenant.id, ScaffoldRegistration.feature_slug == feature_slug
+                    ScaffoldRegistration.tenant_id == tenant.id,
+                    ScaffoldRegistration.feature_slug == feature_slug,
                 )
             )
         ).first()

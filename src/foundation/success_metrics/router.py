@@ -56,5 +56,3 @@ async def ingest_samples(
     ]
     accepted, duplicates = await service.ingest(request.app.state.db, tenant, samples)
     return json_response({"accepted": accepted, "duplicates": duplicates}, status_code=201)
-
-

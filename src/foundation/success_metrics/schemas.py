@@ -4,13 +4,22 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field, StrictFloat, StrictInt, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+)
 
 from foundation.http.pagination import PaginationInfo
 
 ScCode = Annotated[str, StringConstraints(pattern=r"^SC-00[1-5]$", strict=True)]
-FeatureSlug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]+$", min_length=1, max_length=64, strict=True)]
-
+FeatureSlug = Annotated[
+    str, StringConstraints(pattern=r"^[a-z0-9-]+$", min_length=1, max_length=64, strict=True)
+]
 
 
 def _rfc3339_string(value: object) -> object:

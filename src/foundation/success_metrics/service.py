@@ -14,7 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from foundation.db import Database, insert_ignoring_duplicates, utcnow
 from foundation.http.pagination import Page
 from foundation.http.responses import rfc3339
-from foundation.observability.metrics import ALL_FEATURES, SC001_BUCKETS, Sc001Distribution, cumulative_buckets
+from foundation.observability.metrics import (
+    ALL_FEATURES,
+    SC001_BUCKETS,
+    Sc001Distribution,
+    cumulative_buckets,
+)
 from foundation.success_metrics.models import ScSample
 from foundation.tenancy.service import TenantRef
 
@@ -31,7 +36,9 @@ class NewSample:
     scaffold_id: uuid.UUID | None = None
 
 
-def sample_document(code: str, value: float, collected_at: datetime, source: str, feature_slug: str | None) -> dict:
+def sample_document(
+    code: str, value: float, collected_at: datetime, source: str, feature_slug: str | None
+) -> dict:
     document: dict[str, Any] = {
         "code": code,
         "value": value,
@@ -79,23 +86,31 @@ async def list_samples(
     if since:
         conditions.append(ScSample.collected_at >= since)
     async with db.transaction(tenant.id) as session:
-        total = (await session.execute(select(func.count()).select_from(ScSample).where(*conditions))).scalar_one()
+        total = (
+            await session.execute(select(func.count()).select_from(ScSample).where(*conditions))
+        ).scalar_one()
         rows: Sequence[Any] = []
         if not page.is_past_end(total):
             rows = (
-                await session.execute(
-                    select(ScSample)
-                    .where(*conditions)
-                    .order_by(ScSample.collected_at.desc(), ScSample.created_at.desc(), ScSample.id)
-                    .offset(page.offset)
-                    .limit(page.size)
+                (
+                    await session.execute(
+                        select(ScSample)
+                        .where(*conditions)
+                        .order_by(ScSample.collected_at.desc(), ScSample.created_at.desc(), ScSample.id)
+                        .offset(page.offset)
+                        .limit(page.size)
+                    )
                 )
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
     data = [sample_document(r.code, r.value, r.collected_at, r.source, r.feature_slug or None) for r in rows]
     return page.envelope(data, total)
 
 
-async def sc001_distributions(db: Database, tenants: Sequence[TenantRef], recent_features: int) -> list[Sc001Distribution]:
+async def sc001_distributions(
+    db: Database, tenants: Sequence[TenantRef], recent_features: int
+) -> list[Sc001Distribution]:
     """Per tenant: the complete SC-001 distribution of registrations plus its most recent features."""
     registered = (ScSample.code == "SC-001", ScSample.scaffold_id.is_not(None))
     bucket_columns = [
@@ -122,7 +137,9 @@ async def sc001_distributions(db: Database, tenants: Sequence[TenantRef], recent
                 )
             ).all()
         count, total, *buckets = summary
-        series.append(Sc001Distribution(tenant.slug, ALL_FEATURES, [int(b or 0) for b in buckets], count, total))
+        series.append(
+            Sc001Distribution(tenant.slug, ALL_FEATURES, [int(b or 0) for b in buckets], count, total)
+        )
         for feature_slug, value in recent:
             series.append(Sc001Distribution(tenant.slug, feature_slug, cumulative_buckets([value]), 1, value))
     return series

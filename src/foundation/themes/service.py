@@ -78,14 +78,17 @@ async def _publish_once(
     async with db.transaction(tenant.id, write=True) as session:
         existing = (
             await session.execute(
-                select(ThemeVersion).where(ThemeVersion.tenant_id == tenant.id, ThemeVersion.version == version)
+                select(ThemeVersion).where(
+                    ThemeVersion.tenant_id == tenant.id, ThemeVersion.version == version
+                )
             )
         ).scalar_one_or_none()
         created = existing is None
         if existing is not None and existing.content_fingerprint != content_fingerprint:
             raise ProblemError(
                 Kinds.theme_conflict,
-                f"Version {version} already exists for {tenant.slug} with different content; publish a new version.",
+                f"Version {version} already exists for {tenant.slug} with different content; "
+                "publish a new version.",
             )
         if existing is None:
             report = check_theme(categories)

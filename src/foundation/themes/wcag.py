@@ -82,7 +82,9 @@ def check_theme(categories: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
                 skipped.append({"foreground": fg_ref, "background": bg_ref, "reason": "colour with alpha"})
                 continue
             if not (_HEX.match(value) and _HEX.match(bg_value)):
-                skipped.append({"foreground": fg_ref, "background": bg_ref, "reason": "not a #RGB/#RRGGBB colour"})
+                skipped.append(
+                    {"foreground": fg_ref, "background": bg_ref, "reason": "not a #RGB/#RRGGBB colour"}
+                )
                 continue
             ratio = round(contrast_ratio(value, bg_value), 2)
             passed = ratio >= AA_NORMAL_TEXT
