@@ -105,7 +105,8 @@ async def test_inserting_another_tenants_row_fails(client: httpx.AsyncClient, da
                 await connection.execute("SELECT set_config('app.tenant_id', $1, true)", ALFA)
                 await connection.execute(
                     "INSERT INTO sc_samples"
-                    " (id, tenant_id, code, value, collected_at, source, feature_slug, created_at) VALUES ($1, $2, 'SC-002', 1.0, now(), 'manual', '', now())",
+                    " (id, tenant_id, code, value, collected_at, source, feature_slug, created_at)"
+                    " VALUES ($1, $2, 'SC-002', 1.0, now(), 'manual', '', now())",
                     uuid.uuid4(),
                     uuid.UUID(BETA),
                 )
