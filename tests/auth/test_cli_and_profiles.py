@@ -1,4 +1,4 @@
-"""Profile refusals (create_app and `foundation serve`), /health, and the `auth keygen` + `auth token` round trip."""
+"""Profile refusals (create_app, `foundation serve`), /health, and the keygen + token CLI round trip."""
 
 from __future__ import annotations
 
