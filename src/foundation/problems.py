@@ -130,6 +130,37 @@ def _respond(request: Request, problem: ProblemError) -> Response:
 _PAGINATION_PARAMS = {"page", "page_size", "per_page"}
 
 
+# Location parts pydantic adds for validator wrappers and for the members of a union (``int | float``).
+_PYDANTIC_FRAMES = frozenset(
+    {
+        "function-after",
+        "function-before",
+        "function-wrap",
+        "function-plain",
+        "int",
+        "float",
+        "str",
+        "bool",
+        "bytes",
+        "none",
+        "list",
+        "dict",
+        "uuid",
+        "datetime",
+        "date",
+        "decimal",
+        "constrained-str",
+        "constrained-int",
+        "constrained-float",
+        "lax-or-strict",
+        "json-or-python",
+        "is-instance",
+        "enum",
+        "literal",
+    }
+)
+
+
 def field_path(location: Sequence[int | str]) -> str:
     """``('body', 'slices', 0, 'files', 1, 'checksum')`` → ``slices[0].files[1].checksum``."""
     parts = list(location)
@@ -140,8 +171,8 @@ def field_path(location: Sequence[int | str]) -> str:
     for part in parts:
         if isinstance(part, int):
             path += f"[{part}]"
-        elif part in {"function-after", "function-before", "function-wrap"} or "[" in str(part):
-            continue  # pydantic validator frames, not input fields
+        elif part in _PYDANTIC_FRAMES or "[" in str(part):
+            continue  # pydantic validator frames and union member tags, not input fields
         else:
             path += ("." if path else "") + str(part)
     return path or "body"

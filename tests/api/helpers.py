@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import ALFA, BETA
+from tests.conftest import DEFAULT as DEFAULT_TENANT
 
 PROBLEM_TYPE_PREFIX = "https://iabank.local/problems/foundation/"
 TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -136,4 +137,4 @@ def assert_ratelimit_headers(response: httpx.Response, limit: int | None = None)
         assert int(response.headers["ratelimit-limit"]) == limit
 
 
-__all__ = ["ALFA", "BETA"]
+__all__ = ["ALFA", "BETA", "DEFAULT_TENANT"]
