@@ -79,7 +79,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     configure_logging(settings.log_level, json_lines=settings.log_json)
     authenticator = build_authenticator(settings)  # refuses insecure settings before anything is opened
     db = database or Database(settings.database_url, settings=settings)
-    provider = tracing.build_tracer_provider() if settings.tracing_enabled else None
+    # Spans cost CPU on every request; they are only made when something will receive them.
+    provider = (
+        tracing.build_tracer_provider() if settings.tracing_enabled and tracing.export_configured() else None
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -26,6 +26,7 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.sql.schema import Table
 
 from foundation.settings import Settings
+from foundation.sqlite_inline import inline_url
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -75,7 +76,10 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         timeout = settings.db_timeout_seconds if settings else 5.0
-        self.engine: AsyncEngine = create_async_engine(url, echo=echo, **_engine_options(url, settings))
+        engine_url = inline_url(url) if url.startswith("sqlite+aiosqlite://") else url
+        self.engine: AsyncEngine = create_async_engine(
+            engine_url, echo=echo, **_engine_options(url, settings)
+        )
         if self.is_sqlite:
             _configure_sqlite(self.engine, busy_timeout_ms=int(timeout * 1000))
         self._sqlite_writer = asyncio.Lock()
