@@ -174,13 +174,19 @@ async def insert_ignoring_duplicates(
     if not rows:
         return 0
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
     pk = next(iter(table.primary_key.columns))
-    statement = (
-        dialect_insert(table).values(list(rows)).on_conflict_do_nothing(index_elements=list(key_columns))
-    )
+    statement: Any
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        statement = (
+            pg_insert(table).values(list(rows)).on_conflict_do_nothing(index_elements=list(key_columns))
+        )
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        statement = (
+            sqlite_insert(table).values(list(rows)).on_conflict_do_nothing(index_elements=list(key_columns))
+        )
     result = await session.execute(statement.returning(pk))
     return len(result.fetchall())

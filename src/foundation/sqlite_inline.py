@@ -141,7 +141,7 @@ class Connection:
     @isolation_level.setter
     def isolation_level(self, value: str | None) -> None:
         assert self._conn is not None
-        self._conn.isolation_level = value
+        self._conn.isolation_level = value  # type: ignore[assignment]
 
     def cursor(self) -> _CursorContext:
         assert self._conn is not None
