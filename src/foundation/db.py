@@ -12,8 +12,9 @@ embedded SQLite default and PostgreSQL lives here:
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Hashable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -69,6 +70,30 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class ReadCache:
+    """A tiny time-bounded cache for hot, rarely changing reads (e.g. a tenant's current theme).
+
+    Writers in this process invalidate their keys; other processes see changes within ``ttl`` seconds.
+    """
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._entries: dict[Hashable, tuple[float, Any]] = {}
+
+    def get(self, key: Hashable) -> Any | None:
+        entry = self._entries.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, key: Hashable, value: Any) -> None:
+        if self.ttl > 0:
+            self._entries[key] = (time.monotonic() + self.ttl, value)
+
+    def invalidate(self, key: Hashable) -> None:
+        self._entries.pop(key, None)
+
+
 class Database:
     """Engine plus transactions that carry the tenant context."""
 
@@ -83,6 +108,7 @@ class Database:
         if self.is_sqlite:
             _configure_sqlite(self.engine, busy_timeout_ms=int(timeout * 1000))
         self._sqlite_writer = asyncio.Lock()
+        self.read_cache = ReadCache(settings.read_cache_seconds if settings else 0.0)
 
     @asynccontextmanager
     async def transaction(

@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     rate_limit_redis_failure: str = Field(default="open", pattern="^(open|closed)$")
 
     idempotency_ttl_hours: int = Field(default=24, ge=1)
+    # Hot reads (a tenant's current theme) are served from process memory for this long; other processes
+    # see a newly published current theme after at most this delay. 0 disables the cache.
+    read_cache_seconds: float = Field(default=1.0, ge=0, le=60)
 
     # Observability.
     metrics_enabled: bool = True

@@ -41,6 +41,9 @@ def normalise_categories(categories: dict[str, dict[str, str]]) -> dict[str, dic
 
 
 async def current_theme(db: Database, tenant: TenantRef) -> CurrentTheme:
+    cached: CurrentTheme | None = db.read_cache.get(("current-theme", tenant.id))
+    if cached is not None:
+        return cached
     async with db.transaction(tenant.id) as session:
         row = (
             await session.execute(
@@ -51,7 +54,9 @@ async def current_theme(db: Database, tenant: TenantRef) -> CurrentTheme:
         ).first()
     if row is None:
         raise ProblemError(Kinds.theme_not_found, f"Tenant {tenant.slug} has no current theme.")
-    return CurrentTheme(row.document.encode("utf-8"), row.etag)
+    theme = CurrentTheme(row.document.encode("utf-8"), row.etag)
+    db.read_cache.put(("current-theme", tenant.id), theme)
+    return theme
 
 
 async def publish_theme(
@@ -61,7 +66,9 @@ async def publish_theme(
     content_fingerprint = fingerprint(normalised)
     for _attempt in range(3):
         try:
-            return await _publish_once(db, tenant, version, normalised, content_fingerprint, make_current)
+            result = await _publish_once(db, tenant, version, normalised, content_fingerprint, make_current)
+            db.read_cache.invalidate(("current-theme", tenant.id))
+            return result
         except IntegrityError:
             continue  # a concurrent publish of the same version won; classify against it
     raise ProblemError(Kinds.theme_conflict, f"Version {version} is being published concurrently; retry.")
