@@ -1,0 +1,332 @@
+"""Core API benchmark with wrk: req/s and latency percentiles at 1 and 50 connections.
+
+Starts the API (``foundation serve``) and, served the same way (uvicorn, same host, same worker count), a
+bare Starlette endpoint returning a small JSON document as the ceiling. Endpoints: theme GET, theme GET
+answered 304, tenant-metrics GET, stories GET, scaffold POST with unique keys (wrk Lua), bare Starlette.
+Rate limits stay enabled but are raised for the run so the limiter is exercised without dominating.
+
+    python bench/api_throughput.py                       # SQLite, 1 worker
+    python bench/api_throughput.py --postgres --workers 2  # needs `make db-up` (private cluster)
+    python bench/api_throughput.py --write-docs          # append the table to docs/benchmarks.md
+
+Results (and the exact command) go to stdout as a Markdown table; ``--write-docs`` also records them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+ALFA = "00000000-0000-0000-0000-000000000001"
+RAISED = "1000000"
+
+DONE_LUA = r"""
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRKJSON {"requests":%d,"duration_us":%d,"socket_errors":%d,"status_errors":%d,'
+    .. '"p50":%d,"p90":%d,"p99":%d,"max":%d,"mean":%.1f}\n',
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout, e.status,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, latency.mean))
+end
+"""
+
+SCAFFOLD_LUA = r"""
+local counter = 0
+local threads = {}
+setup = function(thread)
+  thread:set("tid", #threads + 1)
+  table.insert(threads, thread)
+end
+request = function()
+  counter = counter + 1
+  local slug = string.format("b-%s-%d-%d", RUN, tid, counter)
+  local body = '{"featureSlug":"' .. slug .. '","initiatedBy":"8a0b5f0e-8c55-4c5e-9a43-3f1c2f0d0a11",'
+    .. '"slices":[{"slice":"features","files":[{"path":"src/features/x/index.ts","checksum":"'
+    .. string.rep("a", 64) .. '"}]}],"lintCommitHash":"' .. string.rep("b", 40)
+    .. '","scReferences":["@SC-001"],"durationMs":90000}'
+  local headers = {["Content-Type"] = "application/json", ["X-Tenant-Id"] = TENANT, ["Idempotency-Key"] = slug}
+  return wrk.format("POST", PATH, headers, body)
+end
+"""
+
+BARE_APP = textwrap.dedent(
+    """
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def hello(request):
+        return JSONResponse({"status": "ok", "service": "ceiling"})
+
+    app = Starlette(routes=[Route("/bare", hello)])
+    """
+)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(url)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def foundation(*args: str, env: dict[str, str], **kwargs: object) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "foundation.cli.main", *args]
+    return subprocess.Popen(command, env=env, start_new_session=True, **kwargs)  # type: ignore[call-overload]
+
+
+def prepare_database(env: dict[str, str]) -> None:
+    for args in (("db", "upgrade"), ("seed", "--demo-data")):
+        process = foundation(*args, env=env, stdout=subprocess.DEVNULL)
+        if process.wait() != 0:
+            raise RuntimeError(f"foundation {' '.join(args)} failed")
+
+
+def wrk(url: str, connections: int, seconds: int, script: Path) -> dict[str, float]:
+    threads = min(2, connections)
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    line = next(line for line in output.splitlines() if line.startswith("WRKJSON "))
+    data = json.loads(line.removeprefix("WRKJSON "))
+    data["rps"] = data["requests"] / (data["duration_us"] / 1e6)
+    return data
+
+
+def lua(directory: Path, name: str, body: str) -> Path:
+    path = directory / f"{name}.lua"
+    path.write_text(body + DONE_LUA)
+    return path
+
+
+def rss_mb(pid: int) -> list[float]:
+    """Resident memory of the server's worker processes (children of the uvicorn supervisor, or itself)."""
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(child) for child in children.read_text().split()]
+    sizes = []
+    for candidate in pids:
+        try:
+            status = Path(f"/proc/{candidate}/status").read_text()
+        except OSError:
+            continue
+        kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
+        sizes.append(kb / 1024)
+    return sizes
+
+
+def scripts(directory: Path, etag: str) -> dict[str, tuple[str, Path]]:
+    run = uuid.uuid4().hex[:8]
+    tenant_header = f'wrk.headers["X-Tenant-Id"] = "{ALFA}"\n'
+    scaffold = f'RUN = "{run}"\nTENANT = "{ALFA}"\nPATH = "/api/v1/tenants/{ALFA}/features/scaffold"\n'
+    return {
+        "theme GET": (f"/api/v1/tenants/{ALFA}/themes/current", lua(directory, "theme", tenant_header)),
+        "theme GET (304)": (
+            f"/api/v1/tenants/{ALFA}/themes/current",
+            lua(directory, "theme304", tenant_header + f"wrk.headers[\"If-None-Match\"] = '{etag}'\n"),
+        ),
+        "tenant-metrics GET": (f"/api/v1/tenant-metrics/{ALFA}/sc", lua(directory, "metrics", tenant_header)),
+        "stories GET": ("/api/v1/design-system/stories", lua(directory, "stories", tenant_header)),
+        "scaffold POST (unique keys)": (
+            f"/api/v1/tenants/{ALFA}/features/scaffold",
+            lua(directory, "scaffold", scaffold + SCAFFOLD_LUA),
+        ),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", default="1,50")
+    parser.add_argument("--postgres", action="store_true", help="use the private cluster from `make db-up`")
+    parser.add_argument("--write-docs", action="store_true")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        subprocess.run(["bash", str(ROOT / "scripts/system-deps.sh")], check=True)
+    connections = [int(c) for c in args.connections.split(",")]
+
+    work = Path(tempfile.mkdtemp(prefix="foundation-bench-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FOUNDATION_", "OTEL_", "PROMETHEUS_"))}
+    env.update(
+        {
+            f"FOUNDATION_RATE_LIMIT_{name}_PER_MINUTE": RAISED
+            for name in ("SCAFFOLD", "SCAFFOLD_READ", "THEME_READ", "METRICS_READ", "STORIES_READ", "WRITE")
+        }
+    )
+    env.update({"FOUNDATION_LOG_LEVEL": "WARNING", "FOUNDATION_VAR_DIR": str(work / "var")})
+    if args.postgres:
+        exports = subprocess.run(
+            [sys.executable, "-m", "foundation.devtools.postgres", "env", "--dir", str(ROOT / "var/pg")],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for line in exports.splitlines():
+            key, _, value = line.removeprefix("export ").partition("=")
+            env[key] = value.strip("'")
+        env.pop("FOUNDATION_TEST_PG_URL", None)
+        backend = "PostgreSQL 15 (private cluster, app role under RLS)"
+    else:
+        env["FOUNDATION_DATABASE_URL"] = f"sqlite+aiosqlite:///{work / 'foundation.db'}"
+        backend = "SQLite (embedded, WAL)"
+    prepare_database(env)
+
+    api_port, bare_port = free_port(), free_port()
+    (work / "bare_app.py").write_text(BARE_APP)
+    api = foundation(
+        "serve",
+        "--port",
+        str(api_port),
+        "--workers",
+        str(args.workers),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    bare = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bare_app:app",
+            "--port",
+            str(bare_port),
+            "--workers",
+            str(args.workers),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            "--no-server-header",
+        ],
+        cwd=work,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    results: list[tuple[str, int, dict[str, float]]] = []
+    try:
+        base = f"http://127.0.0.1:{api_port}"
+        wait_ready(f"{base}/health/ready", api)
+        wait_ready(f"http://127.0.0.1:{bare_port}/bare", bare)
+        etag = httpx.get(
+            f"{base}/api/v1/tenants/{ALFA}/themes/current", headers={"X-Tenant-Id": ALFA}
+        ).headers["ETag"]
+        plans = scripts(work, etag)
+        bare_script = lua(work, "bare", "")
+        for conns in connections:
+            for name, (path, script) in plans.items():
+                results.append((name, conns, wrk(base + path, conns, args.seconds, script)))
+                print(f"{name:28} c={conns:<3} {results[-1][2]['rps']:9.1f} req/s", file=sys.stderr)
+            results.append(
+                (
+                    "bare Starlette (ceiling)",
+                    conns,
+                    wrk(f"http://127.0.0.1:{bare_port}/bare", conns, args.seconds, bare_script),
+                )
+            )
+            print(f"{'bare Starlette':28} c={conns:<3} {results[-1][2]['rps']:9.1f} req/s", file=sys.stderr)
+        memory = rss_mb(api.pid)
+        total = sum(int(r[2]["requests"]) for r in results if not r[0].startswith("bare"))
+    finally:
+        stop(api)
+        stop(bare)
+        shutil.rmtree(work, ignore_errors=True)
+
+    report = render(results, args, backend, memory, total)
+    print(report)
+    if args.write_docs:
+        docs = ROOT / "docs/benchmarks.md"
+        existing = docs.read_text() if docs.exists() else "# Benchmarks\n"
+        docs.write_text(existing.rstrip() + "\n\n" + report)
+
+
+def render(
+    results: list[tuple[str, int, dict[str, float]]],
+    args: argparse.Namespace,
+    backend: str,
+    memory: list[float],
+    total: int,
+) -> str:
+    ceilings = {conns: data["rps"] for name, conns, data in results if name.startswith("bare")}
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    command = "python bench/api_throughput.py " + " ".join(
+        part
+        for part in (
+            f"--workers {args.workers}",
+            "--postgres" if args.postgres else "",
+            f"--seconds {args.seconds}",
+        )
+        if part
+    )
+    lines = [
+        f"## Core API — {backend}, {args.workers} worker(s)",
+        "",
+        f"- Date: {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}; machine: {os.cpu_count()} cores "
+        f"({cpu}), wrk on the same machine; command: `{command}`",
+        f"- Rate limits enabled but raised to {RAISED}/min for every class during the run.",
+        f"- Resident memory of the server process(es) after {total:,} API requests: "
+        + ", ".join(f"{mb:.0f} MB" for mb in memory),
+        "",
+        "| endpoint | conns | req/s | % of ceiling | p50 ms | p90 ms | p99 ms | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, conns, data in results:
+        share = 100 * data["rps"] / ceilings[conns] if ceilings.get(conns) else 0
+        errors = int(data["socket_errors"] + data["status_errors"])
+        lines.append(
+            f"| {name} | {conns} | {data['rps']:.0f} | {share:.0f} % | {data['p50'] / 1000:.1f} | "
+            f"{data['p90'] / 1000:.1f} | {data['p99'] / 1000:.1f} | {errors} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
