@@ -14,12 +14,12 @@ from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
+from fastapi import routing as fastapi_routing
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
-from starlette.routing import Match
 
 from foundation.http.context import trace_id_of
 from foundation.http.responses import dumps
@@ -251,17 +251,19 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 
 def allowed_methods(request: Request) -> list[str]:
-    """Every method some route serves at this path (Starlette only reports the first matching route)."""
-    methods = {
-        method
-        for method in _STANDARD_METHODS
-        for route in request.app.router.routes
-        if route.matches({**request.scope, "method": method})[0] is Match.FULL
-    }
+    """Methods of the path template this path resolves to (the first matching template, as routing does).
+
+    Starlette only reports the methods of the first matching route; a template served by several routes
+    (GET and PUT of stories) needs the union.
+    """
+    contexts = list(fastapi_routing.iter_route_contexts(request.app.routes))
+    path = request.scope.get("path", "")
+    template = next((c.path for c in contexts if c.path_regex.match(path)), None)
+    methods: set[str] = set()
+    for context in contexts:
+        if context.path == template:
+            methods.update(getattr(context, "methods", None) or ())
     return sorted(methods)
-
-
-_STANDARD_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
 class UnhandledErrorMiddleware:

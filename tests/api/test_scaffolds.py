@@ -400,7 +400,7 @@ async def test_property_invalid_sc_reference(free_client: httpx.AsyncClient, ref
     duration=st.one_of(
         st.integers(max_value=-1),
         st.integers(min_value=86_400_001),
-        st.floats(allow_nan=False),
+        st.floats(allow_nan=False, allow_infinity=False),
         st.text(),
         st.booleans(),
         st.lists(st.integers(), max_size=2),

@@ -154,7 +154,6 @@ async def test_header_tenant_restricts_items(client: httpx.AsyncClient) -> None:
         (story(componentId=""), "stories[1].componentId"),
         (story(storybookUrl="ftp://x"), "stories[1].storybookUrl"),
         (story(tags=[""]), "stories[1].tags[0]"),
-        (story(tenant="tenant-nope"), "stories[1].tenantId"),
         ({k: v for k, v in story().items() if k != "storyId"}, "stories[1].storyId"),
     ],
 )
@@ -165,6 +164,14 @@ async def test_invalid_items_write_nothing(
     problem = assert_problem(response, 400, "invalid_request")
     assert field in [v["field"] for v in problem["violations"]], problem["violations"]
     assert await listed(client, ALFA, componentId="ok") == []
+
+
+async def test_unknown_item_tenant_is_404_and_writes_nothing(client: httpx.AsyncClient) -> None:
+    response = await put(client, [story("ok", "ok--1", ALFA), story(tenant="tenant-nope")])
+    assert_problem(response, 404, "tenant_not_found", fields=["stories[1].tenantId"])
+    assert await listed(client, ALFA, componentId="ok") == []
+    mixed = await put(client, [story(tenant="tenant-nope"), story(tenant=BETA)], ALFA)
+    assert_problem(mixed, 400, "invalid_request", fields=["stories[0].tenantId", "stories[1].tenantId"])
 
 
 @pytest.mark.parametrize("body", [{"stories": []}, {}, {"stories": [story()] * 501}])

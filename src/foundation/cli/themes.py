@@ -41,7 +41,7 @@ def publish(
     if not isinstance(document, dict):
         fail(f"{file} must contain a JSON object")
     chosen = version or document.get("version")
-    if not isinstance(chosen, str) or not SEMVER.match(chosen):
+    if not isinstance(chosen, str) or not SEMVER.fullmatch(chosen):
         fail("a SemVer version is required (--version or the file's `version` field)")
     try:
         request = ThemePublishRequest.model_validate({**document, "makeCurrent": current})

@@ -9,11 +9,10 @@ from foundation.auth.scopes import requires
 from foundation.design_system import service
 from foundation.design_system.schemas import StoriesIn, StoryPage, UpsertResult
 from foundation.http.etag import CONDITIONAL_CACHE_CONTROL, if_none_match_matches, weak_etag
-from foundation.http.openapi import conditional_get_responses, problem_responses, success_headers
+from foundation.http.openapi import conditional_get_responses, problem, problem_responses, success_headers
 from foundation.http.pagination import Page, pagination
 from foundation.http.ratelimit import EndpointClass
 from foundation.http.responses import json_response
-from foundation.problems import Kinds, ProblemError, Violation
 from foundation.tenancy.dependencies import default_tenant, directory, limited_stories_tenant
 from foundation.tenancy.service import TenantRef
 
@@ -53,25 +52,19 @@ async def list_stories(
     summary="Batch upsert of stories from Storybook/Chromatic CI",
     response_model=UpsertResult,
     dependencies=[requires("design-system.write")],
-    responses={200: {"headers": success_headers()}, **problem_responses(400, 404, 413, 429)},
+    responses={
+        200: {"headers": success_headers()},
+        **problem_responses(400, 413, 429),
+        404: problem(
+            404, "X-Tenant-Id or an item's tenantId names no known tenant (violations list the items)"
+        ),
+    },
 )
 async def upsert_stories(
     request: Request,
     body: StoriesIn,
     tenant: Annotated[TenantRef | None, Depends(limited_stories_tenant(EndpointClass.write))],
 ) -> Response:
-    resolved, violations = [], []
-    tenants = directory(request)
-    for index, item in enumerate(body.stories):
-        owner = await tenants.find(item.tenantId) if item.tenantId is not None else None
-        if item.tenantId is not None and owner is None:
-            violations.append(Violation(f"stories[{index}].tenantId", "unknown tenant"))
-        elif tenant is not None and owner is not None and owner.id != tenant.id:
-            violations.append(
-                Violation(f"stories[{index}].tenantId", "must be the X-Tenant-Id tenant or null")
-            )
-        resolved.append(service.ResolvedStory(owner.id if owner else None, item))
-    if violations:
-        raise ProblemError(Kinds.validation, "Some stories are invalid; nothing was written.", violations)
+    resolved = await service.resolve_owners(directory(request), body.stories, tenant)
     upserted = await service.upsert_stories(request.app.state.db, resolved, tenant)
     return json_response({"upserted": upserted})

@@ -4,13 +4,15 @@ import uuid
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StrictFloat, StrictInt, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
 from foundation.http.pagination import PaginationInfo
 
 Text200 = Annotated[str, StringConstraints(min_length=1, max_length=200, strict=True)]
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=100, strict=True)]
-Url = Annotated[str, StringConstraints(min_length=1, max_length=2048, pattern=r"^https?://\S+$", strict=True)]
+Url = Annotated[
+    str, StringConstraints(min_length=1, max_length=2048, pattern=r"^https?://[!-~]+$", strict=True)
+]
 TenantIdentifier = Annotated[str, StringConstraints(min_length=1, max_length=64, strict=True)]
 
 
@@ -25,7 +27,7 @@ class StoryIn(BaseModel):
     componentId: Text200
     storyId: Text200
     tags: Annotated[list[Tag], Field(max_length=50)] = Field(default_factory=list)
-    coveragePercent: Annotated[StrictInt | StrictFloat, Field(ge=0, le=100, allow_inf_nan=False)]
+    coveragePercent: Annotated[float, Field(ge=0, le=100, strict=True, allow_inf_nan=False)]
     axeStatus: AxeStatus
     chromaticBuild: Text200
     storybookUrl: Url

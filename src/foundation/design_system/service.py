@@ -16,8 +16,8 @@ from foundation.design_system.models import GLOBAL_SCOPE, Story, StoryTag
 from foundation.design_system.schemas import StoryIn
 from foundation.http.pagination import Page
 from foundation.http.responses import rfc3339
-from foundation.problems import Kinds, ProblemError
-from foundation.tenancy.service import TenantRef
+from foundation.problems import Kinds, ProblemError, Violation
+from foundation.tenancy.service import TenantDirectory, TenantRef
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,39 @@ def _scope(tenant_id: uuid.UUID | None) -> str:
     return str(tenant_id) if tenant_id else GLOBAL_SCOPE
 
 
+async def resolve_owners(
+    tenants: TenantDirectory, items: Sequence[StoryIn], acting_tenant: TenantRef | None
+) -> list[ResolvedStory]:
+    """Each item's tenant (UUID or slug, or null for global); all problems are reported at once.
+
+    An item of another tenant than ``X-Tenant-Id`` is invalid (400); when the only problem is tenants that
+    do not exist, the answer is ``404 tenant_not_found`` with the same per-item violations.
+    """
+    resolved: list[ResolvedStory] = []
+    unknown: list[Violation] = []
+    foreign: list[Violation] = []
+    for index, item in enumerate(items):
+        owner = await tenants.find(item.tenantId) if item.tenantId is not None else None
+        field = f"stories[{index}].tenantId"
+        if item.tenantId is not None and owner is None:
+            unknown.append(Violation(field, "unknown tenant"))
+        elif acting_tenant is not None and owner is not None and owner.id != acting_tenant.id:
+            foreign.append(Violation(field, "must be the X-Tenant-Id tenant or null"))
+        resolved.append(ResolvedStory(owner.id if owner else None, item))
+    if foreign:
+        violations = sorted([*foreign, *unknown], key=lambda v: _item_index(v.field))
+        raise ProblemError(Kinds.validation, "Some stories are invalid; nothing was written.", violations)
+    if unknown:
+        raise ProblemError(
+            Kinds.tenant_not_found, "Some stories name unknown tenants; nothing was written.", unknown
+        )
+    return resolved
+
+
+def _item_index(field: str) -> int:
+    return int(field.split("[", 1)[1].split("]", 1)[0])
+
+
 async def list_stories(
     db: Database, tenant: TenantRef, page: Page, *, component_id: str | None, tag: str | None
 ) -> dict[str, Any]:
@@ -39,19 +72,25 @@ async def list_stories(
     if tag is not None:
         conditions.append(exists().where(StoryTag.story_pk == Story.id, StoryTag.tag == tag))
     async with db.transaction(tenant.id) as session:
-        total = (await session.execute(select(func.count()).select_from(Story).where(*conditions))).scalar_one()
+        total = (
+            await session.execute(select(func.count()).select_from(Story).where(*conditions))
+        ).scalar_one()
         stories: Sequence[Story] = []
         tags: dict[uuid.UUID, list[str]] = defaultdict(list)
         if not page.is_past_end(total):
             stories = (
-                await session.execute(
-                    select(Story)
-                    .where(*conditions)
-                    .order_by(Story.updated_at.desc(), Story.component_id, Story.story_id, Story.id)
-                    .offset(page.offset)
-                    .limit(page.size)
+                (
+                    await session.execute(
+                        select(Story)
+                        .where(*conditions)
+                        .order_by(Story.updated_at.desc(), Story.component_id, Story.story_id, Story.id)
+                        .offset(page.offset)
+                        .limit(page.size)
+                    )
                 )
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
             if stories:
                 tag_rows = await session.execute(
                     select(StoryTag.story_pk, StoryTag.tag)
@@ -78,7 +117,9 @@ def _document(story: Story, tags: list[str]) -> dict[str, Any]:
     }
 
 
-async def upsert_stories(db: Database, stories: Sequence[ResolvedStory], acting_tenant: TenantRef | None) -> int:
+async def upsert_stories(
+    db: Database, stories: Sequence[ResolvedStory], acting_tenant: TenantRef | None
+) -> int:
     """All or nothing: one transaction; a concurrent insert of the same key is retried as an update."""
     for _attempt in range(3):
         try:
@@ -94,7 +135,9 @@ async def upsert_stories(db: Database, stories: Sequence[ResolvedStory], acting_
             return len(stories)
         except IntegrityError:
             continue
-    raise ProblemError(Kinds.unavailable, "Stories are being updated concurrently; retry.", headers={"Retry-After": "1"})
+    raise ProblemError(
+        Kinds.unavailable, "Stories are being updated concurrently; retry.", headers={"Retry-After": "1"}
+    )
 
 
 async def _upsert_one(session: Any, resolved: ResolvedStory) -> None:
@@ -108,8 +151,13 @@ async def _upsert_one(session: Any, resolved: ResolvedStory) -> None:
         )
     ).scalar_one_or_none()
     if story is None:
-        story = Story(id=uuid.uuid4(), tenant_id=resolved.tenant_id, scope=scope,
-                      component_id=item.componentId, story_id=item.storyId)
+        story = Story(
+            id=uuid.uuid4(),
+            tenant_id=resolved.tenant_id,
+            scope=scope,
+            component_id=item.componentId,
+            story_id=item.storyId,
+        )
         session.add(story)
     story.coverage_percent = float(item.coveragePercent)
     story.axe_status = item.axeStatus.value

@@ -29,8 +29,10 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 STRICT_CSP = b"default-src 'none'; frame-ancestors 'none'"
 # The interactive docs page loads its own scripts and styles; only that page gets a relaxed policy.
 DOCS_CSP = (
-    b"default-src 'none'; frame-ancestors 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    b"style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
+    b"default-src 'none'; frame-ancestors 'none'; "
+    b"script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    b"style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    b"img-src 'self' data: https://fastapi.tiangolo.com; "
     b"connect-src 'self'"
 )
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect"})
@@ -48,7 +50,13 @@ class ResponseHeadersMiddleware:
 
         async def send_with_headers(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers") or [])
+                # Framework-built JSON (e.g. /openapi.json) gets the charset the contract requires.
+                headers = [
+                    (name, b"application/json; charset=utf-8")
+                    if name.lower() == b"content-type" and value == b"application/json"
+                    else (name, value)
+                    for name, value in message.get("headers") or []
+                ]
                 present = {name.lower() for name, _ in headers}
                 additions = [*SECURITY_HEADERS, (b"content-security-policy", csp)]
                 if b"cache-control" not in present:

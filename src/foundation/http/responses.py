@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from starlette.responses import Response
+from starlette.responses import JSONResponse
 
 JSON_MEDIA_TYPE = "application/json; charset=utf-8"
 
@@ -26,7 +26,9 @@ def dumps(value: Any) -> bytes:
     return canonical_json(value).encode("utf-8")
 
 
-class JsonResponse(Response):
+class JsonResponse(JSONResponse):
+    """A JSONResponse subclass, so FastAPI documents the route's ``response_model`` as the body schema."""
+
     media_type = JSON_MEDIA_TYPE
 
     def render(self, content: Any) -> bytes:

@@ -149,7 +149,7 @@ async def get_scaffold(
     tenant: Annotated[TenantRef, Depends(limited_path_tenant(EndpointClass.scaffold_read))],
     if_none_match: IfNoneMatch = None,
 ) -> Response:
-    if len(feature_slug) > MAX_FEATURE_SLUG or not re.match(FEATURE_SLUG, feature_slug):
+    if len(feature_slug) > MAX_FEATURE_SLUG or not re.fullmatch(FEATURE_SLUG, feature_slug):
         raise ProblemError(Kinds.not_found, f"No scaffold registration {feature_slug!r} for {tenant.slug}.")
     document, etag = await service.get_registration(request.app.state.db, tenant, feature_slug)
     headers = {"ETag": etag, "Cache-Control": CONDITIONAL_CACHE_CONTROL}

@@ -9,8 +9,6 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     Field,
-    StrictFloat,
-    StrictInt,
     StringConstraints,
 )
 
@@ -40,7 +38,7 @@ class Source(StrEnum):
 
 class SampleIn(BaseModel):
     code: ScCode
-    value: Annotated[StrictInt | StrictFloat, Field(ge=-1e12, le=1e12, allow_inf_nan=False)]
+    value: Annotated[float, Field(ge=-1e12, le=1e12, strict=True, allow_inf_nan=False)]
     collectedAt: Rfc3339 = Field(description="RFC 3339 with an offset; stored in UTC.")
     source: Source
     featureSlug: FeatureSlug | None = None

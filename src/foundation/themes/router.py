@@ -18,7 +18,9 @@ from foundation.themes.schemas import SEMVER, ThemePublishRequest, ThemePublishR
 
 router = APIRouter(prefix="/api/v1/tenants/{tenantId}/themes", tags=["themes"])
 
-VersionPath = Annotated[str, Path(description="SemVer version, e.g. 1.4.0.", max_length=64)]
+VersionPath = Annotated[
+    str, Path(description="SemVer version, e.g. 1.4.0.", max_length=64, pattern=SEMVER.pattern)
+]
 IfNoneMatch = Annotated[str | None, Header(alias="If-None-Match")]
 
 
@@ -52,8 +54,11 @@ async def get_current_theme(
     status_code=201,
     dependencies=[requires("tokens.write")],
     responses={
-        200: {"description": "Identical payload already published", "model": ThemePublishResponse,
-              "headers": success_headers(etag=True)},
+        200: {
+            "description": "Identical payload already published",
+            "model": ThemePublishResponse,
+            "headers": success_headers(etag=True),
+        },
         201: {"headers": success_headers(etag=True)},
         **problem_responses(400, 404, 409, 413, 429),
     },
@@ -64,7 +69,7 @@ async def publish_theme(
     body: ThemePublishRequest,
     tenant: Annotated[TenantRef, Depends(limited_path_tenant(EndpointClass.write))],
 ) -> Response:
-    if not SEMVER.match(version):
+    if not SEMVER.fullmatch(version):
         raise ProblemError(
             Kinds.validation,
             "The version must be a SemVer string such as 1.2.0.",

@@ -1,0 +1,134 @@
+"""The served OpenAPI 3.1 document, and a schemathesis run of it against the app."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
+
+from foundation.app import create_app
+from foundation.settings import Settings
+
+ROUTES: dict[tuple[str, str], set[str]] = {
+    ("get", "/health"): {"200"},
+    ("get", "/health/ready"): {"200", "503"},
+    ("post", "/api/v1/tenants/{tenantId}/features/scaffold"): {
+        "201",
+        "200",
+        "304",
+        "400",
+        "404",
+        "409",
+        "412",
+        "413",
+        "415",
+        "422",
+        "429",
+        "500",
+        "503",
+    },
+    ("get", "/api/v1/tenants/{tenantId}/features/scaffold/{featureSlug}"): {
+        "200",
+        "304",
+        "400",
+        "404",
+        "429",
+    },
+    ("get", "/api/v1/tenants/{tenantId}/themes/current"): {"200", "304", "400", "404", "429"},
+    ("put", "/api/v1/tenants/{tenantId}/themes/{version}"): {"201", "200", "400", "404", "409", "413", "429"},
+    ("get", "/api/v1/tenant-metrics/{tenantId}/sc"): {"200", "400", "404", "429"},
+    ("post", "/api/v1/tenant-metrics/{tenantId}/sc"): {"201", "400", "404", "413", "429"},
+    ("get", "/api/v1/design-system/stories"): {"200", "304", "400", "404", "429"},
+    ("put", "/api/v1/design-system/stories"): {"200", "400", "404", "413", "429"},
+}
+
+
+@pytest.fixture
+async def document(client: httpx.AsyncClient) -> dict[str, Any]:
+    response = await client.get("/openapi.json")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json; charset=utf-8"
+    return response.json()  # type: ignore[no-any-return]
+
+
+async def test_openapi_version_and_routes(document: dict[str, Any]) -> None:
+    assert document["openapi"].startswith("3.1.")
+    assert "/metrics" not in document["paths"]
+    for (method, path), statuses in ROUTES.items():
+        operation = document["paths"][path][method]
+        assert statuses <= set(operation["responses"]), (method, path, statuses - set(operation["responses"]))
+
+
+async def test_problem_schema_and_content_types(document: dict[str, Any]) -> None:
+    problem = document["components"]["schemas"]["ProblemDetails"]
+    assert set(problem["required"]) == {"type", "title", "status", "detail", "instance", "traceId"}
+    for path_item in document["paths"].values():
+        for operation in path_item.values():
+            for status, response in operation["responses"].items():
+                if status.startswith(("4", "5")):
+                    assert list(response.get("content", {})) == ["application/problem+json"], (
+                        status,
+                        response,
+                    )
+
+
+async def test_no_uri_format_for_instance_or_location(document: dict[str, Any]) -> None:
+    text = json.dumps(document)
+    assert '"format": "uri"' not in text.replace('"format":"uri"', '"format": "uri"')
+    assert "HTTPValidationError" not in text
+
+
+async def test_headers_documented(document: dict[str, Any]) -> None:
+    post = document["paths"]["/api/v1/tenants/{tenantId}/features/scaffold"]["post"]
+    assert {"Location", "ETag", "Idempotency-Key", "RateLimit-Limit"} <= set(
+        post["responses"]["201"]["headers"]
+    )
+    assert "Idempotent-Replayed" in post["responses"]["200"]["headers"]
+    assert "Retry-After" in post["responses"]["429"]["headers"]
+    assert "Location" in post["responses"]["409"]["headers"]
+    parameters = {p["name"] for p in post["parameters"]}
+    assert {"tenantId", "X-Tenant-Id", "Idempotency-Key", "If-None-Match"} <= parameters
+
+
+# --- schemathesis ---------------------------------------------------------------------------------------
+
+
+# The document does not depend on the database, so it is loaded once at import from a throw-away app; every
+# example is then sent to this test's app (fresh, migrated and seeded database; rate limits off).
+schema = schemathesis.openapi.from_asgi(
+    "/openapi.json", create_app(Settings(database_url="sqlite+aiosqlite:///:memory:", tracing_enabled=False))
+)
+
+
+def _page_size(value: Any) -> int | None:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if 1 <= number <= 100 and str(number) == str(value) else None
+
+
+@schema.hook("map_query")
+def same_page_size_and_alias(context: Any, query: dict[str, Any] | None) -> dict[str, Any] | None:
+    """`page_size` and its alias `per_page` must agree (an inter-parameter rule OpenAPI cannot express):
+    when both are valid, give the alias the same value; invalid combinations stay as generated."""
+    if query and _page_size(query.get("page_size")) and _page_size(query.get("per_page")):
+        return {**query, "per_page": query["page_size"]}
+    return query
+
+
+@pytest.fixture
+def fuzz_app(make_settings: Callable[..., Settings]) -> Any:
+    return create_app(make_settings(rate_limit_enabled=False, tracing_enabled=False))
+
+
+@schema.parametrize()
+@hypothesis_settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+def test_schemathesis(case: Any, fuzz_app: Any) -> None:
+    case.call_and_validate(app=fuzz_app)
