@@ -205,14 +205,12 @@ async def insert_ignoring_duplicates(
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        statement = (
-            pg_insert(table).values(list(rows)).on_conflict_do_nothing(index_elements=list(key_columns))
-        )
+        statement = pg_insert(table)
     else:
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        statement = (
-            sqlite_insert(table).values(list(rows)).on_conflict_do_nothing(index_elements=list(key_columns))
-        )
-    result = await session.execute(statement.returning(pk))
+        statement = sqlite_insert(table)
+    # Parameters passed separately (not .values(rows)) keep the statement cacheable (compiled once).
+    statement = statement.on_conflict_do_nothing(index_elements=list(key_columns)).returning(pk)
+    result = await session.execute(statement, list(rows))
     return len(result.fetchall())

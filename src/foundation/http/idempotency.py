@@ -15,7 +15,8 @@ from foundation.problems import Kinds, ProblemError, Violation
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
-def idempotency_key(
+# async: FastAPI runs plain `def` dependencies in a thread pool, a hand-off per request.
+async def idempotency_key(
     key: Annotated[
         str | None,
         Header(

@@ -46,7 +46,8 @@ class Page:
         }
 
 
-def pagination(
+# async: FastAPI runs plain `def` dependencies in a thread pool, a hand-off per request.
+async def pagination(
     page: Annotated[int, Query(ge=1, description="Page number, from 1.")] = 1,
     page_size: Annotated[
         int | None, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per page (default 25).")
