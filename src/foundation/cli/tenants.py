@@ -66,7 +66,12 @@ def list_tenants() -> None:
         finally:
             await db.dispose()
 
-    table = Table("id", "slug", "name", "status")
+    # Identifiers are copied by people: never truncated or wrapped.
+    table = Table()
+    table.add_column("slug", no_wrap=True, min_width=14)
+    table.add_column("name")
+    table.add_column("status", no_wrap=True)
+    table.add_column("id", no_wrap=True, min_width=36)
     for tenant in run_db(action, url):
-        table.add_row(str(tenant.id), tenant.slug, tenant.name, tenant.status)
+        table.add_row(tenant.slug, tenant.name, tenant.status, str(tenant.id))
     Console().print(table)
