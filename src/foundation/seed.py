@@ -12,6 +12,9 @@ from datetime import timedelta
 from foundation.db import Database, utcnow
 from foundation.design_system.schemas import StoryIn
 from foundation.design_system.service import ResolvedStory, upsert_stories
+from foundation.http.idempotency import fingerprint
+from foundation.scaffolds.schemas import ScaffoldRequest
+from foundation.scaffolds.service import Outcome, register
 from foundation.success_metrics.service import NewSample, ingest
 from foundation.tenancy.service import TenantDirectory, TenantRef
 from foundation.themes.service import publish_theme
@@ -30,6 +33,7 @@ class SeedReport:
     themes_published: int = 0
     stories_upserted: int = 0
     samples_accepted: int = 0
+    scaffolds_registered: int = 0
 
 
 def demo_theme(primary: str) -> dict[str, dict[str, str]]:
@@ -71,7 +75,8 @@ async def seed(db: Database, *, demo_data: bool = False) -> SeedReport:
 
 
 async def _demo_data(db: Database, tenants: list[TenantRef], report: SeedReport) -> None:
-    base = utcnow().replace(microsecond=0) - timedelta(days=7)
+    # Anchored at midnight UTC so a second run the same day finds the samples already there.
+    base = utcnow().replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=7)
     stories = [
         ResolvedStory(None, _story("button", "button--primary", ["core", "a11y"], 92.5, "pass")),
         ResolvedStory(None, _story("input", "input--default", ["core", "form"], 88.0, "pass")),
@@ -107,6 +112,34 @@ async def _demo_data(db: Database, tenants: list[TenantRef], report: SeedReport)
         )
         accepted, _duplicates = await ingest(db, tenant, samples)
         report.samples_accepted += accepted
+        report.scaffolds_registered += await _demo_registrations(db, tenant)
+
+
+async def _demo_registrations(db: Database, tenant: TenantRef) -> int:
+    """A few registrations with durations, so the SC-001 histogram and dashboards show data at once."""
+    created = 0
+    for index, minutes in enumerate((6, 11, 19)):
+        slug = f"demo-scaffold-{index + 1}"
+        request = ScaffoldRequest.model_validate(
+            {
+                "featureSlug": slug,
+                "initiatedBy": "00000000-0000-4000-8000-000000000001",
+                "slices": [
+                    {
+                        "slice": "features",
+                        "files": [{"path": f"src/features/{slug}/index.ts", "checksum": "0" * 64}],
+                    }
+                ],
+                "lintCommitHash": "0" * 40,
+                "scReferences": ["@SC-001"],
+                "durationMs": minutes * 60_000,
+            }
+        )
+        result = await register(
+            db, tenant, f"seed-{slug}", request, fingerprint(request.normalised()), timedelta(days=3650)
+        )
+        created += int(result.outcome is Outcome.created)
+    return created
 
 
 def _story(component: str, story: str, tags: list[str], coverage: float, axe: str) -> StoryIn:

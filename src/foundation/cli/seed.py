@@ -15,13 +15,14 @@ def seed(
     demo_data: bool = typer.Option(False, "--demo-data", help="Also add sample stories and SC samples."),
 ) -> None:
     from foundation.db import Database
+    from foundation.seed import SeedReport
     from foundation.seed import seed as run_seed
 
     config = settings()
     url = config.effective_migration_url
     ensure_sqlite_parent(url)
 
-    async def action() -> object:
+    async def action() -> SeedReport:
         db = Database(url, settings=config)
         try:
             return await run_seed(db, demo_data=demo_data)
@@ -29,4 +30,10 @@ def seed(
             await db.dispose()
 
     report = run_db(action, url)
-    typer.echo(f"seeded: {report}")
+    line = f"seeded: {report.tenants_created} tenants and {report.themes_published} themes created"
+    if demo_data:
+        line += (
+            f"; demo data: {report.stories_upserted} stories upserted, {report.samples_accepted} samples "
+            f"and {report.scaffolds_registered} registrations added"
+        )
+    typer.echo(line)
