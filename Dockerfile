@@ -10,7 +10,6 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY pyproject.toml README.md* ./
 COPY src ./src
-COPY migrations ./migrations
 RUN pip install . \
     && useradd --create-home --uid 10001 foundation \
     && mkdir -p /app/var && chown foundation /app/var

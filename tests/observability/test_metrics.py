@@ -112,6 +112,8 @@ async def test_http_metrics_use_route_templates_and_tenant_slugs(
         if s.name.endswith("_bucket")
         and s.labels["route"] == THEME_ROUTE
         and s.labels["tenant"] == "tenant-alfa"
+        and s.labels["status_code"] == "200"
+        and s.labels["method"] == "GET"  # one series: other tests in this process add other label sets
     ]
     assert [float(b) for b in buckets[:-1]] == list(HTTP_BUCKETS) and buckets[-1] == "+Inf"
     assert HTTP_BUCKETS[0] == 0.005 and HTTP_BUCKETS[-1] == 10.0
