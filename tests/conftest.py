@@ -90,24 +90,43 @@ def make_settings(database_url: str) -> Callable[..., Settings]:
     return factory
 
 
+class AppClient(httpx.AsyncClient):
+    """An HTTP client bound to one app; closing it disposes the app's engine in the same event loop
+    (asyncpg connections cannot be closed from another loop)."""
+
+    def __init__(self, app: Any) -> None:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        super().__init__(transport=transport, base_url="http://testserver")
+        self.app = app
+        self.disposed = False
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        if not self.disposed:
+            self.disposed = True
+            await self.app.state.db.dispose()
+
+
 @pytest.fixture
 def make_client(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., httpx.AsyncClient]]:
-    """Build clients for apps with custom settings; every app's engine is disposed at teardown."""
-    apps: list[Any] = []
+    """Build clients for apps with custom settings; each app's engine is disposed when its client closes."""
+    clients: list[AppClient] = []
 
     def factory(**overrides: Any) -> httpx.AsyncClient:
-        app = create_app(make_settings(**overrides))
-        apps.append(app)
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+        client = AppClient(create_app(make_settings(**overrides)))
+        clients.append(client)
+        return client
 
     yield factory
 
-    async def dispose() -> None:
-        for app in apps:
-            await app.state.db.dispose()
+    leftovers = [client for client in clients if not client.disposed]
+    if leftovers:  # clients used without `async with`: best effort in a fresh loop
 
-    asyncio.run(dispose())
+        async def dispose() -> None:
+            for client in leftovers:
+                await client.app.state.db.dispose()
+
+        asyncio.run(dispose())
 
 
 @pytest.fixture
