@@ -105,6 +105,7 @@ async def test_bad_filters(client: httpx.AsyncClient, params: dict[str, str], fi
         ({"samples": [sample(collected_at="2026-04-01")]}, "samples[0].collectedAt"),
         ({"samples": [sample(collected_at="not a date")]}, "samples[0].collectedAt"),
         ({"samples": [sample(collected_at=1700000000)]}, "samples[0].collectedAt"),
+        ({"samples": [sample(collected_at="1700000000")]}, "samples[0].collectedAt"),
         ({"samples": [sample(value="1")]}, "samples[0].value"),
         ({"samples": [sample(value=True)]}, "samples[0].value"),
         ({"samples": [sample(), sample(featureSlug="Bad Slug")]}, "samples[1].featureSlug"),

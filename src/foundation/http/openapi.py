@@ -91,6 +91,23 @@ def conditional_get_responses() -> dict[int | str, dict[str, Any]]:
     }
 
 
+IDEMPOTENCY_KEY_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}
+
+
+def _document_required_headers(path: str, operation: dict[str, Any]) -> None:
+    """Headers the handlers check themselves (to answer the contract's own Problem kinds) are optional for
+    FastAPI but required by the contract: ``X-Tenant-Id`` on tenant-scoped paths and ``Idempotency-Key``."""
+    for parameter in operation.get("parameters", []):
+        if parameter.get("in") != "header":
+            continue
+        if parameter["name"] == "X-Tenant-Id" and "{tenantId}" in path:
+            parameter["required"] = True
+            parameter["schema"] = {"type": "string", "minLength": 1, "description": "Tenant UUID or slug."}
+        elif parameter["name"] == "Idempotency-Key":
+            parameter["required"] = True
+            parameter["schema"] = dict(IDEMPOTENCY_KEY_SCHEMA)
+
+
 def build_openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema:
         return app.openapi_schema
@@ -106,7 +123,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     components["ProblemDetails"] = PROBLEM_SCHEMA
     for name in ("HTTPValidationError", "ValidationError"):
         components.pop(name, None)
-    for path_item in schema.get("paths", {}).values():
+    for path, path_item in schema.get("paths", {}).items():
         for method, operation in path_item.items():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
@@ -119,6 +136,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             if method in {"post", "put", "patch"}:
                 responses.setdefault("413", problem(413, "Request body too large"))
                 responses.setdefault("415", problem(415, "Request body is not JSON"))
+            _document_required_headers(path, operation)
             responses.setdefault("405", problem(405, "Method not allowed"))
             responses.setdefault("431", problem(431, "Request headers too large"))
             responses.setdefault("500", problem(500, "Internal error (no details are disclosed)"))

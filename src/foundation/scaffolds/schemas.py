@@ -6,7 +6,15 @@ import uuid
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StringConstraints,
+    field_validator,
+)
 
 FEATURE_SLUG = r"^[a-z0-9-]+$"
 MAX_METADATA_BYTES = 16 * 1024
@@ -21,6 +29,16 @@ ScReference = Annotated[str, StringConstraints(pattern=r"^@SC-00[1-5]$", strict=
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:")
 
 
+def _json_integer(value: object) -> object:
+    """JSON Schema integers: ``1000`` and ``1000.0`` are one number; ``1.5``, strings and booleans are not."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+DurationMs = Annotated[StrictInt, Field(ge=0, le=86_400_000), BeforeValidator(_json_integer)]
+
+
 class SliceName(StrEnum):
     app = "app"
     pages = "pages"
@@ -29,8 +47,23 @@ class SliceName(StrEnum):
     shared = "shared"
 
 
+# The validator's rules (relative, no drive letter, no ".." segment, no control characters) as one regular
+# expression without look-arounds, for the OpenAPI document (tests check both agree).
+_NC = r"[^/\\\x00-\x1f]"
+_ND = r"[^./\\\x00-\x1f]"
+_SEGMENT = rf"(?:{_ND}{_NC}*|\.(?:{_ND}{_NC}*)?|\.\.{_NC}+)"
+_FIRST = (
+    rf"(?:[^A-Za-z./\\\x00-\x1f]{_NC}*|[A-Za-z](?:[^:/\\\x00-\x1f]{_NC}*)?|\.(?:{_ND}{_NC}*)?|\.\.{_NC}+)"
+)
+RELATIVE_PATH = rf"^{_FIRST}(?:[/\\]{_SEGMENT}?)*$"
+
+
 class ScaffoldFile(BaseModel):
-    path: Annotated[str, StringConstraints(min_length=1, max_length=512, strict=True)]
+    path: Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=512, strict=True),
+        Field(json_schema_extra={"pattern": RELATIVE_PATH}),
+    ]
     checksum: Checksum
 
     @field_validator("path")
@@ -58,7 +91,7 @@ class ScaffoldRequest(BaseModel):
     slices: Annotated[list[ScaffoldSlice], Field(min_length=1, max_length=5)]
     lintCommitHash: CommitHash
     scReferences: Annotated[list[ScReference], Field(min_length=1, max_length=50)]
-    durationMs: Annotated[StrictInt | None, Field(ge=0, le=86_400_000)] = None
+    durationMs: DurationMs | None = None
     metadata: dict[str, Any] = Field(
         default_factory=dict, description="Free JSON object, ≤16 KiB serialised."
     )

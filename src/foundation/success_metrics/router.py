@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import AwareDatetime
 from starlette.responses import Response
 
 from foundation.auth.scopes import requires
@@ -12,7 +11,7 @@ from foundation.http.pagination import Page, pagination
 from foundation.http.ratelimit import EndpointClass
 from foundation.http.responses import json_response
 from foundation.success_metrics import service
-from foundation.success_metrics.schemas import IngestResult, SamplePage, SamplesIn
+from foundation.success_metrics.schemas import IngestResult, Rfc3339, SamplePage, SamplesIn
 from foundation.tenancy.dependencies import limited_path_tenant
 from foundation.tenancy.service import TenantRef
 
@@ -31,7 +30,7 @@ async def list_samples(
     tenant: Annotated[TenantRef, Depends(limited_path_tenant(EndpointClass.metrics_read))],
     page: Annotated[Page, Depends(pagination)],
     code: Annotated[str | None, Query(pattern=r"^SC-00[1-5]$", description="SC-001..SC-005")] = None,
-    since: Annotated[AwareDatetime | None, Query(description="RFC 3339, inclusive.")] = None,
+    since: Annotated[Rfc3339 | None, Query(description="RFC 3339 with an offset, inclusive.")] = None,
 ) -> Response:
     body = await service.list_samples(request.app.state.db, tenant, page, code=code, since=since)
     return json_response(body)

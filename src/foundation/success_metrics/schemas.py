@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
@@ -20,9 +21,15 @@ FeatureSlug = Annotated[
 ]
 
 
+# RFC 3339 date-time with an offset; anything else (dates, numbers pydantic would read as Unix time) fails.
+RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
 def _rfc3339_string(value: object) -> object:
-    if not isinstance(value, str):
-        raise ValueError("must be an RFC 3339 date-time string")
+    if not isinstance(value, str) or not RFC3339.fullmatch(value):
+        raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2026-01-31T12:00:00Z")
     return value
 
 

@@ -12,9 +12,22 @@ SEMVER = re.compile(
 )
 MAX_TOKENS_PER_CATEGORY = 2000
 
-TokenName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]+(?:[.-][A-Za-z0-9]+)*$", max_length=128)]
+TOKEN_NAME = r"^[A-Za-z0-9]+(?:[.-][A-Za-z0-9]+)*$"
+TokenName = Annotated[str, StringConstraints(pattern=TOKEN_NAME, max_length=128)]
 TokenValue = Annotated[str, StringConstraints(min_length=1, max_length=256)]
-Tokens = Annotated[dict[TokenName, TokenValue], Field(max_length=MAX_TOKENS_PER_CATEGORY)]
+
+
+def _tokens_schema(schema: dict[str, Any]) -> None:
+    """Document the name rule with ``propertyNames`` (pydantic emits ``patternProperties``, which lets any
+    other name through as far as the schema is concerned)."""
+    value_schema = schema.pop("patternProperties", {}).get(TOKEN_NAME, {"type": "string"})
+    schema["propertyNames"] = {"type": "string", "pattern": TOKEN_NAME, "maxLength": 128}
+    schema["additionalProperties"] = value_schema
+
+
+Tokens = Annotated[
+    dict[TokenName, TokenValue], Field(max_length=MAX_TOKENS_PER_CATEGORY, json_schema_extra=_tokens_schema)
+]
 
 
 class ThemeCategories(BaseModel):
