@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from foundation.cli._common import ensure_sqlite_parent, run_db, settings
+from foundation.cli.errors import fail
 
 
 def register(root: typer.Typer) -> None:
@@ -17,6 +18,7 @@ def seed(
     from foundation.db import Database
     from foundation.seed import SeedReport
     from foundation.seed import seed as run_seed
+    from foundation.tenancy.service import TenantError
 
     config = settings()
     url = config.effective_migration_url
@@ -29,7 +31,10 @@ def seed(
         finally:
             await db.dispose()
 
-    report = run_db(action, url)
+    try:
+        report = run_db(action, url)
+    except TenantError as exc:  # e.g. a demo tenant's id or slug already taken by another tenant
+        fail(f"cannot seed the demo tenants: {exc}")
     line = f"seeded: {report.tenants_created} tenants and {report.themes_published} themes created"
     if demo_data:
         line += (
