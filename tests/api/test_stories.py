@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -182,3 +184,15 @@ async def test_batch_bounds(client: httpx.AsyncClient, body: dict[str, Any]) -> 
 
 async def test_default_tenant_constant() -> None:
     assert DEFAULT_TENANT == "00000000-0000-0000-0000-000000000000"
+
+
+async def test_parallel_upserts_of_one_story(make_client: Callable[..., httpx.AsyncClient]) -> None:
+    async with make_client(rate_limit_enabled=False) as http:
+        responses = await asyncio.gather(
+            *(
+                put(http, [story("race", "race--1", ALFA, coveragePercent=i)], "tenant-alfa")
+                for i in range(10)
+            )
+        )
+        assert sorted(r.status_code for r in responses) == [200] * 10, [r.text for r in responses]
+        assert len(await listed(http, ALFA, componentId="race")) == 1

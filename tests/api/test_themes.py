@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -208,3 +210,19 @@ async def test_client_wcag_report_is_ignored(client: httpx.AsyncClient) -> None:
     response = await publish(client, "7.0.0", PASSING, wcagReport={"status": "fail", "contrastRatio": 1})
     assert response.status_code == 201
     assert response.json()["wcagReport"]["status"] == "pass"
+
+
+async def test_parallel_identical_publishes(make_client: Callable[..., httpx.AsyncClient]) -> None:
+    async with make_client(rate_limit_enabled=False) as http:
+        responses = await asyncio.gather(*(publish(http, "8.0.0", PASSING) for _ in range(10)))
+        statuses = sorted(r.status_code for r in responses)
+        assert statuses == [200] * 9 + [201], statuses
+        assert len({r.headers["etag"] for r in responses}) == 1
+
+
+async def test_parallel_conflicting_publishes(make_client: Callable[..., httpx.AsyncClient]) -> None:
+    async with make_client(rate_limit_enabled=False) as http:
+        payloads = [{"foundation": {"space.md": f"{i}px"}} for i in range(10)]
+        responses = await asyncio.gather(*(publish(http, "8.1.0", p) for p in payloads))
+        statuses = sorted(r.status_code for r in responses)
+        assert statuses == [201] + [409] * 9, statuses
