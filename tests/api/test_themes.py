@@ -21,6 +21,7 @@ from tests.api.helpers import (
     assert_ratelimit_headers,
     theme_path,
 )
+from tests.conftest import BACKEND
 
 ALFA_HDR = {"X-Tenant-Id": "tenant-alfa"}
 GAMMA = "00000000-0000-0000-0000-0000000000aa"
@@ -65,8 +66,16 @@ async def test_all_categories_present_even_when_empty(client: httpx.AsyncClient)
     assert body["wcagReport"]["status"] == "pass"
 
 
-async def test_no_current_theme_is_404(client: httpx.AsyncClient, database_url: str) -> None:
-    db = Database(database_url)
+@pytest.fixture
+def admin_database_url(request: pytest.FixtureRequest, database_url: str) -> str:
+    """A URL allowed to provision tenants: the owner's on PostgreSQL, the test database on SQLite."""
+    if BACKEND == "postgres":
+        return str(request.getfixturevalue("owner_database_url"))
+    return database_url
+
+
+async def test_no_current_theme_is_404(client: httpx.AsyncClient, admin_database_url: str) -> None:
+    db = Database(admin_database_url)
     try:
         await TenantDirectory(db).create("tenant-gamma", "Gamma", tenant_id=uuid.UUID(GAMMA))
     finally:
