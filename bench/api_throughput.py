@@ -61,7 +61,8 @@ request = function()
     .. '"slices":[{"slice":"features","files":[{"path":"src/features/x/index.ts","checksum":"'
     .. string.rep("a", 64) .. '"}]}],"lintCommitHash":"' .. string.rep("b", 40)
     .. '","scReferences":["@SC-001"],"durationMs":90000}'
-  local headers = {["Content-Type"] = "application/json", ["X-Tenant-Id"] = TENANT, ["Idempotency-Key"] = slug}
+  local headers = {["Content-Type"] = "application/json", ["X-Tenant-Id"] = TENANT,
+                   ["Idempotency-Key"] = slug}
   return wrk.format("POST", PATH, headers, body)
 end
 """

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, MetaData, TypeDecorator, event, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.sql.schema import Table
 
@@ -70,28 +70,43 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class ReadCache:
-    """A tiny time-bounded cache for hot, rarely changing reads (e.g. a tenant's current theme).
+_SET_TENANT = text("SELECT set_config('app.tenant_id', :tenant, true)")
 
-    Writers in this process invalidate their keys; other processes see changes within ``ttl`` seconds.
+
+class ReadCache:
+    """A small time-bounded cache for hot reads: a tenant's current theme, list pages.
+
+    Entries are grouped by (kind, tenant). Writers in this process invalidate their group — or a whole kind
+    when a write is visible to every tenant (global stories); other processes see changes within ``ttl``
+    seconds. Each group keeps at most ``max_entries`` (query variants), so memory stays bounded.
     """
 
-    def __init__(self, ttl: float) -> None:
+    def __init__(self, ttl: float, max_entries: int = 256) -> None:
         self.ttl = ttl
-        self._entries: dict[Hashable, tuple[float, Any]] = {}
+        self.max_entries = max_entries
+        self._groups: dict[tuple[str, Hashable], dict[Hashable, tuple[float, Any]]] = {}
 
-    def get(self, key: Hashable) -> Any | None:
-        entry = self._entries.get(key)
+    def get(self, kind: str, tenant: Hashable, key: Hashable = None) -> Any | None:
+        entry = self._groups.get((kind, tenant), {}).get(key)
         if entry is None or entry[0] < time.monotonic():
             return None
         return entry[1]
 
-    def put(self, key: Hashable, value: Any) -> None:
-        if self.ttl > 0:
-            self._entries[key] = (time.monotonic() + self.ttl, value)
+    def put(self, kind: str, tenant: Hashable, key: Hashable, value: Any) -> None:
+        if self.ttl <= 0:
+            return
+        group = self._groups.setdefault((kind, tenant), {})
+        if len(group) >= self.max_entries:
+            group.clear()
+        group[key] = (time.monotonic() + self.ttl, value)
 
-    def invalidate(self, key: Hashable) -> None:
-        self._entries.pop(key, None)
+    def invalidate(self, kind: str, tenant: Hashable = None) -> None:
+        """Drop one tenant's entries of ``kind``, or every tenant's when ``tenant`` is None."""
+        if tenant is not None:
+            self._groups.pop((kind, tenant), None)
+            return
+        for group in [g for g in self._groups if g[0] == kind]:
+            del self._groups[group]
 
 
 class Database:
@@ -138,6 +153,17 @@ class Database:
             async with AsyncSession(bind=connection, expire_on_commit=False) as session, session.begin():
                 await self.set_tenant(session, tenant_id)
                 yield session
+
+    @asynccontextmanager
+    async def read(self, tenant_id: uuid.UUID | None = None) -> AsyncIterator[AsyncConnection]:
+        """A read-only transaction on a plain connection: no ORM session, about half the cost per request.
+
+        Queries here select columns (rows), not entities.
+        """
+        async with self.engine.connect() as connection, connection.begin():
+            if not self.is_sqlite:
+                await connection.execute(_SET_TENANT, {"tenant": str(tenant_id) if tenant_id else ""})
+            yield connection
 
     async def set_tenant(
         self, session: AsyncSession, tenant_id: uuid.UUID | None, *, platform: bool = False

@@ -19,9 +19,19 @@ router = APIRouter(tags=["health"])
 @router.get(
     "/health",
     summary="Liveness (touches no dependency)",
-    responses={200: {"content": {"application/json": {"schema": {
-        "type": "object", "required": ["status"],
-        "properties": {"status": {"const": "ok"}, "auth": {"type": "string"}}}}}}},
+    responses={
+        200: {
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["status"],
+                        "properties": {"status": {"const": "ok"}, "auth": {"type": "string"}},
+                    }
+                }
+            }
+        }
+    },
 )
 async def health(request: Request) -> Response:
     body = {"status": "ok"}
@@ -34,9 +44,17 @@ async def health(request: Request) -> Response:
     "/health/ready",
     summary="Readiness: the database answers",
     responses={
-        200: {"content": {"application/json": {"schema": {
-            "type": "object", "required": ["status", "checks"],
-            "properties": {"status": {"const": "ok"}, "checks": {"type": "object"}}}}}},
+        200: {
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["status", "checks"],
+                        "properties": {"status": {"const": "ok"}, "checks": {"type": "object"}},
+                    }
+                }
+            }
+        },
         **problem_responses(503),
     },
 )

@@ -1,4 +1,4 @@
-"""`foundation serve`: preflight checks, then uvicorn (several workers share metrics via multiprocess mode)."""
+"""`foundation serve`: preflight checks, then uvicorn (several workers share metrics in multiprocess mode)."""
 
 from __future__ import annotations
 

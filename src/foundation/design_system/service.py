@@ -63,46 +63,64 @@ def _item_index(field: str) -> int:
     return int(field.split("[", 1)[1].split("]", 1)[0])
 
 
+# List pages in Database.read_cache; any upsert may touch global stories, so it clears every tenant's pages.
+CACHE_KIND = "stories"
+STORY_COLUMNS = (
+    Story.id,
+    Story.tenant_id,
+    Story.component_id,
+    Story.story_id,
+    Story.coverage_percent,
+    Story.axe_status,
+    Story.chromatic_build,
+    Story.storybook_url,
+    Story.updated_at,
+)
+
+
 async def list_stories(
     db: Database, tenant: TenantRef, page: Page, *, component_id: str | None, tag: str | None
 ) -> dict[str, Any]:
+    cache_key = (page, component_id, tag)
+    cached: dict[str, Any] | None = db.read_cache.get(CACHE_KIND, tenant.id, cache_key)
+    if cached is not None:
+        return cached
     conditions: list[Any] = [or_(Story.tenant_id == tenant.id, Story.tenant_id.is_(None))]
     if component_id is not None:
         conditions.append(Story.component_id == component_id)
     if tag is not None:
         conditions.append(exists().where(StoryTag.story_pk == Story.id, StoryTag.tag == tag))
-    async with db.transaction(tenant.id) as session:
+    async with db.read(tenant.id) as connection:
         total = (
-            await session.execute(select(func.count()).select_from(Story).where(*conditions))
+            await connection.execute(select(func.count()).select_from(Story).where(*conditions))
         ).scalar_one()
-        stories: Sequence[Story] = []
+        stories: Sequence[Any] = []
         tags: dict[uuid.UUID, list[str]] = defaultdict(list)
         if not page.is_past_end(total):
             stories = (
-                (
-                    await session.execute(
-                        select(Story)
-                        .where(*conditions)
-                        .order_by(Story.updated_at.desc(), Story.component_id, Story.story_id, Story.id)
-                        .offset(page.offset)
-                        .limit(page.size)
-                    )
+                await connection.execute(
+                    select(*STORY_COLUMNS)
+                    .where(*conditions)
+                    .order_by(Story.updated_at.desc(), Story.component_id, Story.story_id, Story.id)
+                    .offset(page.offset)
+                    .limit(page.size)
                 )
-                .scalars()
-                .all()
-            )
+            ).all()
             if stories:
-                tag_rows = await session.execute(
+                tag_rows = await connection.execute(
                     select(StoryTag.story_pk, StoryTag.tag)
                     .where(StoryTag.story_pk.in_([s.id for s in stories]))
                     .order_by(StoryTag.story_pk, StoryTag.position)
                 )
                 for story_pk, value in tag_rows:
                     tags[story_pk].append(value)
-    return page.envelope([_document(story, tags[story.id]) for story in stories], total)
+    body = page.envelope([_document(story, tags[story.id]) for story in stories], total)
+    db.read_cache.put(CACHE_KIND, tenant.id, cache_key, body)
+    return body
 
 
-def _document(story: Story, tags: list[str]) -> dict[str, Any]:
+def _document(story: Any, tags: list[str]) -> dict[str, Any]:
+    """``story`` is a row of :data:`STORY_COLUMNS` (same attribute names as the model)."""
     return {
         "id": str(story.id),
         "tenantId": str(story.tenant_id) if story.tenant_id else None,
@@ -132,6 +150,7 @@ async def upsert_stories(
                         platform=True,
                     )
                     await _upsert_one(session, resolved)
+            db.read_cache.invalidate(CACHE_KIND)
             return len(stories)
         except IntegrityError:
             continue

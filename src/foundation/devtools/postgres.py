@@ -304,16 +304,16 @@ def main() -> None:
             down(args.dir, purge=args.action == "purge")
             print("postgres: stopped" + (" and removed" if args.action == "purge" else ""))
         elif args.action == "env":
-            cluster = load(args.dir.resolve())
-            if cluster is None:
+            found = load(args.dir.resolve())
+            if found is None:
                 die(f"no cluster under {args.dir}; run `make db-up` first")
-            assert cluster is not None
-            for key, value in cluster.env().items():
+                return
+            for key, value in found.env().items():
                 print(f"export {key}='{value}'")
         else:
-            cluster = load(args.dir.resolve())
-            state = "running" if cluster and is_running(cluster) else "stopped"
-            print(f"postgres: {state}" + (f" on 127.0.0.1:{cluster.port}" if cluster else ""))
+            found = load(args.dir.resolve())
+            state = "running" if found and is_running(found) else "stopped"
+            print(f"postgres: {state}" + (f" on 127.0.0.1:{found.port}" if found else ""))
     except (RuntimeError, TimeoutError) as exc:
         die(str(exc))
 

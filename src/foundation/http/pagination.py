@@ -52,9 +52,7 @@ async def pagination(
     page_size: Annotated[
         int | None, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per page (default 25).")
     ] = None,
-    per_page: Annotated[
-        int | None, Query(ge=1, le=MAX_PAGE_SIZE, description="Alias of page_size.")
-    ] = None,
+    per_page: Annotated[int | None, Query(ge=1, le=MAX_PAGE_SIZE, description="Alias of page_size.")] = None,
 ) -> Page:
     if page_size is not None and per_page is not None and page_size != per_page:
         raise ProblemError(

@@ -24,7 +24,7 @@ from foundation.http.responses import canonical_json, rfc3339
 from foundation.problems import Kinds, ProblemError
 from foundation.scaffolds.models import IdempotencyRecord, ScaffoldRegistration
 from foundation.scaffolds.schemas import ScaffoldRequest
-from foundation.success_metrics.service import NewSample, record_samples, sample_document
+from foundation.success_metrics.service import NewSample, record_samples, sample_document, samples_changed
 from foundation.tenancy.service import TenantRef
 
 MAX_ATTEMPTS = 4
@@ -53,7 +53,10 @@ async def register(
     for _attempt in range(MAX_ATTEMPTS):
         try:
             async with db.transaction(tenant.id, write=True) as session:
-                return await _register_once(session, tenant, key, request, fingerprint, ttl)
+                registration = await _register_once(session, tenant, key, request, fingerprint, ttl)
+            if registration.outcome is Outcome.created and request.durationMs is not None:
+                samples_changed(db, tenant.id)
+            return registration
         except IntegrityError:
             continue  # a concurrent request committed first: classify against what it wrote
     raise ProblemError(

@@ -23,6 +23,7 @@ from foundation.observability.metrics import (
 from foundation.success_metrics.models import ScSample
 from foundation.tenancy.service import TenantRef
 
+CACHE_KIND = "sc-samples"  # list pages in Database.read_cache, invalidated by every write of samples
 DEDUP_KEY = ("tenant_id", "code", "source", "collected_at", "feature_slug")
 
 
@@ -71,41 +72,55 @@ async def record_samples(session: AsyncSession, tenant_id: uuid.UUID, samples: S
     return await insert_ignoring_duplicates(session, ScSample.__table__, rows, DEDUP_KEY)  # type: ignore[arg-type]
 
 
+def samples_changed(db: Database, tenant_id: uuid.UUID) -> None:
+    """Call after committing samples outside :func:`ingest`, so cached list pages are not served."""
+    db.read_cache.invalidate(CACHE_KIND, tenant_id)
+
+
 async def ingest(db: Database, tenant: TenantRef, samples: Sequence[NewSample]) -> tuple[int, int]:
     async with db.transaction(tenant.id, write=True) as session:
         accepted = await record_samples(session, tenant.id, samples)
+    samples_changed(db, tenant.id)
     return accepted, len(samples) - accepted
 
 
 async def list_samples(
     db: Database, tenant: TenantRef, page: Page, *, code: str | None, since: datetime | None
 ) -> dict[str, Any]:
+    cache_key = (page, code, since)
+    cached: dict[str, Any] | None = db.read_cache.get(CACHE_KIND, tenant.id, cache_key)
+    if cached is not None:
+        return cached
     conditions = [ScSample.tenant_id == tenant.id]
     if code:
         conditions.append(ScSample.code == code)
     if since:
         conditions.append(ScSample.collected_at >= since)
-    async with db.transaction(tenant.id) as session:
+    async with db.read(tenant.id) as connection:
         total = (
-            await session.execute(select(func.count()).select_from(ScSample).where(*conditions))
+            await connection.execute(select(func.count()).select_from(ScSample).where(*conditions))
         ).scalar_one()
         rows: Sequence[Any] = []
         if not page.is_past_end(total):
             rows = (
-                (
-                    await session.execute(
-                        select(ScSample)
-                        .where(*conditions)
-                        .order_by(ScSample.collected_at.desc(), ScSample.created_at.desc(), ScSample.id)
-                        .offset(page.offset)
-                        .limit(page.size)
+                await connection.execute(
+                    select(
+                        ScSample.code,
+                        ScSample.value,
+                        ScSample.collected_at,
+                        ScSample.source,
+                        ScSample.feature_slug,
                     )
+                    .where(*conditions)
+                    .order_by(ScSample.collected_at.desc(), ScSample.created_at.desc(), ScSample.id)
+                    .offset(page.offset)
+                    .limit(page.size)
                 )
-                .scalars()
-                .all()
-            )
+            ).all()
     data = [sample_document(r.code, r.value, r.collected_at, r.source, r.feature_slug or None) for r in rows]
-    return page.envelope(data, total)
+    body = page.envelope(data, total)
+    db.read_cache.put(CACHE_KIND, tenant.id, cache_key, body)
+    return body
 
 
 async def sc001_distributions(

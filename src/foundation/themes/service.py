@@ -41,7 +41,7 @@ def normalise_categories(categories: dict[str, dict[str, str]]) -> dict[str, dic
 
 
 async def current_theme(db: Database, tenant: TenantRef) -> CurrentTheme:
-    cached: CurrentTheme | None = db.read_cache.get(("current-theme", tenant.id))
+    cached: CurrentTheme | None = db.read_cache.get("current-theme", tenant.id)
     if cached is not None:
         return cached
     async with db.transaction(tenant.id) as session:
@@ -55,7 +55,7 @@ async def current_theme(db: Database, tenant: TenantRef) -> CurrentTheme:
     if row is None:
         raise ProblemError(Kinds.theme_not_found, f"Tenant {tenant.slug} has no current theme.")
     theme = CurrentTheme(row.document.encode("utf-8"), row.etag)
-    db.read_cache.put(("current-theme", tenant.id), theme)
+    db.read_cache.put("current-theme", tenant.id, None, theme)
     return theme
 
 
@@ -67,7 +67,7 @@ async def publish_theme(
     for _attempt in range(3):
         try:
             result = await _publish_once(db, tenant, version, normalised, content_fingerprint, make_current)
-            db.read_cache.invalidate(("current-theme", tenant.id))
+            db.read_cache.invalidate("current-theme", tenant.id)
             return result
         except IntegrityError:
             continue  # a concurrent publish of the same version won; classify against it
