@@ -165,6 +165,19 @@ class Database:
                 await connection.execute(_SET_TENANT, {"tenant": str(tenant_id) if tenant_id else ""})
             yield connection
 
+    @asynccontextmanager
+    async def write(self, tenant_id: uuid.UUID | None = None) -> AsyncIterator[AsyncConnection]:
+        """A write transaction on a plain connection (Core statements, no ORM unit of work)."""
+        if self.is_sqlite:
+            async with self._sqlite_writer, self.engine.connect() as connection:
+                connection = await connection.execution_options(foundation_begin="BEGIN IMMEDIATE")
+                async with connection.begin():
+                    yield connection
+        else:
+            async with self.engine.connect() as connection, connection.begin():
+                await connection.execute(_SET_TENANT, {"tenant": str(tenant_id) if tenant_id else ""})
+                yield connection
+
     async def set_tenant(
         self, session: AsyncSession, tenant_id: uuid.UUID | None, *, platform: bool = False
     ) -> None:
@@ -220,12 +233,16 @@ def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int) -> None:
 
 
 async def insert_ignoring_duplicates(
-    session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]], key_columns: Sequence[str]
+    session: AsyncSession | AsyncConnection,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    key_columns: Sequence[str],
 ) -> int:
     """Insert rows, skipping those that violate the unique key; returns how many were inserted."""
     if not rows:
         return 0
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    bind = session.bind if isinstance(session, AsyncSession) else session
+    dialect = bind.dialect.name if bind is not None else "sqlite"
     pk = next(iter(table.primary_key.columns))
     statement: Any
     if dialect == "postgresql":

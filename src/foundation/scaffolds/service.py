@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from foundation.db import Database, utcnow
 from foundation.http.etag import weak_etag
@@ -52,8 +52,8 @@ async def register(
 ) -> Registration:
     for _attempt in range(MAX_ATTEMPTS):
         try:
-            async with db.transaction(tenant.id, write=True) as session:
-                registration = await _register_once(session, tenant, key, request, fingerprint, ttl)
+            async with db.write(tenant.id) as connection:
+                registration = await _register_once(connection, tenant, key, request, fingerprint, ttl)
             if registration.outcome is Outcome.created and request.durationMs is not None:
                 samples_changed(db, tenant.id)
             return registration
@@ -65,7 +65,7 @@ async def register(
 
 
 async def _register_once(
-    session: AsyncSession,
+    connection: AsyncConnection,
     tenant: TenantRef,
     key: str,
     request: ScaffoldRequest,
@@ -73,19 +73,26 @@ async def _register_once(
     ttl: timedelta,
 ) -> Registration:
     now = utcnow()
+    # The slug is read before the key: under READ COMMITTED a concurrent duplicate that commits between the
+    # two reads is then seen by the second one (its key), and answers as a replay rather than a 409.
+    slug_taken = (
+        await connection.execute(
+            select(ScaffoldRegistration.id).where(
+                ScaffoldRegistration.tenant_id == tenant.id,
+                ScaffoldRegistration.feature_slug == request.featureSlug,
+            )
+        )
+    ).first() is not None
+    this_key = (IdempotencyRecord.tenant_id == tenant.id, IdempotencyRecord.idempotency_key == key)
     record = (
-        await session.execute(
-            select(IdempotencyRecord).where(
-                IdempotencyRecord.tenant_id == tenant.id, IdempotencyRecord.idempotency_key == key
-            )
+        await connection.execute(
+            select(
+                IdempotencyRecord.fingerprint, IdempotencyRecord.scaffold_id, IdempotencyRecord.expires_at
+            ).where(*this_key)
         )
-    ).scalar_one_or_none()
+    ).first()
     if record is not None and record.expires_at <= now:
-        await session.execute(
-            delete(IdempotencyRecord).where(
-                IdempotencyRecord.tenant_id == tenant.id, IdempotencyRecord.idempotency_key == key
-            )
-        )
+        await connection.execute(delete(IdempotencyRecord).where(*this_key))
         record = None
     if record is not None:
         if record.fingerprint != fingerprint:
@@ -93,7 +100,15 @@ async def _register_once(
                 Kinds.idempotency_mismatch,
                 "This Idempotency-Key was already used with a different payload.",
             )
-        stored = await session.get(ScaffoldRegistration, record.scaffold_id)
+        stored = (
+            await connection.execute(
+                select(
+                    ScaffoldRegistration.document,
+                    ScaffoldRegistration.etag,
+                    ScaffoldRegistration.feature_slug,
+                ).where(ScaffoldRegistration.id == record.scaffold_id)
+            )
+        ).first()
         if stored is None:  # cannot happen with the foreign key, but never answer 500 for it
             raise ProblemError(Kinds.idempotency_conflict, "The original registration is missing.")
         return Registration(
@@ -102,25 +117,17 @@ async def _register_once(
             stored.etag,
             location_of(tenant.id, stored.feature_slug),
         )
-    existing = (
-        await session.execute(
-            select(ScaffoldRegistration.id).where(
-                ScaffoldRegistration.tenant_id == tenant.id,
-                ScaffoldRegistration.feature_slug == request.featureSlug,
-            )
-        )
-    ).first()
-    if existing is not None:
+    if slug_taken:
         raise ProblemError(
             Kinds.feature_conflict,
             f"Feature {request.featureSlug!r} is already registered for {tenant.slug} under another key.",
             headers={"Location": location_of(tenant.id, request.featureSlug)},
         )
-    return await _create(session, tenant, key, request, fingerprint, now + ttl)
+    return await _create(connection, tenant, key, request, fingerprint, now + ttl)
 
 
 async def _create(
-    session: AsyncSession,
+    connection: AsyncConnection,
     tenant: TenantRef,
     key: str,
     request: ScaffoldRequest,
@@ -139,7 +146,7 @@ async def _create(
             feature_slug=request.featureSlug,
             scaffold_id=scaffold_id,
         )
-        await record_samples(session, tenant.id, [sample])
+        await record_samples(connection, tenant.id, [sample])
         metrics.append(
             sample_document(sample.code, sample.value, recorded_at, sample.source, sample.feature_slug)
         )
@@ -152,8 +159,8 @@ async def _create(
         "metrics": metrics,
     }
     etag = weak_etag(representation)
-    # Core inserts: the ORM unit of work cost ~2 ms per object here, for rows never read back in this session.
-    await session.execute(
+    # Core inserts: the ORM unit of work cost ~2 ms per object here, for rows never read back.
+    await connection.execute(
         insert(ScaffoldRegistration),
         {
             "id": scaffold_id,
@@ -168,7 +175,7 @@ async def _create(
             "etag": etag,
         },
     )
-    await session.execute(
+    await connection.execute(
         insert(IdempotencyRecord),
         {
             "tenant_id": tenant.id,
@@ -188,9 +195,9 @@ async def _create(
 
 
 async def get_registration(db: Database, tenant: TenantRef, feature_slug: str) -> tuple[bytes, str]:
-    async with db.transaction(tenant.id) as session:
+    async with db.read(tenant.id) as connection:
         row = (
-            await session.execute(
+            await connection.execute(
                 select(ScaffoldRegistration.document, ScaffoldRegistration.etag).where(
                     ScaffoldRegistration.tenant_id == tenant.id,
                     ScaffoldRegistration.feature_slug == feature_slug,

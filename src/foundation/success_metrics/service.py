@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Integer, case, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from foundation.db import Database, insert_ignoring_duplicates, utcnow
 from foundation.http.pagination import Page
@@ -51,7 +51,9 @@ def sample_document(
     return document
 
 
-async def record_samples(session: AsyncSession, tenant_id: uuid.UUID, samples: Sequence[NewSample]) -> int:
+async def record_samples(
+    session: AsyncSession | AsyncConnection, tenant_id: uuid.UUID, samples: Sequence[NewSample]
+) -> int:
     """Insert within the caller's transaction; returns how many were new (the rest were duplicates)."""
     now = utcnow()
     rows = [

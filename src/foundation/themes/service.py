@@ -44,9 +44,9 @@ async def current_theme(db: Database, tenant: TenantRef) -> CurrentTheme:
     cached: CurrentTheme | None = db.read_cache.get("current-theme", tenant.id)
     if cached is not None:
         return cached
-    async with db.transaction(tenant.id) as session:
+    async with db.read(tenant.id) as connection:
         row = (
-            await session.execute(
+            await connection.execute(
                 select(ThemeVersion.document, ThemeVersion.etag).where(
                     ThemeVersion.tenant_id == tenant.id, ThemeVersion.is_current.is_(True)
                 )
