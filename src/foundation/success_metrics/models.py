@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Float, ForeignKey, Index, String, UniqueConstraint, Uuid
+from sqlalchemy import Float, ForeignKey, Index, String, UniqueConstraint, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from foundation.db import Base, UTCDateTime, utcnow
@@ -21,6 +21,15 @@ class ScSample(Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "code", "source", "collected_at", "feature_slug"),
         Index("ix_sc_samples_tenant_collected", "tenant_id", "collected_at"),
+        # Covers the SC-001 histogram of registrations (value range counts per tenant) without table reads.
+        Index(
+            "ix_sc_samples_registered_values",
+            "tenant_id",
+            "code",
+            "value",
+            sqlite_where=text("scaffold_id IS NOT NULL"),
+            postgresql_where=text("scaffold_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)

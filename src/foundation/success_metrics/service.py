@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, case, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from foundation.db import Database, insert_ignoring_duplicates, utcnow
@@ -128,27 +128,32 @@ async def list_samples(
 async def sc001_distributions(
     db: Database, tenants: Sequence[TenantRef], recent_features: int
 ) -> list[Sc001Distribution]:
-    """Per tenant: the complete SC-001 distribution of registrations plus its most recent features."""
-    registered = (ScSample.code == "SC-001", ScSample.scaffold_id.is_not(None))
-    bucket_columns = [
-        func.sum(case((ScSample.value <= bound, 1), else_=0)).cast(Integer) for bound in SC001_BUCKETS
-    ]
+    """Per tenant: the complete SC-001 distribution of registrations plus its most recent features.
+
+    Each cumulative bucket is an index range count on ``ix_sc_samples_registered_values`` (one statement of
+    scalar subqueries), so a scrape stays fast however many registrations a tenant has.
+    """
     series: list[Sc001Distribution] = []
     for tenant in tenants:
-        async with db.transaction(tenant.id) as session:
-            summary = (
-                await session.execute(
-                    select(func.count(), func.coalesce(func.sum(ScSample.value), 0.0), *bucket_columns).where(
-                        ScSample.tenant_id == tenant.id, *registered
-                    )
-                )
-            ).one()
+        registered = (
+            ScSample.tenant_id == tenant.id,
+            ScSample.code == "SC-001",
+            ScSample.scaffold_id.is_not(None),
+        )
+        count_of = select(func.count()).select_from(ScSample).where(*registered)
+        summary_statement = select(
+            count_of.scalar_subquery(),
+            select(func.coalesce(func.sum(ScSample.value), 0.0)).where(*registered).scalar_subquery(),
+            *(count_of.where(ScSample.value <= bound).scalar_subquery() for bound in SC001_BUCKETS),
+        )
+        async with db.read(tenant.id) as connection:
+            summary = (await connection.execute(summary_statement)).one()
             if not summary[0]:
                 continue
             recent = (
-                await session.execute(
+                await connection.execute(
                     select(ScSample.feature_slug, ScSample.value)
-                    .where(ScSample.tenant_id == tenant.id, *registered)
+                    .where(*registered)
                     .order_by(ScSample.collected_at.desc(), ScSample.created_at.desc())
                     .limit(recent_features)
                 )
