@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import re
+
 import asyncio
 from typing import Any
 
@@ -94,6 +96,25 @@ def json_depth_exceeds(body: bytes, limit: int) -> bool:
     return False
 
 
+# U+0000 is valid JSON but no database text type stores it (PostgreSQL rejects it outright), so it is refused
+# at the door on every backend alike: 400, never a 500 from the driver.
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000", re.IGNORECASE)
+_NUL_IN_QUERY = re.compile(rb"%00")
+
+
+def contains_nul_escape(body: bytes) -> bool:
+    """True when a JSON string holds ``\\u0000`` (an escaped backslash before ``u0000`` does not count)."""
+    return b"\x00" in body or _NUL_ESCAPE.search(body) is not None
+
+
+def _nul_problem(field: str, where: str) -> ProblemError:
+    return ProblemError(
+        Kinds.validation,
+        f"NUL characters (U+0000) are not accepted in {where}.",
+        violations=[Violation(field, "must not contain NUL (U+0000) characters")],
+    )
+
+
 def _is_json(content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
@@ -118,6 +139,9 @@ class RequestGuardMiddleware:
                 send,
                 ProblemError(Kinds.headers_too_large, f"Request headers exceed {self.max_headers} bytes."),
             )
+            return
+        if _NUL_IN_QUERY.search(scope.get("query_string") or b""):
+            await self._reject(scope, receive, send, _nul_problem("query", "query parameters"))
             return
         if scope["method"] not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
@@ -151,6 +175,9 @@ class RequestGuardMiddleware:
                         violations=[Violation("Content-Type", "must be application/json")],
                     ),
                 )
+                return
+            if contains_nul_escape(bytes(body)):
+                await self._reject(scope, receive, send, _nul_problem("body", "JSON strings"))
                 return
             if json_depth_exceeds(bytes(body), self.max_depth):
                 await self._reject(
