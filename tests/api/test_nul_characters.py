@@ -21,7 +21,9 @@ async def test_nul_in_scaffold_metadata(client: httpx.AsyncClient) -> None:
     response = await client.post(scaffold_path(), json=body, headers=scaffold_headers(ALFA, "nul-key"))
     assert_nul_rejected(response, "body")
     # Nothing was written: the slug is still free for a clean request.
-    clean = await client.post(scaffold_path(), json=scaffold_body(), headers=scaffold_headers(ALFA, "nul-key"))
+    clean = await client.post(
+        scaffold_path(), json=scaffold_body(), headers=scaffold_headers(ALFA, "nul-key")
+    )
     assert clean.status_code == 201
 
 
@@ -35,7 +37,9 @@ async def test_nul_in_theme_token_value(client: httpx.AsyncClient) -> None:
 
 
 async def test_nul_in_query_parameter(client: httpx.AsyncClient) -> None:
-    response = await client.get("/api/v1/design-system/stories?componentId=%00", headers={"X-Tenant-Id": ALFA})
+    response = await client.get(
+        "/api/v1/design-system/stories?componentId=%00", headers={"X-Tenant-Id": ALFA}
+    )
     assert_nul_rejected(response, "query")
 
 

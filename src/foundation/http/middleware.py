@@ -10,9 +10,8 @@
 
 from __future__ import annotations
 
-import re
-
 import asyncio
+import re
 from typing import Any
 
 import structlog
