@@ -29,10 +29,18 @@ eval "$("$PY" -m foundation.devtools.redis env --dir "$STATE/redis")"
 export FOUNDATION_TEST_PG_URL FOUNDATION_TEST_REDIS_URL="$FOUNDATION_REDIS_URL"
 unset FOUNDATION_DATABASE_URL FOUNDATION_MIGRATION_DATABASE_URL FOUNDATION_REDIS_URL FOUNDATION_DB_APP_ROLE
 
+# The two stages run side by side (most tests wait on subprocesses and sockets, not the CPU); the
+# PostgreSQL stage's output is printed after the SQLite stage's.
+step "pytest: HTTP suite and database isolation on PostgreSQL (in the background, output below)"
+FOUNDATION_TEST_BACKEND=postgres "$BIN/pytest" -q -p no:cacheprovider tests/api tests/auth tests/postgres "$@" \
+  > "$STATE/postgres-stage.log" 2>&1 &
+pg_stage=$!
+
 step "pytest: everything, HTTP suite on SQLite"
 FOUNDATION_TEST_BACKEND=sqlite "$BIN/pytest" -q "$@" || status=1
 
-step "pytest: HTTP suite and database isolation on PostgreSQL"
-FOUNDATION_TEST_BACKEND=postgres "$BIN/pytest" -q tests/api tests/auth tests/postgres "$@" || status=1
+wait "$pg_stage" || status=1
+step "pytest (PostgreSQL stage): tests/api tests/auth tests/postgres"
+grep -v '^{"' "$STATE/postgres-stage.log"
 
 exit $status
