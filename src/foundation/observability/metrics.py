@@ -27,8 +27,6 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from prometheus_client.core import HistogramMetricFamily
-from prometheus_client.registry import Collector
 
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 SC001_BUCKETS = (1, 2, 3, 5, 8, 13, 21, 30, 45, 60, 90, 120, 240, 480, 720, 1440)
@@ -84,22 +82,33 @@ class Sc001Distribution:
     total_minutes: float
 
 
-class _Sc001Collector(Collector):
-    def __init__(self, series: Iterable[Sc001Distribution]) -> None:
-        self.series = list(series)
+SC001_HELP = (
+    "SC-001: minutes from scaffold to green pipeline, per tenant (feature_slug=__all__) and for the "
+    "most recent features of each tenant."
+)
+_BUCKET_LABELS = [repr(float(bound)) for bound in SC001_BUCKETS]
 
-    def collect(self) -> Iterable[HistogramMetricFamily]:
-        family = HistogramMetricFamily(
-            "sc_001_scaffolding_minutes",
-            "SC-001: minutes from scaffold to green pipeline, per tenant (feature_slug=__all__) and for the "
-            "most recent features of each tenant.",
-            labels=["tenant_slug", "feature_slug"],
-        )
-        for item in self.series:
-            buckets = [(str(float(b)), c) for b, c in zip(SC001_BUCKETS, item.bucket_counts, strict=True)]
-            buckets.append(("+Inf", item.count))
-            family.add_metric([item.tenant_slug, item.feature_slug], buckets, item.total_minutes)
-        yield family
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def render_sc001(series: Iterable[Sc001Distribution]) -> bytes:
+    """Prometheus text for the SC-001 histogram, written directly.
+
+    prometheus_client's generic writer spent ~15 ms per scrape on these ~1,200 lines (label escaping and
+    float formatting per line); the layout is the same as its histogram output.
+    """
+    name = "sc_001_scaffolding_minutes"
+    lines = [f"# HELP {name} {SC001_HELP}", f"# TYPE {name} histogram"]
+    for item in series:
+        labels = f'tenant_slug="{_escape(item.tenant_slug)}",feature_slug="{_escape(item.feature_slug)}"'
+        for le, count in zip(_BUCKET_LABELS, item.bucket_counts, strict=True):
+            lines.append(f'{name}_bucket{{{labels},le="{le}"}} {float(count)!r}')
+        lines.append(f'{name}_bucket{{{labels},le="+Inf"}} {float(item.count)!r}')
+        lines.append(f"{name}_count{{{labels}}} {float(item.count)!r}")
+        lines.append(f"{name}_sum{{{labels}}} {float(item.total_minutes)!r}")
+    return ("\n".join(lines) + "\n").encode("utf-8")
 
 
 def cumulative_buckets(values: Iterable[float]) -> list[int]:
@@ -121,9 +130,7 @@ def render_exposition(sc001: Iterable[Sc001Distribution]) -> tuple[bytes, str]:
         body = generate_latest(registry)
     else:
         body = generate_latest(REGISTRY)
-    extra = CollectorRegistry(auto_describe=False)
-    extra.register(_Sc001Collector(sc001))
-    return body + generate_latest(extra), CONTENT_TYPE_LATEST
+    return body + render_sc001(sc001), CONTENT_TYPE_LATEST
 
 
 def monotonic() -> float:
