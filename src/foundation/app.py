@@ -40,6 +40,7 @@ Conventions: errors are RFC 9457 Problem Details (`application/problem+json`) wi
 routes need `X-Tenant-Id` naming the path's tenant; list endpoints paginate with `page` and `page_size`
 (alias `per_page`); ETags are weak and `If-None-Match` answers 304; rate limits are reported in
 `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` and enforced with 429 + `Retry-After`.
+The NUL character (U+0000) is refused in every JSON string and query parameter (400 `invalid_request`).
 """
 
 
