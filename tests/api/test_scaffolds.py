@@ -353,7 +353,7 @@ SLUG_OK = st.from_regex(r"\A[a-z0-9-]{1,64}\Z")
 def text(**kwargs: Any) -> st.SearchStrategy[str]:
     """Text without U+0000: a NUL anywhere in a body is refused for the body as a whole (see
     test_nul_characters.py); these properties are about each field's own rule."""
-    return st.text(alphabet=st.characters(exclude_characters="\x00"), **kwargs)
+    return st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\x00"), **kwargs)
 
 
 @PROPERTY
