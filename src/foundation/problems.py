@@ -266,6 +266,33 @@ def allowed_methods(request: Request) -> list[str]:
     return sorted(methods)
 
 
+class ResponseStartTracker:
+    """Wraps an ASGI ``send`` and remembers whether the response has started: once it has, an error can no
+    longer be answered with a Problem (the status line is already out)."""
+
+    def __init__(self, send: Any) -> None:
+        self.send = send
+        self.started = False
+
+    async def __call__(self, message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self.send(message)
+
+
+async def send_problem(scope: dict[str, Any], receive: Any, send: Any, problem: ProblemError) -> None:
+    """Answer an ASGI request with ``problem`` from inside a middleware."""
+    response = problem_response(
+        scope.get("path", "/"),
+        trace_id_of(scope),
+        problem.kind,
+        problem.detail,
+        violations=problem.violations,
+        headers=problem.headers,
+    )
+    await response(scope, receive, send)
+
+
 class UnhandledErrorMiddleware:
     """Turns any exception escaping the app into a Problem *inside* the user middleware stack.
 
@@ -280,28 +307,13 @@ class UnhandledErrorMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def send_wrapper(message: dict[str, Any]) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        tracker = ResponseStartTracker(send)
         try:
-            await self.app(scope, receive, send_wrapper)
+            await self.app(scope, receive, tracker)
         except Exception as exc:
-            if started:
+            if tracker.started:
                 raise
-            problem = unhandled_problem(exc)
-            response = problem_response(
-                scope.get("path", "/"),
-                trace_id_of(scope),
-                problem.kind,
-                problem.detail,
-                headers=problem.headers,
-            )
-            await response(scope, receive, send)
+            await send_problem(scope, receive, send, unhandled_problem(exc))
 
 
 def unhandled_problem(exc: BaseException) -> ProblemError:

@@ -16,8 +16,7 @@ from typing import Any
 
 import structlog
 
-from foundation.http.context import trace_id_of
-from foundation.problems import Kinds, ProblemError, Violation, problem_response
+from foundation.problems import Kinds, ProblemError, ResponseStartTracker, Violation, send_problem
 
 Scope = dict[str, Any]
 
@@ -196,14 +195,7 @@ class RequestGuardMiddleware:
         return ProblemError(Kinds.payload_too_large, f"The request body exceeds {self.max_body} bytes.")
 
     async def _reject(self, scope: Scope, receive: Any, send: Any, problem: ProblemError) -> None:
-        response = problem_response(
-            scope.get("path", "/"),
-            trace_id_of(scope),
-            problem.kind,
-            problem.detail,
-            violations=problem.violations,
-        )
-        await response(scope, receive, send)
+        await send_problem(scope, receive, send, problem)
 
 
 def _replay(body: bytes, original_receive: Any) -> Any:
@@ -234,33 +226,26 @@ class TimeoutMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking_send(message: dict[str, Any]) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        tracker = ResponseStartTracker(send)
         deadline = asyncio.timeout(self.timeout)
         try:
             async with deadline:
-                await self.app(scope, receive, tracking_send)
+                await self.app(scope, receive, tracker)
         except TimeoutError:
             if not deadline.expired():
                 raise  # a TimeoutError of the app's own, not our deadline
             _log.warning(
-                "request_timeout", path=scope.get("path"), timeout_seconds=self.timeout, started=started
+                "request_timeout",
+                path=scope.get("path"),
+                timeout_seconds=self.timeout,
+                started=tracker.started,
             )
-            if started:
+            if tracker.started:
                 return
-            response = problem_response(
-                scope.get("path", "/"),
-                trace_id_of(scope),
-                Kinds.timeout,
-                f"The request did not complete within {self.timeout:g} seconds.",
+            problem = ProblemError(
+                Kinds.timeout, f"The request did not complete within {self.timeout:g} seconds."
             )
-            await response(scope, receive, send)
+            await send_problem(scope, receive, send, problem)
 
 
 _log = structlog.get_logger(component="foundation.http")
