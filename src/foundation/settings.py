@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     rate_limit_write_per_minute: int = Field(default=60, ge=1)
     # Shared counter store; memory when unset.
     redis_url: str | None = None
+    # Prefix of the counter keys in Redis: deployments (or test runs) sharing one Redis keep separate budgets.
+    rate_limit_key_prefix: str = Field(default="foundation", pattern=r"^[A-Za-z0-9:_-]{1,64}$")
     # What to do when Redis is unreachable: "open" lets requests through (warning metric + log line),
     # "closed" answers 503.
     rate_limit_redis_failure: str = Field(default="open", pattern="^(open|closed)$")

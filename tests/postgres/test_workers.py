@@ -43,12 +43,13 @@ def worker_files(var_dir: Path, port: int) -> int:
 
 @pytest.fixture
 def two_workers(database_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
-    redis_db = f"{REDIS_URL.rsplit('/', 1)[0]}/{uuid.uuid4().int % 15 + 1}"  # type: ignore[union-attr]
     env = server_env(
         database_url,
         tmp_path / "var",
         FOUNDATION_RATE_LIMIT_ENABLED="true",
-        FOUNDATION_REDIS_URL=redis_db,
+        FOUNDATION_REDIS_URL=str(REDIS_URL),
+        # Each test has its own counters, whatever else (the other test stage) uses this Redis.
+        FOUNDATION_RATE_LIMIT_KEY_PREFIX=f"test-{uuid.uuid4().hex}",
     )
     with running_server(env, tmp_path / "logs", workers=2) as server:
         yield server, tmp_path / "var"

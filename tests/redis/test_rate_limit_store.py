@@ -44,11 +44,15 @@ async def test_unreachable_redis_fails_closed_when_configured(
 
 @pytest.mark.skipif(not REDIS_URL, reason="FOUNDATION_TEST_REDIS_URL not set (make test starts Redis)")
 async def test_two_apps_share_one_counter_in_redis(make_client: Callable[..., httpx.AsyncClient]) -> None:
-    redis_db = f"{REDIS_URL.rsplit('/', 1)[0]}/{uuid.uuid4().int % 15 + 1}"  # type: ignore[union-attr]
+    prefix = f"test-{uuid.uuid4().hex}"  # counters of this test only, in the shared Redis
     limit = 4
     async with (
-        make_client(redis_url=redis_db, rate_limit_theme_read_per_minute=limit) as first,
-        make_client(redis_url=redis_db, rate_limit_theme_read_per_minute=limit) as second,
+        make_client(
+            redis_url=REDIS_URL, rate_limit_key_prefix=prefix, rate_limit_theme_read_per_minute=limit
+        ) as first,
+        make_client(
+            redis_url=REDIS_URL, rate_limit_key_prefix=prefix, rate_limit_theme_read_per_minute=limit
+        ) as second,
     ):
         statuses, remaining = [], []
         for index in range(limit + 1):

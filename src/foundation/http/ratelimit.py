@@ -72,6 +72,7 @@ class RateLimiter:
             storage_from_string(  # type: ignore[assignment]
                 _async_redis_uri(settings.redis_url),
                 implementation="redispy",
+                key_prefix=settings.rate_limit_key_prefix,
                 socket_timeout=1.0,
                 socket_connect_timeout=1.0,
             )
