@@ -59,7 +59,7 @@ def _tenant_scoped_requests(tenant: str) -> list[tuple[str, str, dict[str, Any] 
 
 
 @pytest.mark.parametrize("index", range(6))
-@pytest.mark.parametrize("tenant", [UNKNOWN_UUID, "tenant-nope", "Not_A_Slug"])
+@pytest.mark.parametrize("tenant", [UNKNOWN_UUID, "tenant-nope", "Not_A_Slug", "x" * 65, "a" * 2000])
 async def test_unknown_path_tenant_is_404_everywhere(
     client: httpx.AsyncClient, index: int, tenant: str
 ) -> None:

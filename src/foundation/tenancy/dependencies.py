@@ -25,7 +25,6 @@ TenantPath = Annotated[
         alias="tenantId",
         description="Tenant UUID (any letter case) or slug.",
         min_length=1,
-        max_length=64,
     ),
 ]
 TenantHeader = Annotated[
