@@ -16,9 +16,11 @@ from foundation.auth.authenticator import JwtAuthenticator, check_security
 from foundation.auth.scopes import AllowAll, Authenticator
 from foundation.db import Database
 from foundation.design_system.router import router as stories_router
+from foundation.design_system.service import CACHE_KIND as STORIES_CACHE_KIND
 from foundation.http.middleware import RequestGuardMiddleware, ResponseHeadersMiddleware, TimeoutMiddleware
 from foundation.http.openapi import build_openapi
-from foundation.http.ratelimit import RateLimiter
+from foundation.http.ratelimit import EndpointClass, RateLimiter
+from foundation.http.response_cache import CacheableRead, ResponseCacheMiddleware
 from foundation.http.responses import JsonResponse
 from foundation.observability import tracing
 from foundation.observability.logging import configure_logging
@@ -27,8 +29,11 @@ from foundation.problems import UnhandledErrorMiddleware, install_problem_handle
 from foundation.scaffolds.router import router as scaffolds_router
 from foundation.settings import AuthMode, Settings, get_settings
 from foundation.success_metrics.router import router as metrics_router
+from foundation.success_metrics.service import CACHE_KIND as SAMPLES_CACHE_KIND
+from foundation.tenancy.dependencies import DEFAULT_TENANT_SLUG
 from foundation.tenancy.service import TenantDirectory
 from foundation.themes.router import router as themes_router
+from foundation.themes.service import THEME_CACHE_KIND
 
 log = structlog.get_logger(component="foundation.app")
 
@@ -65,6 +70,24 @@ CORS_EXPOSE_HEADERS = [
     "Idempotent-Replayed",
     "WWW-Authenticate",
 ]
+
+# Reads answered from memory while their data is cached (see foundation.http.response_cache).
+CACHEABLE_READS = (
+    CacheableRead(
+        "/api/v1/tenants/{tenantId}/themes/current",
+        THEME_CACHE_KIND,
+        EndpointClass.theme_read,
+        conditional=True,
+    ),
+    CacheableRead("/api/v1/tenant-metrics/{tenantId}/sc", SAMPLES_CACHE_KIND, EndpointClass.metrics_read),
+    CacheableRead(
+        "/api/v1/design-system/stories",
+        STORIES_CACHE_KIND,
+        EndpointClass.stories_read,
+        conditional=True,
+        default_viewer=DEFAULT_TENANT_SLUG,
+    ),
+)
 
 
 def build_authenticator(settings: Settings) -> Authenticator:
@@ -114,7 +137,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.rate_limiter = RateLimiter(settings)
     app.state.authenticator = authenticator
 
-    for router in (health.router, themes_router, scaffolds_router, metrics_router, stories_router):
+    routers = (health.router, themes_router, scaffolds_router, metrics_router, stories_router)
+    for router in routers:
         app.include_router(router)
     install_problem_handlers(app)
 
@@ -129,6 +153,17 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.add_middleware(TimeoutMiddleware, timeout_seconds=settings.request_timeout_seconds)
     app.add_middleware(ResponseHeadersMiddleware)
     app.add_middleware(TelemetryMiddleware, metrics_enabled=settings.metrics_enabled)
+    app.add_middleware(
+        ResponseCacheMiddleware,
+        reads=CACHEABLE_READS,
+        routes=[route for router in routers for route in router.routes],
+        cache=db.read_cache,
+        tenants=app.state.tenants,
+        limiter=app.state.rate_limiter,
+        authenticator=authenticator,
+        max_header_bytes=settings.max_header_bytes,
+        metrics_enabled=settings.metrics_enabled,
+    )
     if settings.cors_allow_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -85,6 +85,7 @@ async def list_stories(
     cached: dict[str, Any] | None = db.read_cache.get(CACHE_KIND, tenant.id, cache_key)
     if cached is not None:
         return cached
+    generation = db.read_cache.generation(CACHE_KIND)
     conditions: list[Any] = [or_(Story.tenant_id == tenant.id, Story.tenant_id.is_(None))]
     if component_id is not None:
         conditions.append(Story.component_id == component_id)
@@ -115,7 +116,7 @@ async def list_stories(
                 for story_pk, value in tag_rows:
                     tags[story_pk].append(value)
     body = page.envelope([_document(story, tags[story.id]) for story in stories], total)
-    db.read_cache.put(CACHE_KIND, tenant.id, cache_key, body)
+    db.read_cache.put(CACHE_KIND, tenant.id, cache_key, body, generation=generation)
     return body
 
 

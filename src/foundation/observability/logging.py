@@ -13,11 +13,20 @@ import structlog
 
 from foundation.observability.pii import structlog_pii_processor
 
+_configured_level = logging.INFO
+
+
+def enabled_for(level: int) -> bool:
+    """Whether an event at ``level`` would be written: callers skip building fields for dropped events."""
+    return level >= _configured_level
+
 
 def configure_logging(level: str = "INFO", *, json_lines: bool = True) -> None:
+    global _configured_level
     numeric_level = logging.getLevelName(level.upper())
     if not isinstance(numeric_level, int):
         numeric_level = logging.INFO
+    _configured_level = numeric_level
     renderer: Any = structlog.processors.JSONRenderer() if json_lines else structlog.dev.ConsoleRenderer()
     structlog.configure(
         processors=[

@@ -58,6 +58,12 @@ rate_limit_store_errors = Counter(
     "Rate-limit counter store failures (e.g. Redis unreachable), by the policy applied.",
     ["policy"],
 )
+response_cache = Counter(
+    "foundation_response_cache_total",
+    "Cacheable reads by result: hit (answered from memory), stale (an expired entry answered while one"
+    " request refreshes it), miss (answered by the full stack and kept).",
+    ["route", "result"],
+)
 spans_dropped = Counter(
     "foundation_otel_spans_dropped_total",
     "Spans dropped before export (queue full or exporter failure).",
@@ -65,10 +71,19 @@ spans_dropped = Counter(
 )
 
 
+# Bound children by label values: labels() validates and locks on every call. The label set is already
+# bounded (route templates, status codes, tenants), so this dict is too.
+_request_children: dict[tuple[str, str, int, str], tuple[Counter, Histogram]] = {}
+
+
 def observe_request(method: str, route: str, status_code: int, tenant: str, seconds: float) -> None:
-    labels = (method, route, str(status_code), tenant)
-    http_requests.labels(*labels).inc()
-    http_duration.labels(*labels).observe(seconds)
+    children = _request_children.get((method, route, status_code, tenant))
+    if children is None:
+        labels = (method, route, str(status_code), tenant)
+        children = (http_requests.labels(*labels), http_duration.labels(*labels))
+        _request_children[(method, route, status_code, tenant)] = children
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 @dataclass(frozen=True)

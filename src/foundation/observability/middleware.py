@@ -7,6 +7,7 @@ but neither logged line by line nor traced (their database calls would otherwise
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -15,6 +16,7 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from foundation.http.context import trace_id_of
+from foundation.observability import logging as logging_config
 from foundation.observability import metrics
 
 access_log = structlog.get_logger(component="foundation.access")
@@ -62,19 +64,25 @@ class TelemetryMiddleware:
                 await self.app(scope, receive, send_and_capture)
         finally:
             elapsed = time.perf_counter() - started
-            route = route_template(scope)
-            tenant = tenant_label(scope)
-            if self.metrics_enabled:
-                metrics.observe_request(scope["method"], route, status_code, tenant, elapsed)
-            if not quiet:
-                span_context = trace.get_current_span().get_span_context()
-                access_log.info(
-                    "request",
-                    method=scope["method"],
-                    route=route,
-                    status=status_code,
-                    duration_ms=round(elapsed * 1000, 2),
-                    tenant=tenant,
-                    trace_id=trace_id_of(scope),
-                    span_id=format(span_context.span_id, "016x") if span_context.is_valid else None,
-                )
+            record_request(scope, status_code, elapsed, metrics_enabled=self.metrics_enabled)
+
+
+def record_request(scope: dict[str, Any], status_code: int, elapsed: float, *, metrics_enabled: bool) -> None:
+    """RED metrics and the access-log line of one request (also used by the response cache)."""
+    route = route_template(scope)
+    tenant = tenant_label(scope)
+    if metrics_enabled:
+        metrics.observe_request(scope["method"], route, status_code, tenant, elapsed)
+    if scope.get("path") in QUIET_PATHS or not logging_config.enabled_for(logging.INFO):
+        return
+    span_context = trace.get_current_span().get_span_context()
+    access_log.info(
+        "request",
+        method=scope["method"],
+        route=route,
+        status=status_code,
+        duration_ms=round(elapsed * 1000, 2),
+        tenant=tenant,
+        trace_id=trace_id_of(scope),
+        span_id=format(span_context.span_id, "016x") if span_context.is_valid else None,
+    )

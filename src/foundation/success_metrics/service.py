@@ -93,6 +93,7 @@ async def list_samples(
     cached: dict[str, Any] | None = db.read_cache.get(CACHE_KIND, tenant.id, cache_key)
     if cached is not None:
         return cached
+    generation = db.read_cache.generation(CACHE_KIND)
     conditions = [ScSample.tenant_id == tenant.id]
     if code:
         conditions.append(ScSample.code == code)
@@ -121,7 +122,7 @@ async def list_samples(
             ).all()
     data = [sample_document(r.code, r.value, r.collected_at, r.source, r.feature_slug or None) for r in rows]
     body = page.envelope(data, total)
-    db.read_cache.put(CACHE_KIND, tenant.id, cache_key, body)
+    db.read_cache.put(CACHE_KIND, tenant.id, cache_key, body, generation=generation)
     return body
 
 

@@ -68,6 +68,14 @@ class TenantDirectory:
         self._cache[ref.slug] = ref
         return ref
 
+    def cached(self, identifier: str) -> TenantRef | None:
+        """The tenant if this process has resolved it before (no database query), else None."""
+        hit = self._cache.get(identifier)
+        if hit is not None:
+            return hit
+        as_uuid = parse_uuid(identifier.strip())
+        return self._cache.get(str(as_uuid) if as_uuid else identifier.strip())
+
     async def list(self) -> list[TenantRef]:
         async with self.db.transaction() as session:
             rows = (await session.execute(select(Tenant).order_by(Tenant.slug))).scalars().all()

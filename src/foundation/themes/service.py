@@ -18,6 +18,8 @@ from foundation.tenancy.service import TenantRef
 from foundation.themes.models import ThemeVersion
 from foundation.themes.wcag import check_theme
 
+# The current theme (and its cached responses) in Database.read_cache, invalidated by every publish.
+THEME_CACHE_KIND = "current-theme"
 CATEGORY_KEYS = ("foundation", "semantic", "component")
 
 
@@ -41,9 +43,10 @@ def normalise_categories(categories: dict[str, dict[str, str]]) -> dict[str, dic
 
 
 async def current_theme(db: Database, tenant: TenantRef) -> CurrentTheme:
-    cached: CurrentTheme | None = db.read_cache.get("current-theme", tenant.id)
+    cached: CurrentTheme | None = db.read_cache.get(THEME_CACHE_KIND, tenant.id)
     if cached is not None:
         return cached
+    generation = db.read_cache.generation(THEME_CACHE_KIND)
     async with db.read(tenant.id) as connection:
         row = (
             await connection.execute(
@@ -55,7 +58,7 @@ async def current_theme(db: Database, tenant: TenantRef) -> CurrentTheme:
     if row is None:
         raise ProblemError(Kinds.theme_not_found, f"Tenant {tenant.slug} has no current theme.")
     theme = CurrentTheme(row.document.encode("utf-8"), row.etag)
-    db.read_cache.put("current-theme", tenant.id, None, theme)
+    db.read_cache.put(THEME_CACHE_KIND, tenant.id, None, theme, generation=generation)
     return theme
 
 
@@ -67,7 +70,7 @@ async def publish_theme(
     for _attempt in range(3):
         try:
             result = await _publish_once(db, tenant, version, normalised, content_fingerprint, make_current)
-            db.read_cache.invalidate("current-theme", tenant.id)
+            db.read_cache.invalidate(THEME_CACHE_KIND, tenant.id)
             return result
         except IntegrityError:
             continue  # a concurrent publish of the same version won; classify against it
