@@ -140,6 +140,14 @@ _SENSITIVE_KEY = re.compile(
 )
 
 
+# Every detector needs one of these; text without any (most span names, routes, user agents) is clean.
+_MAY_HOLD_PII = re.compile(r"(?i)\d|@|eyJ|bearer|basic|key|token|passw|pwd|secret|credential")
+# Span attributes repeat across requests (user agent, target, host): their verdicts are remembered.
+_MEMO_MAX_LENGTH = 512
+_MEMO_MAX_ENTRIES = 8192
+_memo: dict[str, str] = {}
+
+
 def _apply_detectors(value: str) -> str:
     for pattern, replacement in _SUBSTITUTIONS:
         value = pattern.sub(replacement, value)
@@ -147,6 +155,21 @@ def _apply_detectors(value: str) -> str:
 
 
 def redact_text(value: str) -> str:
+    """Mask PII and secrets found in free text (see :func:`_redact_text`); repeated short texts are
+    answered from a bounded memo, since a span carries mostly the same values request after request."""
+    if not value or not _MAY_HOLD_PII.search(value):
+        return value
+    if len(value) > _MEMO_MAX_LENGTH:
+        return _redact_text(value)
+    known = _memo.get(value)
+    if known is None:
+        if len(_memo) >= _MEMO_MAX_ENTRIES:
+            _memo.clear()
+        known = _memo[value] = _redact_text(value)
+    return known
+
+
+def _redact_text(value: str) -> str:
     """Mask PII and secrets found in free text; everything else is returned unchanged.
 
     URL-encoded text (``url.query``, ``http.target``, ``url.full``, ``http.url`` span attributes, logged
