@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -26,6 +27,7 @@ from foundation.observability import tracing
 from foundation.observability.logging import configure_logging
 from foundation.observability.middleware import TelemetryMiddleware
 from foundation.problems import UnhandledErrorMiddleware, install_problem_handlers
+from foundation.scaffolds.batching import RegistrationQueue
 from foundation.scaffolds.router import router as scaffolds_router
 from foundation.settings import AuthMode, Settings, get_settings
 from foundation.success_metrics.router import router as metrics_router
@@ -134,6 +136,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.settings = settings
     app.state.db = db
     app.state.tenants = TenantDirectory(db)
+    app.state.registrations = RegistrationQueue(db, timedelta(hours=settings.idempotency_ttl_hours))
     app.state.rate_limiter = RateLimiter(settings)
     app.state.authenticator = authenticator
 

@@ -278,17 +278,29 @@ async def insert_ignoring_duplicates(
         return 0
     bind = session.bind if isinstance(session, AsyncSession) else session
     dialect = bind.dialect.name if bind is not None else "sqlite"
-    pk = next(iter(table.primary_key.columns))
-    statement: Any
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        statement = pg_insert(table)
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        statement = sqlite_insert(table)
-    # Parameters passed separately (not .values(rows)) keep the statement cacheable (compiled once).
-    statement = statement.on_conflict_do_nothing(index_elements=list(key_columns)).returning(pk)
+    statement = _insert_ignoring_statement(dialect, table, tuple(key_columns))
     result = await session.execute(statement, list(rows))
     return len(result.fetchall())
+
+
+# Built once per (dialect, table, key): building the statement measured ~5 ms a call, more than running it.
+_INSERT_IGNORING: dict[tuple[str, str, tuple[str, ...]], Any] = {}
+
+
+def _insert_ignoring_statement(dialect: str, table: Table, key_columns: tuple[str, ...]) -> Any:
+    cache_key = (dialect, table.name, key_columns)
+    statement = _INSERT_IGNORING.get(cache_key)
+    if statement is None:
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            statement = pg_insert(table)
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            statement = sqlite_insert(table)
+        pk = next(iter(table.primary_key.columns))
+        # Parameters are passed at execution (not .values(rows)), so one statement serves every call.
+        statement = statement.on_conflict_do_nothing(index_elements=list(key_columns)).returning(pk)
+        _INSERT_IGNORING[cache_key] = statement
+    return statement

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Coroutine
-from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Request
@@ -19,6 +18,7 @@ from foundation.http.responses import JsonResponse
 from foundation.observability import metrics
 from foundation.problems import Kinds, ProblemError
 from foundation.scaffolds import service
+from foundation.scaffolds.batching import RegistrationQueue
 from foundation.scaffolds.schemas import FEATURE_SLUG, MAX_FEATURE_SLUG, ScaffoldRequest, ScaffoldResponse
 from foundation.tenancy.dependencies import limited_path_tenant
 from foundation.tenancy.service import TenantRef
@@ -106,15 +106,8 @@ async def register_scaffold(
     key: Annotated[str, Depends(idempotency_key)],
     if_none_match: IfNoneMatch = None,
 ) -> Response:
-    settings = request.app.state.settings
-    result = await service.register(
-        request.app.state.db,
-        tenant,
-        key,
-        body,
-        fingerprint(body.normalised()),
-        timedelta(hours=settings.idempotency_ttl_hours),
-    )
+    registrations: RegistrationQueue = request.app.state.registrations
+    result = await registrations.register(tenant, key, body, fingerprint(body.normalised()))
     headers = {"ETag": result.etag, "Location": result.location, "Idempotency-Key": key}
     if result.outcome is service.Outcome.created:
         return JsonResponse(result.representation, status_code=201, headers=headers)

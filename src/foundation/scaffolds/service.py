@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -47,95 +48,156 @@ def location_of(tenant_id: uuid.UUID, feature_slug: str) -> str:
     return f"/api/v1/tenants/{tenant_id}/features/scaffold/{feature_slug}"
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """One registration request: the key, the validated body and its fingerprint."""
+
+    key: str
+    request: ScaffoldRequest
+    fingerprint: str
+
+
+# What an attempt ends in: the registration (created or replayed) or the Problem to answer.
+Result = Registration | ProblemError
+
+
 async def register(
     db: Database, tenant: TenantRef, key: str, request: ScaffoldRequest, fingerprint: str, ttl: timedelta
 ) -> Registration:
+    """One registration in its own transaction; a race lost to a concurrent writer is re-classified."""
+    attempt = Attempt(key, request, fingerprint)
     for _attempt in range(MAX_ATTEMPTS):
         try:
             async with db.write(tenant.id) as connection:
-                registration = await _register_once(connection, tenant, key, request, fingerprint, ttl)
-            if registration.outcome is Outcome.created and request.durationMs is not None:
-                samples_changed(db, tenant.id)
-            return registration
+                [result] = await register_batch(connection, tenant, [attempt], ttl)
         except IntegrityError:
             continue  # a concurrent request committed first: classify against what it wrote
+        if isinstance(result, ProblemError):
+            raise result
+        if result.outcome is Outcome.created and request.durationMs is not None:
+            samples_changed(db, tenant.id)
+        return result
     raise ProblemError(
         Kinds.idempotency_conflict, "A request with this Idempotency-Key is still being processed; retry."
     )
 
 
-async def _register_once(
-    connection: AsyncConnection,
-    tenant: TenantRef,
-    key: str,
-    request: ScaffoldRequest,
-    fingerprint: str,
-    ttl: timedelta,
-) -> Registration:
+async def register_batch(
+    connection: AsyncConnection, tenant: TenantRef, attempts: Sequence[Attempt], ttl: timedelta
+) -> list[Result]:
+    """Classify and register attempts of one tenant in the caller's transaction, one result per attempt.
+
+    The attempts must have distinct keys and distinct feature slugs (the caller defers duplicates to a later
+    transaction, where they are classified against the first). A key already stored answers a replay (same
+    fingerprint) or 422; a slug registered under another key answers 409; the rest are created together.
+    A concurrent writer of the same key or slug makes the transaction fail with IntegrityError.
+    """
     now = utcnow()
-    # The slug is read before the key: under READ COMMITTED a concurrent duplicate that commits between the
-    # two reads is then seen by the second one (its key), and answers as a replay rather than a 409.
-    slug_taken = (
-        await connection.execute(
-            select(ScaffoldRegistration.id).where(
-                ScaffoldRegistration.tenant_id == tenant.id,
-                ScaffoldRegistration.feature_slug == request.featureSlug,
+    # Slugs are read before keys: under READ COMMITTED a concurrent duplicate that commits between the two
+    # reads is then seen by the second one (its key), and answers as a replay rather than a 409.
+    slugs_taken = set(
+        (
+            await connection.execute(
+                select(ScaffoldRegistration.feature_slug).where(
+                    ScaffoldRegistration.tenant_id == tenant.id,
+                    ScaffoldRegistration.feature_slug.in_([a.request.featureSlug for a in attempts]),
+                )
             )
-        )
-    ).first() is not None
-    this_key = (IdempotencyRecord.tenant_id == tenant.id, IdempotencyRecord.idempotency_key == key)
-    record = (
-        await connection.execute(
+        ).scalars()
+    )
+    records = {
+        row.idempotency_key: row
+        for row in await connection.execute(
             select(
-                IdempotencyRecord.fingerprint, IdempotencyRecord.scaffold_id, IdempotencyRecord.expires_at
-            ).where(*this_key)
-        )
-    ).first()
-    if record is not None and record.expires_at <= now:
-        await connection.execute(delete(IdempotencyRecord).where(*this_key))
-        record = None
-    if record is not None:
-        if record.fingerprint != fingerprint:
-            raise ProblemError(
-                Kinds.idempotency_mismatch,
-                "This Idempotency-Key was already used with a different payload.",
+                IdempotencyRecord.idempotency_key,
+                IdempotencyRecord.fingerprint,
+                IdempotencyRecord.scaffold_id,
+                IdempotencyRecord.expires_at,
+            ).where(
+                IdempotencyRecord.tenant_id == tenant.id,
+                IdempotencyRecord.idempotency_key.in_([a.key for a in attempts]),
             )
-        stored = (
+        )
+    }
+    expired = [key for key, record in records.items() if record.expires_at <= now]
+    if expired:
+        await connection.execute(
+            delete(IdempotencyRecord).where(
+                IdempotencyRecord.tenant_id == tenant.id, IdempotencyRecord.idempotency_key.in_(expired)
+            )
+        )
+        for key in expired:
+            del records[key]
+    replayed_ids = [
+        record.scaffold_id
+        for a in attempts
+        if (record := records.get(a.key)) is not None and record.fingerprint == a.fingerprint
+    ]
+    stored = {
+        row.id: row
+        for row in (
             await connection.execute(
                 select(
+                    ScaffoldRegistration.id,
                     ScaffoldRegistration.document,
                     ScaffoldRegistration.etag,
                     ScaffoldRegistration.feature_slug,
-                ).where(ScaffoldRegistration.id == record.scaffold_id)
+                ).where(ScaffoldRegistration.id.in_(replayed_ids))
             )
-        ).first()
-        if stored is None:  # cannot happen with the foreign key, but never answer 500 for it
-            raise ProblemError(Kinds.idempotency_conflict, "The original registration is missing.")
-        return Registration(
-            Outcome.replayed,
-            stored.document.encode(),
-            stored.etag,
-            location_of(tenant.id, stored.feature_slug),
+            if replayed_ids
+            else []
         )
-    if slug_taken:
-        raise ProblemError(
-            Kinds.feature_conflict,
-            f"Feature {request.featureSlug!r} is already registered for {tenant.slug} under another key.",
-            headers={"Location": location_of(tenant.id, request.featureSlug)},
-        )
-    return await _create(connection, tenant, key, request, fingerprint, now + ttl)
+    }
+    results: list[Result] = []
+    creations: list[_Creation] = []
+    for attempt in attempts:
+        record = records.get(attempt.key)
+        if record is not None:
+            results.append(_replay(tenant, attempt, record, stored))
+        elif attempt.request.featureSlug in slugs_taken:
+            results.append(
+                ProblemError(
+                    Kinds.feature_conflict,
+                    f"Feature {attempt.request.featureSlug!r} is already registered for {tenant.slug} "
+                    "under another key.",
+                    headers={"Location": location_of(tenant.id, attempt.request.featureSlug)},
+                )
+            )
+        else:
+            creation = _prepare(tenant, attempt, now + ttl)
+            creations.append(creation)
+            results.append(creation.registration)
+    if creations:
+        await _insert(connection, tenant.id, creations)
+    return results
 
 
-async def _create(
-    connection: AsyncConnection,
-    tenant: TenantRef,
-    key: str,
-    request: ScaffoldRequest,
-    fingerprint: str,
-    expires_at: Any,
-) -> Registration:
+def _replay(tenant: TenantRef, attempt: Attempt, record: Any, stored: dict[Any, Any]) -> Result:
+    if record.fingerprint != attempt.fingerprint:
+        return ProblemError(
+            Kinds.idempotency_mismatch, "This Idempotency-Key was already used with a different payload."
+        )
+    row = stored.get(record.scaffold_id)
+    if row is None:  # cannot happen with the foreign key, but never answer 500 for it
+        return ProblemError(Kinds.idempotency_conflict, "The original registration is missing.")
+    return Registration(
+        Outcome.replayed, row.document.encode(), row.etag, location_of(tenant.id, row.feature_slug)
+    )
+
+
+@dataclass(frozen=True)
+class _Creation:
+    registration: Registration
+    registration_row: dict[str, Any]
+    key_row: dict[str, Any]
+    sample: NewSample | None
+
+
+def _prepare(tenant: TenantRef, attempt: Attempt, expires_at: Any) -> _Creation:
+    request = attempt.request
     scaffold_id = uuid.uuid4()
     recorded_at = utcnow()
+    sample = None
     metrics: list[dict[str, Any]] = []
     if request.durationMs is not None:
         sample = NewSample(
@@ -146,7 +208,6 @@ async def _create(
             feature_slug=request.featureSlug,
             scaffold_id=scaffold_id,
         )
-        await record_samples(connection, tenant.id, [sample])
         metrics.append(
             sample_document(sample.code, sample.value, recorded_at, sample.source, sample.feature_slug)
         )
@@ -158,10 +219,10 @@ async def _create(
         "recordedAt": rfc3339(recorded_at),
         "metrics": metrics,
     }
+    document = canonical_json(representation)
     etag = weak_etag(representation)
-    # Core inserts: the ORM unit of work cost ~2 ms per object here, for rows never read back.
-    await connection.execute(
-        insert(ScaffoldRegistration),
+    return _Creation(
+        Registration(Outcome.created, document.encode(), etag, location_of(tenant.id, request.featureSlug)),
         {
             "id": scaffold_id,
             "tenant_id": tenant.id,
@@ -171,27 +232,29 @@ async def _create(
             "payload": request.normalised(),
             "duration_ms": request.durationMs,
             "recorded_at": recorded_at,
-            "document": canonical_json(representation),
+            "document": document,
             "etag": etag,
         },
-    )
-    await connection.execute(
-        insert(IdempotencyRecord),
         {
             "tenant_id": tenant.id,
-            "idempotency_key": key,
-            "fingerprint": fingerprint,
+            "idempotency_key": attempt.key,
+            "fingerprint": attempt.fingerprint,
             "scaffold_id": scaffold_id,
             "created_at": recorded_at,
             "expires_at": expires_at,
         },
+        sample,
     )
-    return Registration(
-        Outcome.created,
-        canonical_json(representation).encode(),
-        etag,
-        location_of(tenant.id, request.featureSlug),
-    )
+
+
+async def _insert(connection: AsyncConnection, tenant_id: uuid.UUID, creations: Sequence[_Creation]) -> None:
+    # Core inserts with many parameter sets: the ORM unit of work cost ~2 ms per object here, for rows
+    # never read back.
+    samples = [c.sample for c in creations if c.sample is not None]
+    if samples:
+        await record_samples(connection, tenant_id, samples)
+    await connection.execute(insert(ScaffoldRegistration), [c.registration_row for c in creations])
+    await connection.execute(insert(IdempotencyRecord), [c.key_row for c in creations])
 
 
 async def get_registration(db: Database, tenant: TenantRef, feature_slug: str) -> tuple[bytes, str]:

@@ -1,0 +1,96 @@
+"""Group commit of scaffold registrations (foundation.scaffolds.batching): concurrent registrations share
+transactions, yet every answer is the one registering them one at a time would give."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from foundation.db import Database
+from foundation.http.idempotency import fingerprint
+from foundation.scaffolds.batching import RegistrationQueue
+from foundation.scaffolds.schemas import ScaffoldRequest
+from foundation.tenancy.service import TenantDirectory
+from tests.api.helpers import ALFA, BETA, metrics_path, scaffold_body, scaffold_headers, scaffold_path
+
+
+@pytest.fixture
+async def free_client(make_client: Callable[..., httpx.AsyncClient]) -> AsyncIterator[httpx.AsyncClient]:
+    async with make_client(rate_limit_enabled=False) as http:
+        yield http
+
+
+async def post(client: httpx.AsyncClient, tenant: str, body: Any, key: str) -> httpx.Response:
+    return await client.post(scaffold_path(tenant), json=body, headers=scaffold_headers(tenant, key))
+
+
+async def test_many_concurrent_registrations_are_all_stored(free_client: httpx.AsyncClient) -> None:
+    count = 120  # more than one batch
+    responses = await asyncio.gather(
+        *(
+            post(free_client, ALFA, scaffold_body(f"feature-{i}", durationMs=60000 * (i % 5 + 1)), f"k-{i}")
+            for i in range(count)
+        )
+    )
+    assert [r.status_code for r in responses] == [201] * count
+    assert len({r.json()["scaffoldId"] for r in responses}) == count
+    for i in (0, count // 2, count - 1):
+        stored = await free_client.get(f"{scaffold_path()}/feature-{i}", headers={"X-Tenant-Id": ALFA})
+        assert stored.status_code == 200 and stored.json() == responses[i].json()
+    samples = await free_client.get(metrics_path() + "?code=SC-001&per_page=1", headers={"X-Tenant-Id": ALFA})
+    assert samples.json()["pagination"]["totalItems"] == count
+
+
+async def test_a_mixed_burst_answers_as_if_sequential(free_client: httpx.AsyncClient) -> None:
+    """Same key + same body (replays), other keys for one slug (409), a key reused with another body (422),
+    another tenant's registrations: all in flight at once."""
+    requests = (
+        [(ALFA, scaffold_body("dup"), "dup-key")] * 6
+        + [(ALFA, scaffold_body("contested"), f"contest-{i}") for i in range(6)]
+        + [(ALFA, scaffold_body("reused"), "reused-key"), (ALFA, scaffold_body("reused-other"), "reused-key")]
+        + [(BETA, scaffold_body("dup"), "dup-key")] * 3
+        + [(ALFA, scaffold_body(f"plain-{i}"), f"plain-{i}") for i in range(10)]
+    )
+    responses = await asyncio.gather(*(post(free_client, *request) for request in requests))
+    by_group: dict[str, Counter[int]] = {}
+    for (tenant, body, _key), response in zip(requests, responses, strict=True):
+        group = f"{tenant[-1]}:{body['featureSlug'].split('-')[0]}"
+        by_group.setdefault(group, Counter())[response.status_code] += 1
+        assert response.status_code < 500, response.text
+    assert by_group["1:dup"] == Counter({201: 1, 200: 5})
+    assert by_group["2:dup"] == Counter({201: 1, 200: 2})
+    assert by_group["1:contested"] == Counter({201: 1, 409: 5})
+    assert by_group["1:reused"] == Counter({201: 1, 422: 1})
+    assert by_group["1:plain"] == Counter({201: 10})
+    replayed = [r for (t, b, k), r in zip(requests, responses, strict=True) if k == "dup-key" and t == ALFA]
+    assert len({r.json()["scaffoldId"] for r in replayed}) == 1
+
+
+async def test_a_caller_gone_before_its_batch_registers_nothing(database_url: str) -> None:
+    db = Database(database_url)
+    try:
+        tenant = await TenantDirectory(db).find("tenant-alfa")
+        assert tenant is not None
+        queue = RegistrationQueue(db, timedelta(hours=24))
+
+        def attempt(slug: str) -> tuple[str, ScaffoldRequest, str]:
+            request = ScaffoldRequest.model_validate(scaffold_body(slug))
+            return f"key-{slug}", request, fingerprint(request.normalised())
+
+        first = asyncio.create_task(queue.register(tenant, *attempt("kept")))
+        gone = asyncio.create_task(queue.register(tenant, *attempt("abandoned")))
+        await asyncio.sleep(0)  # both are queued; the first batch has not started
+        gone.cancel()
+        assert (await first).outcome.value == "created"
+        with pytest.raises(asyncio.CancelledError):
+            await gone
+        again = await queue.register(tenant, *attempt("abandoned"))
+        assert again.outcome.value == "created", "the abandoned attempt had left nothing behind"
+    finally:
+        await db.dispose()
