@@ -156,7 +156,10 @@ def rss_mb(pid: int) -> list[float]:
     return sizes
 
 
-def scripts(directory: Path, etag: str) -> dict[str, tuple[str, Path]]:
+def scripts(directory: Path, etag: str, tag: str = "") -> dict[str, tuple[str, Path]]:
+    """wrk scripts per endpoint; each call gets its own run id, so scaffold slugs never repeat across runs."""
+    directory = directory / (tag or "measured")
+    directory.mkdir(exist_ok=True)
     run = uuid.uuid4().hex[:8]
     tenant_header = f'wrk.headers["X-Tenant-Id"] = "{ALFA}"\n'
     scaffold = f'RUN = "{run}"\nTENANT = "{ALFA}"\nPATH = "/api/v1/tenants/{ALFA}/features/scaffold"\n'
@@ -182,6 +185,10 @@ def main() -> None:
     parser.add_argument("--connections", default="1,50")
     parser.add_argument("--postgres", action="store_true", help="use the private cluster from `make db-up`")
     parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio", help="for both servers")
+    parser.add_argument(
+        "--warm-up", type=int, default=2, help="seconds of unrecorded load before each measured run"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         subprocess.run(["bash", str(ROOT / "scripts/system-deps.sh")], check=True)
@@ -221,6 +228,8 @@ def main() -> None:
         str(api_port),
         "--workers",
         str(args.workers),
+        "--loop",
+        args.loop,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -239,6 +248,8 @@ def main() -> None:
             "--log-level",
             "warning",
             "--no-server-header",
+            "--loop",
+            args.loop,
         ],
         cwd=work,
         start_new_session=True,
@@ -256,9 +267,14 @@ def main() -> None:
         plans = scripts(work, etag)
         bare_script = lua(work, "bare", "")
         for conns in connections:
+            warm = scripts(work, etag, tag=f"warm-{conns}")
             for name, (path, script) in plans.items():
+                if args.warm_up:
+                    wrk(base + path, conns, args.warm_up, warm[name][1])
                 results.append((name, conns, wrk(base + path, conns, args.seconds, script)))
                 print(f"{name:28} c={conns:<3} {results[-1][2]['rps']:9.1f} req/s", file=sys.stderr)
+            if args.warm_up:
+                wrk(f"http://127.0.0.1:{bare_port}/bare", conns, args.warm_up, bare_script)
             results.append(
                 (
                     "bare Starlette (ceiling)",
@@ -304,6 +320,8 @@ def render(
             f"--workers {args.workers}",
             "--postgres" if args.postgres else "",
             f"--seconds {args.seconds}",
+            f"--loop {args.loop}" if args.loop != "asyncio" else "",
+            f"--warm-up {args.warm_up}" if args.warm_up != 2 else "",
         )
         if part
     )
@@ -312,7 +330,10 @@ def render(
         "",
         f"- Date: {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}; machine: {os.cpu_count()} cores "
         f"({cpu}), wrk on the same machine; command: `{command}`",
-        f"- Rate limits enabled but raised to {RAISED}/min for every class during the run.",
+        f"- Rate limits enabled but raised to {RAISED}/min for every class during the run. Access log off "
+        "(`FOUNDATION_LOG_LEVEL=WARNING`), as for the ceiling. Event loop: "
+        f"{args.loop} for both servers. Each measured run follows {args.warm_up} s of unrecorded load at "
+        "the same concurrency (the first second after a start is slower, see docs/benchmarks.md).",
         f"- Resident memory of the server process(es) after {total:,} API requests: "
         + ", ".join(f"{mb:.0f} MB" for mb in memory),
         "",

@@ -118,6 +118,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         log.info("started", profile=settings.profile.value, database=db.engine.dialect.name)
         # Start-up objects (modules, schemas, routes) live forever; freezing them keeps every full garbage
         # collection from scanning ~120k objects — measured 127 ms pauses that set the p99 under load.
+        await db.warm_up(settings.db_pool_size)
         gc.collect()
         gc.freeze()
         yield

@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
 from sqlalchemy import JSON, DateTime, MetaData, TypeDecorator, event, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -28,6 +29,8 @@ from sqlalchemy.sql.schema import Table
 
 from foundation.settings import Settings
 from foundation.sqlite_inline import inline_url
+
+_log = structlog.get_logger(component="foundation.db")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -225,6 +228,21 @@ class Database:
             await session.execute(
                 text("SELECT set_config('app.tenant_id', :tenant, true)"), {"tenant": value}
             )
+
+    async def warm_up(self, connections: int) -> None:
+        """Open pooled connections before the first request (PostgreSQL). A first burst of requests otherwise
+        waits for connections to be established one after another; best effort, a failure only logs."""
+        if self.is_sqlite or connections <= 0:
+            return
+
+        async def open_one() -> None:
+            async with self.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+
+        try:
+            await asyncio.wait_for(asyncio.gather(*(open_one() for _ in range(connections))), timeout=10)
+        except Exception as exc:  # the readiness probe reports an unreachable database; start anyway
+            _log.warning("database_warm_up_failed", error_type=type(exc).__name__)
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:

@@ -11,7 +11,16 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.api.helpers import STORIES, THEME_PATH, assert_problem, metrics_path, sample, story, theme_path
+from tests.api.helpers import (
+    STORIES,
+    THEME_PATH,
+    assert_problem,
+    metrics_path,
+    sample,
+    scaffold_path,
+    story,
+    theme_path,
+)
 from tests.conftest import ALFA, BETA
 
 ALFA_HDR = {"X-Tenant-Id": ALFA}
@@ -220,3 +229,17 @@ async def test_another_process_write_is_seen_after_the_ttl(
         after = await reader.get(THEME_PATH, headers=ALFA_HDR)
         assert after.json()["version"] == "8.0.0" and after.headers["etag"] != before.headers["etag"]
         assert (await reader.get(THEME_PATH, headers=ALFA_HDR)).content == after.content
+
+
+@pytest.mark.parametrize("path", [THEME_PATH, metrics_path(), STORIES])
+async def test_concurrent_cold_reads_compute_the_answer_once(client: httpx.AsyncClient, path: str) -> None:
+    route = path.replace(ALFA, "{tenantId}")
+    # Teach the process the tenant without touching any cached read (an unknown registration: 404).
+    assert (await client.get(f"{scaffold_path()}/nothing-here", headers=ALFA_HDR)).status_code == 404
+    before = await cache_counts(client, route)
+    responses = await asyncio.gather(*(client.get(path, headers=ALFA_HDR) for _ in range(20)))
+    after = await cache_counts(client, route)
+    assert {r.status_code for r in responses} == {200}
+    assert len({r.content for r in responses}) == 1
+    assert after["miss"] - before["miss"] == 1, "the others waited for the first answer"
+    assert after["hit"] - before["hit"] == 19

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -12,6 +13,11 @@ import typer
 from foundation.cli._common import ensure_sqlite_parent, run_db, settings
 from foundation.cli.errors import fail
 from foundation.settings import Settings
+
+
+class EventLoop(StrEnum):
+    asyncio = "asyncio"
+    uvloop = "uvloop"
 
 
 def register(root: typer.Typer) -> None:
@@ -23,6 +29,11 @@ def serve(
     port: int = typer.Option(8000, min=1, max=65535, help="TCP port."),
     workers: int = typer.Option(1, min=1, max=64, help="Worker processes."),
     reload: bool = typer.Option(False, help="Restart on code changes (development)."),
+    loop: EventLoop = typer.Option(
+        EventLoop.asyncio,
+        help="Event loop. asyncio keeps the latency tail flat under saturation; uvloop serves ~15 % more "
+        "requests per second with a p99 several times higher (docs/benchmarks.md).",
+    ),
 ) -> None:
     config = settings()
     _preflight_security(config)
@@ -41,6 +52,7 @@ def serve(
         port=port,
         workers=workers if not reload else None,
         reload=reload,
+        loop=loop.value,
         access_log=False,
         proxy_headers=False,
         server_header=False,

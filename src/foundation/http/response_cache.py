@@ -18,6 +18,7 @@ Why: routing, dependency resolution and the middleware chain cost several times 
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Hashable, Sequence
@@ -127,7 +128,8 @@ class ResponseCacheMiddleware:
         self.authenticator = authenticator
         self.max_header_bytes = max_header_bytes
         self.metrics_enabled = metrics_enabled
-        self._refreshing: set[tuple[str, Any, Hashable]] = set()
+        # Entries being computed by the full stack right now, set when their answer is known.
+        self._in_flight: dict[tuple[str, Any, Hashable], asyncio.Event] = {}
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["method"] != "GET" or not self.cache.enabled:
@@ -140,11 +142,17 @@ class ResponseCacheMiddleware:
             await self.app(scope, receive, send)
             return
         found = self.cache.lookup(target.route.read.kind, target.tenant.id, target.key)
+        filling = self._in_flight.get(target.cache_key) if found is None else None
+        if filling is not None:
+            # Another request is computing this very answer (cold entry): wait for it rather than
+            # sending every concurrent request to the database at once.
+            await filling.wait()
+            found = self.cache.lookup(target.route.read.kind, target.tenant.id, target.key)
         entry, expired = found if found is not None else (None, False)
         if_none_match = headers.get(IF_NONE_MATCH) if target.route.read.conditional else None  # type: ignore[union-attr]
         not_modified = entry is not None and entry.answers_not_modified(if_none_match)
         usable = entry is not None and (not_modified or entry.body is not None)
-        refresh = usable and expired and target.cache_key not in self._refreshing
+        refresh = usable and expired and target.cache_key not in self._in_flight
         if entry is None or not usable or refresh:
             target.route.misses.inc()
             await self._answer_and_keep(scope, receive, send, target, replaces=entry if refresh else None)
@@ -191,13 +199,29 @@ class ResponseCacheMiddleware:
         """Full stack; a 200 (or a 304 of a conditional route) is kept for the next identical request, unless
         a write invalidated the kind meanwhile.
 
-        ``replaces`` is the expired entry this request refreshes: concurrent identical requests are served
-        that entry meanwhile (one refresh per entry at a time); an answer that cannot be kept drops it.
+        The first request to compute an entry leads: concurrent identical requests wait for it when there is
+        no entry yet, or are served ``replaces`` — the expired entry it refreshes — meanwhile. An answer that
+        cannot be kept drops the expired entry.
         """
+        leader = target.cache_key not in self._in_flight
+        if leader:
+            self._in_flight[target.cache_key] = asyncio.Event()
+        try:
+            await self._answer_and_capture(scope, receive, send, target, replaces)
+        finally:
+            if leader:
+                self._in_flight.pop(target.cache_key).set()
+
+    async def _answer_and_capture(
+        self,
+        scope: dict[str, Any],
+        receive: Any,
+        send: Any,
+        target: _Target,
+        replaces: CachedResponse | None,
+    ) -> None:
         kind = target.route.read.kind
         generation = self.cache.generation(kind)
-        if replaces is not None:
-            self._refreshing.add(target.cache_key)
         status = 0
         response_headers: list[tuple[bytes, bytes]] = []
         body = bytearray()
@@ -213,11 +237,7 @@ class ResponseCacheMiddleware:
                 complete = not message.get("more_body", False)
             await send(message)
 
-        try:
-            await self.app(scope, receive, capture)
-        finally:
-            if replaces is not None:
-                self._refreshing.discard(target.cache_key)
+        await self.app(scope, receive, capture)
         keep = complete and (status == 200 or (status == 304 and target.route.read.conditional))
         if not keep:
             if replaces is not None:
