@@ -333,7 +333,7 @@ def render(
         f"- Rate limits enabled but raised to {RAISED}/min for every class during the run. Access log off "
         "(`FOUNDATION_LOG_LEVEL=WARNING`), as for the ceiling. Event loop: "
         f"{args.loop} for both servers. Each measured run follows {args.warm_up} s of unrecorded load at "
-        "the same concurrency (the first second after a start is slower, see docs/benchmarks.md).",
+        "the same concurrency (the first second after a start is slower, see docs/operations.md).",
         f"- Resident memory of the server process(es) after {total:,} API requests: "
         + ", ".join(f"{mb:.0f} MB" for mb in memory),
         "",
