@@ -32,6 +32,8 @@ from pathlib import Path
 
 import httpx
 
+from foundation.http.server_protocol import PROTOCOL_PATH
+
 ROOT = Path(__file__).resolve().parents[1]
 ALFA = "00000000-0000-0000-0000-000000000001"
 RAISED = "1000000"
@@ -234,22 +236,14 @@ def main() -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    # The ceiling is served like the API: uvicorn, same workers, loop and HTTP protocol class.
     bare = subprocess.Popen(
         [
             sys.executable,
-            "-m",
-            "uvicorn",
-            "bare_app:app",
-            "--port",
-            str(bare_port),
-            "--workers",
-            str(args.workers),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-            "--no-server-header",
-            "--loop",
-            args.loop,
+            "-c",
+            "import uvicorn; uvicorn.run('bare_app:app', host='127.0.0.1', "
+            f"port={bare_port}, workers={args.workers}, loop={args.loop!r}, http={PROTOCOL_PATH!r}, "
+            "access_log=False, log_level='warning', server_header=False)",
         ],
         cwd=work,
         start_new_session=True,

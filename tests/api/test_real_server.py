@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -23,8 +25,8 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture
-def server(database_url: str, tmp_path: object) -> Iterator[str]:
+@contextlib.contextmanager
+def running_server(database_url: str, cwd: object, workers: int = 1) -> Iterator[str]:
     port = free_port()
     env = {
         **os.environ,
@@ -32,13 +34,25 @@ def server(database_url: str, tmp_path: object) -> Iterator[str]:
         "FOUNDATION_PROFILE": "test",
         "FOUNDATION_RATE_LIMIT_ENABLED": "false",
         "FOUNDATION_LOG_LEVEL": "WARNING",
+        "FOUNDATION_VAR_DIR": str(cwd),
     }
+    command = [
+        sys.executable,
+        "-m",
+        "foundation.cli.main",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     process = subprocess.Popen(
-        [sys.executable, "-m", "foundation.cli.main", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [*command, "--workers", str(workers)],
         env=env,
-        cwd=str(tmp_path),
+        cwd=str(cwd),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -54,12 +68,18 @@ def server(database_url: str, tmp_path: object) -> Iterator[str]:
             time.sleep(0.1)
         yield base
     finally:
-        os.kill(process.pid, signal.SIGTERM)
+        os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
+            os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=5)
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: object) -> Iterator[str]:
+    with running_server(database_url, tmp_path) as base:
+        yield base
 
 
 async def test_parallel_identical_first_requests_over_sockets(server: str) -> None:
@@ -92,3 +112,21 @@ async def test_parallel_different_keys_over_sockets(server: str) -> None:
         )
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [201] + [409] * 19, statuses
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_keep_alive_answers_never_wait_for_a_delayed_ack(
+    database_url: str, tmp_path: object, workers: int
+) -> None:
+    """Headers and body leave in two writes; with Nagle's algorithm on (uvicorn's shared socket under several
+    workers on the asyncio loop) each answer waited ~40 ms for the client's delayed ACK."""
+    with (
+        running_server(database_url, tmp_path, workers) as base,
+        httpx.Client(base_url=base, timeout=10) as http,
+    ):
+        durations = []
+        for _ in range(21):
+            started = time.perf_counter()
+            assert http.get("/health").status_code == 200
+            durations.append(time.perf_counter() - started)
+    assert statistics.median(durations[1:]) < 0.02, durations

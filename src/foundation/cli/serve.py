@@ -12,6 +12,7 @@ import typer
 
 from foundation.cli._common import ensure_sqlite_parent, run_db, settings
 from foundation.cli.errors import fail
+from foundation.http.server_protocol import PROTOCOL_PATH
 from foundation.settings import Settings
 
 
@@ -53,6 +54,7 @@ def serve(
         workers=workers if not reload else None,
         reload=reload,
         loop=loop.value,
+        http=PROTOCOL_PATH,
         access_log=False,
         proxy_headers=False,
         server_header=False,
