@@ -3,83 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.api.helpers import scaffold_body, scaffold_headers, scaffold_path
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextlib.contextmanager
-def running_server(database_url: str, cwd: object, workers: int = 1) -> Iterator[str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "FOUNDATION_DATABASE_URL": database_url,
-        "FOUNDATION_PROFILE": "test",
-        "FOUNDATION_RATE_LIMIT_ENABLED": "false",
-        "FOUNDATION_LOG_LEVEL": "WARNING",
-        "FOUNDATION_VAR_DIR": str(cwd),
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "foundation.cli.main",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    process = subprocess.Popen(
-        [*command, "--workers", str(workers)],
-        env=env,
-        cwd=str(cwd),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.1)
-        yield base
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
+from tests.observability.servers import running_server, server_env
 
 
 @pytest.fixture
-def server(database_url: str, tmp_path: object) -> Iterator[str]:
-    with running_server(database_url, tmp_path) as base:
-        yield base
+def server(database_url: str, tmp_path: Path) -> Iterator[str]:
+    env = server_env(database_url, tmp_path, FOUNDATION_PROFILE="test", FOUNDATION_LOG_LEVEL="WARNING")
+    with running_server(env, tmp_path / "logs") as running:
+        yield running.url
 
 
 async def test_parallel_identical_first_requests_over_sockets(server: str) -> None:
@@ -116,14 +56,14 @@ async def test_parallel_different_keys_over_sockets(server: str) -> None:
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_keep_alive_answers_never_wait_for_a_delayed_ack(
-    database_url: str, tmp_path: object, workers: int
+    database_url: str, tmp_path: Path, workers: int
 ) -> None:
     """Headers and body leave in two writes; with Nagle's algorithm on (uvicorn's shared socket under several
     workers on the asyncio loop) each answer waited ~40 ms for the client's delayed ACK."""
-    with (
-        running_server(database_url, tmp_path, workers) as base,
-        httpx.Client(base_url=base, timeout=10) as http,
-    ):
+    env = server_env(database_url, tmp_path, FOUNDATION_PROFILE="test", FOUNDATION_LOG_LEVEL="WARNING")
+    server = running_server(env, tmp_path / "logs", workers=workers)
+    # One keep-alive connection: the delay showed on every answer after the first.
+    with server as running, httpx.Client(base_url=running.url, timeout=10) as http:
         durations = []
         for _ in range(21):
             started = time.perf_counter()
