@@ -301,7 +301,7 @@ async def insert_ignoring_duplicates(
     return len(result.fetchall())
 
 
-# Built once per (dialect, table, key): building the statement measured ~5 ms a call, more than running it.
+# Built once per (dialect, table, key): the statement is the same for every call.
 _INSERT_IGNORING: dict[tuple[str, str, tuple[str, ...]], Any] = {}
 
 

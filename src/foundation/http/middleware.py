@@ -71,6 +71,11 @@ class ResponseHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
+def header_block_size(headers: Any) -> int:
+    """Bytes of a header block as sent: name, ": ", value and CRLF per header."""
+    return sum(len(name) + len(value) + 4 for name, value in headers)
+
+
 def json_depth_exceeds(body: bytes, limit: int) -> bool:
     """Cheap scan of bracket nesting outside strings; the JSON parser never sees deeper documents."""
     depth = 0
@@ -130,7 +135,7 @@ class RequestGuardMiddleware:
             await self.app(scope, receive, send)
             return
         headers = scope.get("headers") or []
-        if sum(len(name) + len(value) + 4 for name, value in headers) > self.max_headers:
+        if header_block_size(headers) > self.max_headers:
             await self._reject(
                 scope,
                 receive,

@@ -30,6 +30,7 @@ from starlette.requests import Request
 from foundation.auth.scopes import route_scopes
 from foundation.db import ReadCache
 from foundation.http.etag import if_none_match_matches
+from foundation.http.middleware import header_block_size
 from foundation.http.ratelimit import SPENT_BUDGET, EndpointClass, RateLimiter, SpentBudget
 from foundation.observability import metrics
 from foundation.observability.middleware import record_request
@@ -206,22 +207,7 @@ class ResponseCacheMiddleware:
         leader = target.cache_key not in self._in_flight
         if leader:
             self._in_flight[target.cache_key] = asyncio.Event()
-        try:
-            await self._answer_and_capture(scope, receive, send, target, replaces)
-        finally:
-            if leader:
-                self._in_flight.pop(target.cache_key).set()
-
-    async def _answer_and_capture(
-        self,
-        scope: dict[str, Any],
-        receive: Any,
-        send: Any,
-        target: _Target,
-        replaces: CachedResponse | None,
-    ) -> None:
-        kind = target.route.read.kind
-        generation = self.cache.generation(kind)
+        generation = self.cache.generation(target.route.read.kind)
         status = 0
         response_headers: list[tuple[bytes, bytes]] = []
         body = bytearray()
@@ -237,13 +223,29 @@ class ResponseCacheMiddleware:
                 complete = not message.get("more_body", False)
             await send(message)
 
-        await self.app(scope, receive, capture)
-        keep = complete and (status == 200 or (status == 304 and target.route.read.conditional))
-        if not keep:
+        try:
+            await self.app(scope, receive, capture)
+            self._keep(target, replaces, status if complete else 0, response_headers, bytes(body), generation)
+        finally:
+            if leader:
+                self._in_flight.pop(target.cache_key).set()
+
+    def _keep(
+        self,
+        target: _Target,
+        replaces: CachedResponse | None,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        generation: int,
+    ) -> None:
+        """Store a complete 200 (or a conditional route's 304); status 0 means the answer was cut short."""
+        kind = target.route.read.kind
+        if not (status == 200 or (status == 304 and target.route.read.conditional)):
             if replaces is not None:
                 self.cache.discard(kind, target.tenant.id, target.key)
             return
-        entry = CachedResponse.from_captured(status, response_headers, bytes(body))
+        entry = CachedResponse.from_captured(status, headers, body)
         if (
             entry.body is None
             and replaces is not None
@@ -293,12 +295,12 @@ class ResponseCacheMiddleware:
 
 def _header_map(raw: Sequence[tuple[bytes, bytes]], limit: int) -> dict[bytes, bytes] | None:
     """Lower-case header names → value; None when the block is over the limit (the guard answers 431)."""
-    size = 0
+    if header_block_size(raw) > limit:
+        return None
     headers: dict[bytes, bytes] = {}
     for name, value in raw:
-        size += len(name) + len(value) + 4
         headers.setdefault(name.lower(), value)  # the first of repeated headers, as the framework reads them
-    return headers if size <= limit else None
+    return headers
 
 
 def _compile(read: CacheableRead, routes: Sequence[Any]) -> _Route:
