@@ -30,6 +30,7 @@ __all__ = [
     "is_sensitive_key",
     "redact_text",
     "redact_value",
+    "scrub_attribute",
     "scrub_attributes",
     "scrub_span",
     "structlog_pii_processor",
@@ -217,17 +218,17 @@ def redact_value(value: Any) -> Any:
     return value
 
 
+def scrub_attribute(key: str, value: Any, safe_keys: frozenset[str] = SAFE_ATTRIBUTE_KEYS) -> Any:
+    """One structured field's value as it may leave the process."""
+    if is_sensitive_key(key):
+        return REDACTED
+    if _is_safe_key(key, safe_keys):
+        return value
+    return redact_value(value)
+
+
 def _scrub(attrs: Mapping[str, Any], safe_keys: frozenset[str]) -> dict[str, Any]:
-    scrubbed: dict[str, Any] = {}
-    for key, value in attrs.items():
-        key_text = str(key)
-        if is_sensitive_key(key_text):
-            scrubbed[key] = REDACTED
-        elif _is_safe_key(key_text, safe_keys):
-            scrubbed[key] = value
-        else:
-            scrubbed[key] = redact_value(value)
-    return scrubbed
+    return {key: scrub_attribute(str(key), value, safe_keys) for key, value in attrs.items()}
 
 
 def scrub_attributes(attrs: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,303 @@
+"""OTLP trace export requests written straight to protobuf bytes, with the PII guard applied on the way.
+
+The SDK's encoder builds a protobuf object per span, attribute and value and then serialises them: at ~15
+attributes a server span that is most of the export thread's time, and that thread competes with requests for
+the GIL. Almost every attribute of a server span repeats from one request to the next (method, scheme, host,
+route, user agent, status), so each (key, value) pair is scrubbed and encoded once and its bytes reused.
+
+The output is the same ``ExportTraceServiceRequest`` the SDK would send for the scrubbed spans (the test
+suite parses both and compares them), so any OTLP receiver reads it unchanged.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import os
+import struct
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanContext
+from opentelemetry.util.re import parse_env_headers
+
+from foundation.observability.pii import redact_text, scrub_attribute
+
+log = logging.getLogger(__name__)
+
+# Encoded (key, value) pairs kept at most; the cache is emptied when full (a new burst refills it).
+MEMO_LIMIT = 4096
+_FIXED64 = struct.Struct("<Q")
+_DOUBLE = struct.Struct("<d")
+_FIXED32 = struct.Struct("<I")
+# Span.flags: bit 8 "the is-remote bit is known", bit 9 "the parent is remote" (trace/v1/trace.proto).
+_HAS_IS_REMOTE = 0x100
+_IS_REMOTE = 0x200
+
+
+def _varint(value: int) -> bytes:
+    if value < 0:
+        value += 1 << 64  # int64 two's complement, ten bytes
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _tag(field: int, wire_type: int) -> bytes:
+    return _varint((field << 3) | wire_type)
+
+
+def _length_delimited(field: int, payload: bytes) -> bytes:
+    return _tag(field, 2) + _varint(len(payload)) + payload
+
+
+def _string(field: int, text: str) -> bytes:
+    return _length_delimited(field, text.encode("utf-8"))
+
+
+def _any_value(value: Any) -> bytes:
+    """AnyValue; its oneof member is written even when it holds the type's default."""
+    if value is None:
+        return b""
+    if isinstance(value, bool):
+        return _tag(2, 0) + (b"\x01" if value else b"\x00")
+    if isinstance(value, str):
+        return _string(1, value)
+    if isinstance(value, int):
+        return _tag(3, 0) + _varint(value)
+    if isinstance(value, float):
+        return _tag(4, 1) + _DOUBLE.pack(value)
+    if isinstance(value, bytes):
+        return _length_delimited(7, value)
+    if isinstance(value, Sequence):
+        return _length_delimited(5, b"".join(_length_delimited(1, _any_value(item)) for item in value))
+    if isinstance(value, Mapping):
+        pairs = b"".join(_length_delimited(1, _key_value(str(k), v)) for k, v in value.items())
+        return _length_delimited(6, pairs)
+    raise TypeError(f"cannot encode attribute value of type {type(value).__name__}")
+
+
+def _key_value(key: str, value: Any) -> bytes:
+    return _string(1, key) + _length_delimited(2, _any_value(value))
+
+
+class SpanRequestEncoder:
+    """Encodes finished spans into one ``ExportTraceServiceRequest``, scrubbing PII. One per export thread."""
+
+    def __init__(self) -> None:
+        self._attributes: dict[tuple[str, type, Any], bytes] = {}
+        self._resources: dict[Resource, bytes] = {}
+        self._scopes: dict[InstrumentationScope | None, bytes] = {}
+
+    def encode(self, spans: Sequence[ReadableSpan]) -> bytes:
+        # Grouped by object identity: a provider hands every span the same Resource, whose hash is costly.
+        resources: dict[int, Resource] = {}
+        grouped: dict[int, dict[InstrumentationScope | None, list[bytes]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
+        for span in spans:
+            resources.setdefault(id(span.resource), span.resource)
+            grouped[id(span.resource)][span.instrumentation_scope or None].append(self._span(span))
+        request = bytearray()
+        for resource_id, scopes in grouped.items():
+            resource = resources[resource_id]
+            body = bytearray(self._resource(resource))
+            for scope, encoded_spans in scopes.items():
+                scope_spans = self._scope(scope) + b"".join(_length_delimited(2, s) for s in encoded_spans)
+                if scope is not None and scope.schema_url:
+                    scope_spans += _string(3, scope.schema_url)
+                body += _length_delimited(2, scope_spans)
+            if resource.schema_url:
+                body += _string(3, resource.schema_url)
+            request += _length_delimited(1, bytes(body))
+        return bytes(request)
+
+    def _resource(self, resource: Resource) -> bytes:
+        encoded = self._resources.get(resource)
+        if encoded is None:
+            # The resource is configuration (service name, deployment), not request data: sent as given.
+            attributes = b"".join(
+                _length_delimited(1, _key_value(k, v)) for k, v in resource.attributes.items()
+            )
+            encoded = self._resources[resource] = _length_delimited(1, attributes)
+        return encoded
+
+    def _scope(self, scope: InstrumentationScope | None) -> bytes:
+        encoded = self._scopes.get(scope)
+        if encoded is None:
+            body = b""
+            if scope is not None:
+                body = (_string(1, scope.name) if scope.name else b"") + (
+                    _string(2, scope.version) if scope.version else b""
+                )
+                if scope.attributes:
+                    body += b"".join(
+                        _length_delimited(3, _key_value(k, v)) for k, v in scope.attributes.items()
+                    )
+            encoded = self._scopes[scope] = _length_delimited(1, body)
+        return encoded
+
+    def _attributes_of(self, field: int, attributes: Mapping[str, Any] | None) -> bytes:
+        if not attributes:
+            return b""
+        memo = self._attributes
+        parts = []
+        for key, value in attributes.items():
+            # bool is an int and 1 == 1.0: the type in the key tells such values apart.
+            cacheable = isinstance(value, (str, int, float))
+            memo_key = (key, type(value), value) if cacheable else None
+            encoded = memo.get(memo_key) if memo_key is not None else None
+            if encoded is None:
+                encoded = _length_delimited(field, _key_value(key, scrub_attribute(key, value)))
+                if memo_key is not None:
+                    if len(memo) >= MEMO_LIMIT:
+                        memo.clear()
+                    memo[memo_key] = encoded
+            parts.append(encoded)
+        return b"".join(parts)
+
+    def _span(self, span: ReadableSpan) -> bytes:
+        context = span.get_span_context()
+        assert context is not None  # a finished SDK span always has one
+        out = bytearray(_length_delimited(1, context.trace_id.to_bytes(16, "big")))
+        out += _length_delimited(2, context.span_id.to_bytes(8, "big"))
+        if context.trace_state:
+            out += _string(3, ",".join(f"{key}={value}" for key, value in context.trace_state.items()))
+        if span.parent is not None:
+            out += _length_delimited(4, span.parent.span_id.to_bytes(8, "big"))
+        if span.name:
+            out += _string(5, redact_text(span.name))
+        kind = span.kind.value + 1  # SDK INTERNAL=0 … ; OTLP reserves 0 for UNSPECIFIED
+        out += _tag(6, 0) + _varint(kind)
+        if span.start_time:
+            out += _tag(7, 1) + _FIXED64.pack(span.start_time)
+        if span.end_time:
+            out += _tag(8, 1) + _FIXED64.pack(span.end_time)
+        out += self._attributes_of(9, span.attributes)
+        if span.dropped_attributes:
+            out += _tag(10, 0) + _varint(span.dropped_attributes)
+        for event in span.events:
+            body = _tag(1, 1) + _FIXED64.pack(event.timestamp) if event.timestamp else b""
+            if event.name:
+                body += _string(2, redact_text(event.name))
+            body += self._attributes_of(3, event.attributes)
+            if event.dropped_attributes:
+                body += _tag(4, 0) + _varint(event.dropped_attributes)
+            out += _length_delimited(11, body)
+        if span.dropped_events:
+            out += _tag(12, 0) + _varint(span.dropped_events)
+        for link in span.links:
+            body = _length_delimited(1, link.context.trace_id.to_bytes(16, "big"))
+            body += _length_delimited(2, link.context.span_id.to_bytes(8, "big"))
+            body += self._attributes_of(4, link.attributes)
+            if link.dropped_attributes:
+                body += _tag(5, 0) + _varint(link.dropped_attributes)
+            body += _tag(6, 5) + _FIXED32.pack(_flags(link.context))
+            out += _length_delimited(13, body)
+        if span.dropped_links:
+            out += _tag(14, 0) + _varint(span.dropped_links)
+        status = span.status
+        if status is not None:
+            body = _string(2, redact_text(status.description)) if status.description else b""
+            if status.status_code.value:
+                body += _tag(3, 0) + _varint(status.status_code.value)
+            out += _length_delimited(15, body)
+        out += _tag(16, 5) + _FIXED32.pack(_flags(span.parent))
+        return bytes(out)
+
+
+def _flags(parent: SpanContext | None) -> int:
+    return _HAS_IS_REMOTE | (_IS_REMOTE if parent is not None and parent.is_remote else 0)
+
+
+RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+
+
+def _env(name: str) -> str | None:
+    """``OTEL_EXPORTER_OTLP_TRACES_<name>``, else ``OTEL_EXPORTER_OTLP_<name>`` (the OTLP exporter spec)."""
+    value = os.environ.get(f"OTEL_EXPORTER_OTLP_TRACES_{name}") or os.environ.get(
+        f"OTEL_EXPORTER_OTLP_{name}"
+    )
+    return value.strip() if value and value.strip() else None
+
+
+def traces_endpoint() -> str:
+    """The signal variable is used as-is; the base one gets ``v1/traces`` appended, as the SDK does."""
+    specific = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
+    if specific:
+        return specific
+    base = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip() or "http://localhost:4318"
+    return base + ("v1/traces" if base.endswith("/") else "/v1/traces")
+
+
+class OtlpHttpSpanExporter(SpanExporter):
+    """OTLP/HTTP protobuf span exporter configured by the standard variables: ``ENDPOINT``, ``HEADERS``,
+    ``TIMEOUT`` (seconds, default 10), ``COMPRESSION`` (``gzip``/``none``), ``CERTIFICATE``,
+    ``CLIENT_CERTIFICATE`` and ``CLIENT_KEY``, each in its ``OTEL_EXPORTER_OTLP_TRACES_*`` or
+    ``OTEL_EXPORTER_OTLP_*`` form. Spans are scrubbed by the PII guard while being encoded.
+
+    Retryable answers (429, 502, 503, 504) and connection failures are retried with exponential backoff
+    until the timeout is spent; the batch is then reported failed (and counted as dropped by the caller).
+    """
+
+    def __init__(self) -> None:
+        self.endpoint = traces_endpoint()
+        self.timeout = float(_env("TIMEOUT") or 10)
+        self.gzip = (_env("COMPRESSION") or "none").lower() == "gzip"
+        headers = {
+            "Content-Type": "application/x-protobuf",
+            **parse_env_headers(_env("HEADERS") or "", liberal=True),
+        }
+        if self.gzip:
+            headers["Content-Encoding"] = "gzip"
+        client_cert, client_key = _env("CLIENT_CERTIFICATE"), _env("CLIENT_KEY")
+        self._client = httpx.Client(
+            headers=headers,
+            timeout=self.timeout,
+            verify=_env("CERTIFICATE") or True,
+            cert=(client_cert, client_key) if client_cert and client_key else client_cert,
+        )
+        self._encoder = SpanRequestEncoder()
+        self._stopped = threading.Event()
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if self._stopped.is_set():
+            return SpanExportResult.FAILURE
+        payload = self._encoder.encode(spans)
+        if self.gzip:
+            payload = gzip.compress(payload, compresslevel=5)
+        deadline = time.monotonic() + self.timeout
+        backoff = 0.5
+        while True:
+            try:
+                status = self._client.post(self.endpoint, content=payload).status_code
+            except httpx.HTTPError as error:
+                retryable, reason = True, f"{type(error).__name__}: {error}"
+            else:
+                if 200 <= status < 300:
+                    return SpanExportResult.SUCCESS
+                retryable, reason = status in RETRYABLE_STATUSES, f"HTTP {status}"
+            if not retryable or time.monotonic() + backoff > deadline or self._stopped.wait(backoff):
+                log.warning(
+                    "span export to %s failed (%s): %d spans dropped", self.endpoint, reason, len(spans)
+                )
+                return SpanExportResult.FAILURE
+            backoff *= 2
+
+    def shutdown(self) -> None:
+        self._stopped.set()
+        self._client.close()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
