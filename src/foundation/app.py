@@ -28,6 +28,7 @@ from foundation.observability.logging import configure_logging
 from foundation.observability.middleware import TelemetryMiddleware
 from foundation.problems import UnhandledErrorMiddleware, install_problem_handlers
 from foundation.scaffolds.batching import RegistrationQueue
+from foundation.scaffolds.fast_path import ScaffoldFastPath
 from foundation.scaffolds.router import router as scaffolds_router
 from foundation.settings import AuthMode, Settings, get_settings
 from foundation.success_metrics.router import router as metrics_router
@@ -147,6 +148,14 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     install_problem_handlers(app)
 
     # Innermost first: errors become Problems inside the stack, so headers, metrics and logs see them.
+    app.add_middleware(
+        ScaffoldFastPath,
+        routes=scaffolds_router.routes,
+        tenants=app.state.tenants,
+        limiter=app.state.rate_limiter,
+        authenticator=authenticator,
+        registrations=app.state.registrations,
+    )
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(
         RequestGuardMiddleware,

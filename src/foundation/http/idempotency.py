@@ -31,13 +31,17 @@ async def idempotency_key(
             "The Idempotency-Key header is required.",
             violations=[Violation("Idempotency-Key", "header is required")],
         )
-    if not _KEY.match(key):
+    if not is_valid_key(key):
         raise ProblemError(
             Kinds.idempotency_key_invalid,
             "The Idempotency-Key header must be 1..255 visible ASCII characters.",
             violations=[Violation("Idempotency-Key", "must be 1..255 visible ASCII characters")],
         )
     return key
+
+
+def is_valid_key(key: str) -> bool:
+    return _KEY.match(key) is not None
 
 
 def fingerprint(payload: Any) -> str:

@@ -194,7 +194,7 @@ class RequestGuardMiddleware:
                     ),
                 )
                 return
-        await self.app(scope, _replay(bytes(body), receive), send)
+        await self.app(scope, replay_body(bytes(body), receive), send)
 
     def _too_large(self) -> ProblemError:
         return ProblemError(Kinds.payload_too_large, f"The request body exceeds {self.max_body} bytes.")
@@ -203,7 +203,7 @@ class RequestGuardMiddleware:
         await send_problem(scope, receive, send, problem)
 
 
-def _replay(body: bytes, original_receive: Any) -> Any:
+def replay_body(body: bytes, original_receive: Any) -> Any:
     """Hands the buffered body to the app once, then defers to the server (e.g. for disconnects)."""
     sent = False
 

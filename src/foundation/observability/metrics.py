@@ -64,6 +64,12 @@ response_cache = Counter(
     " request refreshes it), miss (answered by the full stack and kept).",
     ["route", "result"],
 )
+scaffold_fast_path = Counter(
+    "foundation_scaffold_fast_path_total",
+    "Scaffold POSTs by path: answered (registered without the framework's routing) or handed_over (to the"
+    " full stack: first request of a tenant, header, token, budget, body or registration problem).",
+    ["result"],
+)
 spans_dropped = Counter(
     "foundation_otel_spans_dropped_total",
     "Spans dropped before export (queue full or exporter failure).",

@@ -49,6 +49,11 @@ def _count(request: Request, status: int) -> None:
     tenant = getattr(request.state, "tenant", None)
     if tenant is None:
         return  # rejected before the tenant was known: not a registration attempt of any tenant
+    count_outcome(tenant, status)
+
+
+def count_outcome(tenant: TenantRef, status: int) -> None:
+    """``foundation_scaffold_registrations_total{tenant, outcome}`` for one answered POST."""
     if status == 201:
         outcome = "created"
     elif status in (200, 304, 412):
