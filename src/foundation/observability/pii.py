@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -189,6 +190,7 @@ def _redact_text(value: str) -> str:
     return redacted
 
 
+@lru_cache(maxsize=4096)  # keys are attribute and field names: a small set, checked for every value
 def is_sensitive_key(key: str) -> bool:
     """Keys like ``authorization`` or ``x-api-key`` carry secrets whatever their value looks like."""
     return bool(_SENSITIVE_KEY.search(key))
