@@ -31,7 +31,6 @@ sys.path.insert(0, str(ROOT))
 from tests.observability.servers import running_server, seeded_database, server_env  # noqa: E402
 
 from foundation.db import Database  # noqa: E402
-from foundation.http.idempotency import fingerprint  # noqa: E402
 from foundation.scaffolds import service  # noqa: E402
 from foundation.scaffolds.schemas import ScaffoldRequest  # noqa: E402
 from foundation.tenancy.service import TenantDirectory  # noqa: E402
@@ -63,7 +62,7 @@ async def register_many(database_url: str, count: int) -> float:
                 }
             )
             await service.register(
-                db, tenant, f"bench-{index}", request, fingerprint(request.normalised()), timedelta(hours=24)
+                db, tenant, service.Attempt.of(f"bench-{index}", request), timedelta(hours=24)
             )
     finally:
         await db.dispose()

@@ -12,9 +12,8 @@ from datetime import timedelta
 from foundation.db import Database, utcnow
 from foundation.design_system.schemas import StoryIn
 from foundation.design_system.service import ResolvedStory, upsert_stories
-from foundation.http.idempotency import fingerprint
 from foundation.scaffolds.schemas import ScaffoldRequest
-from foundation.scaffolds.service import Outcome, register
+from foundation.scaffolds.service import Attempt, Outcome, register
 from foundation.success_metrics.service import NewSample, ingest
 from foundation.tenancy.service import TenantDirectory, TenantRef
 from foundation.themes.service import publish_theme
@@ -135,9 +134,7 @@ async def _demo_registrations(db: Database, tenant: TenantRef) -> int:
                 "durationMs": minutes * 60_000,
             }
         )
-        result = await register(
-            db, tenant, f"seed-{slug}", request, fingerprint(request.normalised()), timedelta(days=3650)
-        )
+        result = await register(db, tenant, Attempt.of(f"seed-{slug}", request), timedelta(days=3650))
         created += int(result.outcome is Outcome.created)
     return created
 

@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from foundation.db import Database
-from foundation.http.idempotency import fingerprint
 from foundation.scaffolds.batching import RegistrationQueue
 from foundation.scaffolds.schemas import ScaffoldRequest
+from foundation.scaffolds.service import Attempt
 from foundation.tenancy.service import TenantDirectory
 from tests.api.helpers import ALFA, BETA, metrics_path, scaffold_body, scaffold_headers, scaffold_path
 
@@ -79,18 +79,17 @@ async def test_a_caller_gone_before_its_batch_registers_nothing(database_url: st
         assert tenant is not None
         queue = RegistrationQueue(db, timedelta(hours=24))
 
-        def attempt(slug: str) -> tuple[str, ScaffoldRequest, str]:
-            request = ScaffoldRequest.model_validate(scaffold_body(slug))
-            return f"key-{slug}", request, fingerprint(request.normalised())
+        def attempt(slug: str) -> Attempt:
+            return Attempt.of(f"key-{slug}", ScaffoldRequest.model_validate(scaffold_body(slug)))
 
-        first = asyncio.create_task(queue.register(tenant, *attempt("kept")))
-        gone = asyncio.create_task(queue.register(tenant, *attempt("abandoned")))
+        first = asyncio.create_task(queue.register(tenant, attempt("kept")))
+        gone = asyncio.create_task(queue.register(tenant, attempt("abandoned")))
         await asyncio.sleep(0)  # both are queued; the first batch has not started
         gone.cancel()
         assert (await first).outcome.value == "created"
         with pytest.raises(asyncio.CancelledError):
             await gone
-        again = await queue.register(tenant, *attempt("abandoned"))
+        again = await queue.register(tenant, attempt("abandoned"))
         assert again.outcome.value == "created", "the abandoned attempt had left nothing behind"
     finally:
         await db.dispose()

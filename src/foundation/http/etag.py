@@ -11,8 +11,12 @@ CONDITIONAL_CACHE_CONTROL = "private, no-cache"
 
 
 def weak_etag(representation: Any) -> str:
-    digest = hashlib.sha256(canonical_json(representation).encode("utf-8")).hexdigest()[:32]
-    return f'W/"{digest}"'
+    return weak_etag_of_canonical(canonical_json(representation).encode("utf-8"))
+
+
+def weak_etag_of_canonical(document: bytes) -> str:
+    """The ETag of a representation already rendered by ``canonical_json`` (saves rendering it twice)."""
+    return f'W/"{hashlib.sha256(document).hexdigest()[:32]}"'
 
 
 def _opaque(tag: str) -> str:

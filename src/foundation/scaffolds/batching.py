@@ -29,7 +29,6 @@ from sqlalchemy.exc import IntegrityError
 from foundation.db import Database
 from foundation.problems import ProblemError
 from foundation.scaffolds import service
-from foundation.scaffolds.schemas import ScaffoldRequest
 from foundation.success_metrics.service import samples_changed
 from foundation.tenancy.service import TenantRef
 
@@ -50,13 +49,9 @@ class RegistrationQueue:
         self._waiting: dict[uuid.UUID, deque[_Waiting]] = {}
         self._workers: dict[uuid.UUID, asyncio.Task[None]] = {}
 
-    async def register(
-        self, tenant: TenantRef, key: str, request: ScaffoldRequest, fingerprint: str
-    ) -> service.Registration:
+    async def register(self, tenant: TenantRef, attempt: service.Attempt) -> service.Registration:
         answer: asyncio.Future[service.Registration] = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(tenant.id, deque()).append(
-            _Waiting(service.Attempt(key, request, fingerprint), answer)
-        )
+        self._waiting.setdefault(tenant.id, deque()).append(_Waiting(attempt, answer))
         if tenant.id not in self._workers:
             self._workers[tenant.id] = asyncio.create_task(self._drain(tenant))
         return await answer
@@ -122,11 +117,8 @@ class RegistrationQueue:
         for waiting in batch:
             if waiting.answer.done():
                 continue
-            attempt = waiting.attempt
             try:
-                result = await service.register(
-                    self.db, tenant, attempt.key, attempt.request, attempt.fingerprint, self.ttl
-                )
+                result = await service.register(self.db, tenant, waiting.attempt, self.ttl)
             except Exception as exc:
                 _fail(waiting.answer, exc)
                 continue

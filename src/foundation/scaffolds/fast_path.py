@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from starlette.requests import Request
 
 from foundation.auth.scopes import route_scopes
-from foundation.http.idempotency import fingerprint, is_valid_key
+from foundation.http.idempotency import is_valid_key
 from foundation.http.middleware import replay_body
 from foundation.http.ratelimit import SPENT_BUDGET, EndpointClass, RateLimiter, SpentBudget
 from foundation.http.responses import JsonResponse
@@ -142,7 +142,7 @@ class ScaffoldFastPath:
         except (ValueError, ValidationError):  # JSONDecodeError is a ValueError
             return None
         try:
-            return await self.registrations.register(tenant, key, request, fingerprint(request.normalised()))
+            return await self.registrations.register(tenant, service.Attempt.of(key, request))
         except ProblemError:
             return None
 

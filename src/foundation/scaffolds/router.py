@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from foundation.auth.scopes import requires
 from foundation.http.etag import CONDITIONAL_CACHE_CONTROL, if_none_match_matches, is_wildcard
-from foundation.http.idempotency import fingerprint, idempotency_key
+from foundation.http.idempotency import idempotency_key
 from foundation.http.openapi import conditional_get_responses, problem_responses, success_headers
 from foundation.http.ratelimit import EndpointClass
 from foundation.http.responses import JsonResponse
@@ -112,7 +112,7 @@ async def register_scaffold(
     if_none_match: IfNoneMatch = None,
 ) -> Response:
     registrations: RegistrationQueue = request.app.state.registrations
-    result = await registrations.register(tenant, key, body, fingerprint(body.normalised()))
+    result = await registrations.register(tenant, service.Attempt.of(key, body))
     headers = {"ETag": result.etag, "Location": result.location, "Idempotency-Key": key}
     if result.outcome is service.Outcome.created:
         return JsonResponse(result.representation, status_code=201, headers=headers)

@@ -20,7 +20,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from foundation.db import Database, utcnow
-from foundation.http.etag import weak_etag
+from foundation.http.etag import weak_etag_of_canonical
+from foundation.http.idempotency import fingerprint
 from foundation.http.responses import canonical_json, rfc3339
 from foundation.problems import Kinds, ProblemError
 from foundation.scaffolds.models import IdempotencyRecord, ScaffoldRegistration
@@ -50,23 +51,26 @@ def location_of(tenant_id: uuid.UUID, feature_slug: str) -> str:
 
 @dataclass(frozen=True)
 class Attempt:
-    """One registration request: the key, the validated body and its fingerprint."""
+    """One registration request: the key, the validated body, its normalised payload and fingerprint."""
 
     key: str
     request: ScaffoldRequest
+    payload: dict[str, Any]
     fingerprint: str
+
+    @classmethod
+    def of(cls, key: str, request: ScaffoldRequest) -> Attempt:
+        payload = request.normalised()
+        return cls(key, request, payload, fingerprint(payload))
 
 
 # What an attempt ends in: the registration (created or replayed) or the Problem to answer.
 Result = Registration | ProblemError
 
 
-async def register(
-    db: Database, tenant: TenantRef, key: str, request: ScaffoldRequest, fingerprint: str, ttl: timedelta
-) -> Registration:
+async def register(db: Database, tenant: TenantRef, attempt: Attempt, ttl: timedelta) -> Registration:
     """One registration in its own transaction; a race lost to a concurrent writer is re-classified."""
-    attempt = Attempt(key, request, fingerprint)
-    for _attempt in range(MAX_ATTEMPTS):
+    for _try in range(MAX_ATTEMPTS):
         try:
             async with db.write(tenant.id) as connection:
                 [result] = await register_batch(connection, tenant, [attempt], ttl)
@@ -74,7 +78,7 @@ async def register(
             continue  # a concurrent request committed first: classify against what it wrote
         if isinstance(result, ProblemError):
             raise result
-        if result.outcome is Outcome.created and request.durationMs is not None:
+        if result.outcome is Outcome.created and attempt.request.durationMs is not None:
             samples_changed(db, tenant.id)
         return result
     raise ProblemError(
@@ -219,20 +223,20 @@ def _prepare(tenant: TenantRef, attempt: Attempt, expires_at: Any) -> _Creation:
         "recordedAt": rfc3339(recorded_at),
         "metrics": metrics,
     }
-    document = canonical_json(representation)
-    etag = weak_etag(representation)
+    document = canonical_json(representation).encode()
+    etag = weak_etag_of_canonical(document)
     return _Creation(
-        Registration(Outcome.created, document.encode(), etag, location_of(tenant.id, request.featureSlug)),
+        Registration(Outcome.created, document, etag, location_of(tenant.id, request.featureSlug)),
         {
             "id": scaffold_id,
             "tenant_id": tenant.id,
             "feature_slug": request.featureSlug,
             "status": "initiated",
             "initiated_by": request.initiatedBy,
-            "payload": request.normalised(),
+            "payload": attempt.payload,
             "duration_ms": request.durationMs,
             "recorded_at": recorded_at,
-            "document": document,
+            "document": document.decode(),
             "etag": etag,
         },
         {
