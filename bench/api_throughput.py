@@ -8,6 +8,7 @@ Rate limits stay enabled but are raised for the run so the limiter is exercised 
     python bench/api_throughput.py                       # SQLite, 1 worker
     python bench/api_throughput.py --postgres --workers 2  # needs `make db-up` (private cluster)
     python bench/api_throughput.py --write-docs          # append the table to docs/benchmarks.md
+    python bench/api_throughput.py --only scaffold --connections 50   # one endpoint (and no ceiling)
 
 Results (and the exact command) go to stdout as a Markdown table; ``--write-docs`` also records them.
 """
@@ -187,6 +188,9 @@ def main() -> None:
     parser.add_argument("--connections", default="1,50")
     parser.add_argument("--postgres", action="store_true", help="use the private cluster from `make db-up`")
     parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument(
+        "--only", default="", help="run only endpoints whose name contains this text, e.g. 'scaffold'"
+    )
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio", help="for both servers")
     parser.add_argument(
         "--warm-up", type=int, default=2, help="seconds of unrecorded load before each measured run"
@@ -263,10 +267,14 @@ def main() -> None:
         for conns in connections:
             warm = scripts(work, etag, tag=f"warm-{conns}")
             for name, (path, script) in plans.items():
+                if args.only not in name:
+                    continue
                 if args.warm_up:
                     wrk(base + path, conns, args.warm_up, warm[name][1])
                 results.append((name, conns, wrk(base + path, conns, args.seconds, script)))
                 print(f"{name:28} c={conns:<3} {results[-1][2]['rps']:9.1f} req/s", file=sys.stderr)
+            if args.only and args.only not in "bare Starlette (ceiling)":
+                continue
             if args.warm_up:
                 wrk(f"http://127.0.0.1:{bare_port}/bare", conns, args.warm_up, bare_script)
             results.append(

@@ -122,6 +122,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         await db.warm_up(settings.db_pool_size)
         gc.collect()
         gc.freeze()
+        # The default young-generation threshold (700 net container allocations) is crossed by the objects of
+        # ~50 requests in flight, not by garbage: 638 collections and 430 ms per 12 s of scaffold POSTs at 50
+        # connections, 2 collections and 18 ms with 10,000 (refcounting frees almost everything anyway).
+        gc.set_threshold(10_000, 10, 10)
         yield
         tracing.shutdown(provider)
         if database is None:

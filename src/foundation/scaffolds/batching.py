@@ -32,7 +32,9 @@ from foundation.scaffolds import service
 from foundation.success_metrics.service import samples_changed
 from foundation.tenancy.service import TenantRef
 
-DEFAULT_MAX_BATCH = 32
+# 64 rather than 32: on SQLite, where a batch runs on the event loop, 934-944 vs 816-840 req/s and p99
+# 84-88 vs 99-103 ms at 50 connections (two alternating runs each); PostgreSQL, 2 workers: no clear change.
+DEFAULT_MAX_BATCH = 64
 
 
 @dataclass(frozen=True)
