@@ -33,7 +33,8 @@ from foundation.success_metrics.service import samples_changed
 from foundation.tenancy.service import TenantRef
 
 # 64 rather than 32: on SQLite, where a batch runs on the event loop, 934-944 vs 816-840 req/s and p99
-# 84-88 vs 99-103 ms at 50 connections (two alternating runs each); PostgreSQL, 2 workers: no clear change.
+# 84-88 vs 99-103 ms at 50 connections (two alternating runs each). PostgreSQL, 2 workers: no difference
+# beyond the noise (p99 78-113 ms with either, and one run in five with a 250-330 ms outlier with either).
 DEFAULT_MAX_BATCH = 64
 
 
