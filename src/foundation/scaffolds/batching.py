@@ -32,10 +32,12 @@ from foundation.scaffolds import service
 from foundation.success_metrics.service import samples_changed
 from foundation.tenancy.service import TenantRef
 
-# 64 rather than 32: on SQLite, where a batch runs on the event loop, 934-944 vs 816-840 req/s and p99
-# 84-88 vs 99-103 ms at 50 connections (two alternating runs each). PostgreSQL, 2 workers: no difference
-# beyond the noise (p99 78-113 ms with either, and one run in five with a 250-330 ms outlier with either).
-DEFAULT_MAX_BATCH = 64
+# Largest batch per backend, measured with wrk at 50 connections. SQLite (a batch runs on the event loop):
+# 64 vs 32 gave 934-944 vs 816-840 req/s and p99 84-88 vs 99-103 ms (two alternating runs each). PostgreSQL,
+# 2 workers: similar req/s, median p99 87 ms with 32 (6 runs: 82-104, one 246) vs 103 ms with 64 (5 runs:
+# 78-113, one 326).
+MAX_BATCH = {"sqlite": 64, "postgresql": 32}
+DEFAULT_MAX_BATCH = 32
 
 
 @dataclass(frozen=True)
@@ -45,10 +47,10 @@ class _Waiting:
 
 
 class RegistrationQueue:
-    def __init__(self, db: Database, ttl: timedelta, *, max_batch: int = DEFAULT_MAX_BATCH) -> None:
+    def __init__(self, db: Database, ttl: timedelta, *, max_batch: int | None = None) -> None:
         self.db = db
         self.ttl = ttl
-        self.max_batch = max_batch
+        self.max_batch = max_batch or MAX_BATCH.get(db.engine.dialect.name, DEFAULT_MAX_BATCH)
         self._waiting: dict[uuid.UUID, deque[_Waiting]] = {}
         self._workers: dict[uuid.UUID, asyncio.Task[None]] = {}
 
