@@ -78,6 +78,8 @@ def header_block_size(headers: Any) -> int:
 
 def json_depth_exceeds(body: bytes, limit: int) -> bool:
     """Cheap scan of bracket nesting outside strings; the JSON parser never sees deeper documents."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False  # not enough opening brackets to nest that deep (counted in C, not byte by byte)
     depth = 0
     in_string = escaped = False
     for byte in body:
@@ -107,7 +109,10 @@ _NUL_IN_QUERY = re.compile(rb"%00")
 
 def contains_nul_escape(body: bytes) -> bool:
     """True when a JSON string holds ``\\u0000`` (an escaped backslash before ``u0000`` does not count)."""
-    return b"\x00" in body or _NUL_ESCAPE.search(body) is not None
+    if b"\x00" in body:
+        return True
+    # The regex (a look-behind at every position) only runs on bodies that hold the escape at all.
+    return (b"\\u0000" in body or b"\\U0000" in body) and _NUL_ESCAPE.search(body) is not None
 
 
 def _nul_problem(field: str, where: str) -> ProblemError:
