@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import inspect
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -39,6 +40,15 @@ from foundation.themes.router import router as themes_router
 from foundation.themes.service import THEME_CACHE_KIND
 
 log = structlog.get_logger(component="foundation.app")
+
+# Recent FastAPI versions make their own server spans and metrics whenever a global OpenTelemetry provider is
+# set (e.g. under `opentelemetry-instrument`), which would double ours, and look the providers up on every
+# request even when none is set. Traces and metrics here come from observability/, so it is switched off.
+_WITHOUT_NATIVE_TELEMETRY: dict[str, Any] = (
+    {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    if "telemetry" in inspect.signature(FastAPI).parameters
+    else {}
+)
 
 DESCRIPTION = """\
 IABank Foundation API: per-tenant design tokens, the feature-scaffold registry (SC-001), success metrics
@@ -138,6 +148,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         default_response_class=JsonResponse,
         lifespan=lifespan,
         redoc_url=None,
+        **_WITHOUT_NATIVE_TELEMETRY,
     )
     app.state.settings = settings
     app.state.db = db
