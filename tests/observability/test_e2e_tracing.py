@@ -135,7 +135,7 @@ def test_problem_trace_id_and_access_log_match_the_server_span(stack: Stack) -> 
         stack.collector.url, stack.collector.data_dir, lambda s: server_span(s, trace_id) is not None
     )
     server = server_span(spans, trace_id)
-    assert server is not None and server["attributes"]["http.status_code"] == 400
+    assert server is not None and server["attributes"]["http.response.status_code"] == 400
 
     line = poll(
         lambda: next((r for r in stack.server.access_lines() if r.get("trace_id") == trace_id), None),

@@ -1,7 +1,7 @@
 """Per-request telemetry: RED metrics by route template and one JSON access-log line per request.
 
-The OpenTelemetry server span (FastAPI instrumentation) wraps this middleware, so the span is current while
-the access line is written: its ``trace_id``/``span_id`` are the span's. Scrape and probe paths are measured
+The server span (observability/server_spans.py) wraps this middleware, so the span is current while the
+access line is written: its ``trace_id``/``span_id`` are the span's. Scrape and probe paths are measured
 but neither logged line by line nor traced (their database calls would otherwise be orphan root spans).
 """
 

@@ -17,7 +17,6 @@ import os
 import struct
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -26,7 +25,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanContext
+from opentelemetry.trace import SpanContext, SpanKind, StatusCode
 from opentelemetry.util.re import parse_env_headers
 
 from foundation.observability.pii import redact_text, scrub_attribute
@@ -99,22 +98,27 @@ class SpanRequestEncoder:
         self._attributes: dict[tuple[str, type, Any], bytes] = {}
         self._resources: dict[Resource, bytes] = {}
         self._scopes: dict[InstrumentationScope | None, bytes] = {}
+        self._names: dict[str, bytes] = {}
+        self._blocks: dict[tuple[int, tuple[tuple[str, Any], ...], tuple[type, ...]], bytes] = {}
 
     def encode(self, spans: Sequence[ReadableSpan]) -> bytes:
-        # Grouped by object identity: a provider hands every span the same Resource, whose hash is costly.
-        resources: dict[int, Resource] = {}
-        grouped: dict[int, dict[InstrumentationScope | None, list[bytes]]] = defaultdict(
-            lambda: defaultdict(list)
-        )
+        # Grouped by object identity first (a provider hands every span of a tracer the same Resource and
+        # scope objects, whose hashes are costly), then by equality so equal scopes share one entry.
+        by_identity: dict[tuple[int, int], list[Any]] = {}
         for span in spans:
-            resources.setdefault(id(span.resource), span.resource)
-            grouped[id(span.resource)][span.instrumentation_scope or None].append(self._span(span))
+            resource, scope = span.resource, span.instrumentation_scope
+            group = by_identity.get((id(resource), id(scope)))
+            if group is None:
+                group = by_identity[(id(resource), id(scope))] = [resource, scope]
+            group.append(self._span(span))
+        grouped: dict[Resource, dict[InstrumentationScope | None, list[bytes]]] = {}
+        for resource, scope, *encoded_spans in by_identity.values():
+            grouped.setdefault(resource, {}).setdefault(scope or None, []).extend(encoded_spans)
         request = bytearray()
-        for resource_id, scopes in grouped.items():
-            resource = resources[resource_id]
+        for resource, scopes in grouped.items():
             body = bytearray(self._resource(resource))
             for scope, encoded_spans in scopes.items():
-                scope_spans = self._scope(scope) + b"".join(_length_delimited(2, s) for s in encoded_spans)
+                scope_spans = self._scope(scope) + b"".join(encoded_spans)
                 if scope is not None and scope.schema_url:
                     scope_spans += _string(3, scope.schema_url)
                 body += _length_delimited(2, scope_spans)
@@ -151,10 +155,19 @@ class SpanRequestEncoder:
     def _attributes_of(self, field: int, attributes: Mapping[str, Any] | None) -> bytes:
         if not attributes:
             return b""
+        plain = _plain(attributes)
+        # Most spans repeat a whole attribute set seen before (same route, host, agent, status): one lookup.
+        # The value types are part of the key because True == 1 == 1.0 would otherwise share an encoding.
+        try:
+            block_key = (field, tuple(plain.items()), tuple(map(type, plain.values())))
+            encoded_block = self._blocks.get(block_key)
+        except TypeError:  # an unhashable value (a list): encoded pair by pair
+            block_key, encoded_block = None, None
+        if encoded_block is not None:
+            return encoded_block
         memo = self._attributes
         parts = []
-        for key, value in attributes.items():
-            # bool is an int and 1 == 1.0: the type in the key tells such values apart.
+        for key, value in plain.items():
             cacheable = isinstance(value, (str, int, float))
             memo_key = (key, type(value), value) if cacheable else None
             encoded = memo.get(memo_key) if memo_key is not None else None
@@ -165,28 +178,46 @@ class SpanRequestEncoder:
                         memo.clear()
                     memo[memo_key] = encoded
             parts.append(encoded)
-        return b"".join(parts)
+        encoded_block = b"".join(parts)
+        if block_key is not None:
+            if len(self._blocks) >= MEMO_LIMIT:
+                self._blocks.clear()
+            self._blocks[block_key] = encoded_block
+        return encoded_block
+
+    def _name(self, name: str) -> bytes:
+        """Field 5, scrubbed; span names repeat (``GET /route``), so each is scrubbed and encoded once."""
+        encoded = self._names.get(name)
+        if encoded is None:
+            if len(self._names) >= MEMO_LIMIT:
+                self._names.clear()
+            encoded = self._names[name] = _string(5, redact_text(name))
+        return encoded
 
     def _span(self, span: ReadableSpan) -> bytes:
         context = span.get_span_context()
         assert context is not None  # a finished SDK span always has one
-        out = bytearray(_length_delimited(1, context.trace_id.to_bytes(16, "big")))
-        out += _length_delimited(2, context.span_id.to_bytes(8, "big"))
+        parent = span.parent
+        out = [
+            _TRACE_ID_TAG,
+            context.trace_id.to_bytes(16, "big"),
+            _SPAN_ID_TAG,
+            context.span_id.to_bytes(8, "big"),
+        ]
         if context.trace_state:
-            out += _string(3, ",".join(f"{key}={value}" for key, value in context.trace_state.items()))
-        if span.parent is not None:
-            out += _length_delimited(4, span.parent.span_id.to_bytes(8, "big"))
+            out.append(_string(3, ",".join(f"{key}={value}" for key, value in context.trace_state.items())))
+        if parent is not None:
+            out += (_PARENT_ID_TAG, parent.span_id.to_bytes(8, "big"))
         if span.name:
-            out += _string(5, redact_text(span.name))
-        kind = span.kind.value + 1  # SDK INTERNAL=0 … ; OTLP reserves 0 for UNSPECIFIED
-        out += _tag(6, 0) + _varint(kind)
+            out.append(self._name(span.name))
+        out.append(_KIND[span.kind.value])
         if span.start_time:
-            out += _tag(7, 1) + _FIXED64.pack(span.start_time)
+            out += (_START_TAG, _FIXED64.pack(span.start_time))
         if span.end_time:
-            out += _tag(8, 1) + _FIXED64.pack(span.end_time)
-        out += self._attributes_of(9, span.attributes)
+            out += (_END_TAG, _FIXED64.pack(span.end_time))
+        out.append(self._attributes_of(9, span.attributes))
         if span.dropped_attributes:
-            out += _tag(10, 0) + _varint(span.dropped_attributes)
+            out.append(_tag(10, 0) + _varint(span.dropped_attributes))
         for event in span.events:
             body = _tag(1, 1) + _FIXED64.pack(event.timestamp) if event.timestamp else b""
             if event.name:
@@ -194,9 +225,9 @@ class SpanRequestEncoder:
             body += self._attributes_of(3, event.attributes)
             if event.dropped_attributes:
                 body += _tag(4, 0) + _varint(event.dropped_attributes)
-            out += _length_delimited(11, body)
+            out.append(_length_delimited(11, body))
         if span.dropped_events:
-            out += _tag(12, 0) + _varint(span.dropped_events)
+            out.append(_tag(12, 0) + _varint(span.dropped_events))
         for link in span.links:
             body = _length_delimited(1, link.context.trace_id.to_bytes(16, "big"))
             body += _length_delimited(2, link.context.span_id.to_bytes(8, "big"))
@@ -204,21 +235,54 @@ class SpanRequestEncoder:
             if link.dropped_attributes:
                 body += _tag(5, 0) + _varint(link.dropped_attributes)
             body += _tag(6, 5) + _FIXED32.pack(_flags(link.context))
-            out += _length_delimited(13, body)
+            out.append(_length_delimited(13, body))
         if span.dropped_links:
-            out += _tag(14, 0) + _varint(span.dropped_links)
+            out.append(_tag(14, 0) + _varint(span.dropped_links))
         status = span.status
         if status is not None:
-            body = _string(2, redact_text(status.description)) if status.description else b""
-            if status.status_code.value:
-                body += _tag(3, 0) + _varint(status.status_code.value)
-            out += _length_delimited(15, body)
-        out += _tag(16, 5) + _FIXED32.pack(_flags(span.parent))
-        return bytes(out)
+            if status.description:
+                body = _string(2, redact_text(status.description))
+                if status.status_code.value:
+                    body += _tag(3, 0) + _varint(status.status_code.value)
+                out.append(_length_delimited(15, body))
+            else:
+                out.append(_STATUS[status.status_code.value])
+        out.append(_SPAN_FLAGS[parent is not None and parent.is_remote])
+        body = b"".join(out)
+        return _SCOPE_SPANS_ENTRY + _varint(len(body)) + body
+
+
+def _plain(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A plain dict of the attributes: the SDK's mapping proxy over ``BoundedAttributes`` iterates through
+    the ABC machinery (a method call per item), its ``copy()`` is one C-level dict copy."""
+    try:
+        copied = attributes.copy()  # type: ignore[attr-defined]
+    except (AttributeError, TypeError):
+        return attributes
+    return copied if isinstance(copied, dict) else attributes
 
 
 def _flags(parent: SpanContext | None) -> int:
     return _HAS_IS_REMOTE | (_IS_REMOTE if parent is not None and parent.is_remote else 0)
+
+
+# The fixed parts of a Span message, encoded once (field numbers from trace/v1/trace.proto).
+_TRACE_ID_TAG = _tag(1, 2) + _varint(16)
+_SPAN_ID_TAG = _tag(2, 2) + _varint(8)
+_PARENT_ID_TAG = _tag(4, 2) + _varint(8)
+_START_TAG = _tag(7, 1)
+_SCOPE_SPANS_ENTRY = _tag(2, 2)  # ScopeSpans.spans: each span is written as this entry
+_END_TAG = _tag(8, 1)
+# The SDK numbers kinds from INTERNAL=0; OTLP reserves 0 for UNSPECIFIED.
+_KIND = {kind.value: _tag(6, 0) + _varint(kind.value + 1) for kind in SpanKind}
+_STATUS = {
+    code.value: _length_delimited(15, _tag(3, 0) + _varint(code.value) if code.value else b"")
+    for code in StatusCode
+}
+_SPAN_FLAGS = {
+    remote: _tag(16, 5) + _FIXED32.pack(_HAS_IS_REMOTE | (_IS_REMOTE if remote else 0))
+    for remote in (False, True)
+}
 
 
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})

@@ -1,6 +1,7 @@
 """OpenTelemetry tracing configured only by the standard ``OTEL_*`` variables.
 
-Server spans come from the ASGI instrumentation and database child spans from the SQLAlchemy one.
+Server spans come from our ASGI middleware (:mod:`foundation.observability.server_spans`) and database child
+spans from the SQLAlchemy instrumentation.
 Spans are exported over OTLP/HTTP when ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or the traces-specific variable)
 is set, through a bounded batch processor: a dead collector costs dropped spans (counted in
 ``foundation_otel_spans_dropped_total``), never request latency. Every exported span passes the PII guard
@@ -16,7 +17,7 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from foundation.observability import metrics
@@ -24,11 +25,6 @@ from foundation.observability.otlp_spans import OtlpHttpSpanExporter
 from foundation.observability.pii import PiiRedactingSpanExporter
 
 DEFAULT_SERVICE_NAME = "iabank-foundation"
-# Spans made per request by the ASGI instrumentation for every ``send``/``receive`` message: they double the
-# span count (and the cost) of a request while saying nothing the server span does not.
-# Searched in scheme://host/path (no query): anchored so `/api/v1/tenant-metrics/...` stays traced.
-EXCLUDED_URLS = "/metrics$,/health$,/health/ready$"
-EXCLUDED_ASGI_SPANS: list[Any] = ["receive", "send"]
 
 
 class CountingExporter(SpanExporter):
@@ -61,12 +57,39 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
     raised to ERROR in :func:`build_tracer_provider` because the drops are counted here instead.
     """
 
+    def __init__(self, exporter: SpanExporter) -> None:
+        super().__init__(exporter)
+        # The SDK's bounded deque (a private attribute: without it drops are still bounded, just not counted).
+        self._bounded_queue = getattr(getattr(self, "_batch_processor", None), "_queue", None)
+        self._queue_full_drops = metrics.spans_dropped.labels("queue_full")
+
     def on_end(self, span: ReadableSpan) -> None:
-        if span.context is not None and span.context.trace_flags.sampled:
-            queue = getattr(getattr(self, "_batch_processor", None), "_queue", None)
-            if queue is not None and queue.maxlen is not None and len(queue) >= queue.maxlen:
-                metrics.spans_dropped.labels("queue_full").inc()
+        queue = self._bounded_queue
+        full = queue is not None and len(queue) == queue.maxlen
+        if full and span.context is not None and span.context.trace_flags.sampled:
+            self._queue_full_drops.inc()
         super().on_end(span)
+
+
+class FoundationTracerProvider(TracerProvider):
+    """The SDK's provider, which also takes finished spans made outside its tracers.
+
+    The server spans (:mod:`foundation.observability.server_spans`) are recorded without the SDK's mutable
+    span and reach the same span processors, with the same resource, sampler, id generator and limits, here.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.span_limits = SpanLimits()  # the OTEL_SPAN_* / OTEL_ATTRIBUTE_* limits, as the SDK reads them
+        self._processors: list[SpanProcessor] = []
+
+    def add_span_processor(self, span_processor: SpanProcessor) -> None:
+        super().add_span_processor(span_processor)
+        self._processors.append(span_processor)
+
+    def emit(self, span: ReadableSpan) -> None:
+        for processor in self._processors:
+            processor.on_end(span)
 
 
 def export_configured() -> bool:
@@ -75,12 +98,12 @@ def export_configured() -> bool:
     )
 
 
-def build_tracer_provider(extra_exporter: SpanExporter | None = None) -> TracerProvider:
+def build_tracer_provider(extra_exporter: SpanExporter | None = None) -> FoundationTracerProvider:
     """``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_TRACES_SAMPLER[_ARG]``, ``OTEL_BSP_*`` and
     ``OTEL_EXPORTER_OTLP_*`` are honoured; the service name defaults to ``iabank-foundation``."""
     named = "service.name" in OTELResourceDetector().detect().attributes
     resource = Resource.create({} if named else {"service.name": DEFAULT_SERVICE_NAME})
-    provider = TracerProvider(resource=resource)
+    provider = FoundationTracerProvider(resource=resource)
     logging.getLogger("opentelemetry.sdk._shared_internal").setLevel(logging.ERROR)
     exporters: list[SpanExporter] = []
     if export_configured():
@@ -92,59 +115,17 @@ def build_tracer_provider(extra_exporter: SpanExporter | None = None) -> TracerP
     return provider
 
 
-def instrument(app: Any, engine: Any, provider: TracerProvider) -> None:
-    """Server spans from the ASGI instrumentation, database child spans from the SQLAlchemy one.
-
-    The ASGI middleware is added directly rather than through ``FastAPIInstrumentor``: the latter names each
-    span by walking every route before the request runs (13 % of a cached read's CPU under load), while the
-    route is known anyway once the app has matched it — :class:`SpanNamingMiddleware` renames the span then.
-    """
-    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+def instrument(app: Any, engine: Any, provider: FoundationTracerProvider) -> None:
+    """Server spans from :class:`~foundation.observability.server_spans.ServerSpanMiddleware` (outermost),
+    database child spans from the SQLAlchemy instrumentation."""
     from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
-    app.add_middleware(SpanNamingMiddleware)
-    app.add_middleware(
-        OpenTelemetryMiddleware,
-        tracer_provider=provider,
-        excluded_urls=EXCLUDED_URLS,
-        exclude_spans=EXCLUDED_ASGI_SPANS,
-        default_span_details=method_span_details,
-    )
+    from foundation.observability.server_spans import ServerSpanMiddleware
+
+    app.add_middleware(ServerSpanMiddleware, tracer_provider=provider)
     # _instrument() rather than instrument(): the public call is once-per-process, and every app (tests create
     # many) has its own engine to trace.
     SQLAlchemyInstrumentor()._instrument(engine=engine.sync_engine, tracer_provider=provider)
-
-
-def method_span_details(scope: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """The span's provisional name: the method alone, as semantic conventions name an unrouted request."""
-    return str(scope.get("method") or "HTTP"), {}
-
-
-class SpanNamingMiddleware:
-    """Names the server span ``{method} {route template}`` and sets ``http.route`` once the app has routed.
-
-    Runs just inside the ASGI instrumentation; the route (set by the router or by the response cache) is in
-    the scope by the time the response starts, and the span is still open then.
-    """
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_naming_span(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                template = getattr(scope.get("route"), "path", None)
-                span = trace.get_current_span()
-                if template and span.is_recording():
-                    span.update_name(f"{scope['method']} {template}")
-                    span.set_attribute("http.route", template)
-            await send(message)
-
-        await self.app(scope, receive, send_naming_span)
 
 
 def shutdown(provider: TracerProvider | None) -> None:

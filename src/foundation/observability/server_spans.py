@@ -1,0 +1,353 @@
+"""Server spans: one SERVER span per HTTP request, following the stable OpenTelemetry HTTP conventions.
+
+Why not ``opentelemetry-instrumentation-asgi``: its middleware spent ~250 µs of CPU on a cached read that
+itself takes ~30 µs (every header decoded for each of ~9 lookups, the URL parsed three times, 13 attributes
+each set and cleaned one call at a time, metric instruments fed on every request), and the SDK's mutable span
+adds ~50 µs more (a lock and a validation pass per attribute call, a copy into a ``ReadableSpan`` at the end):
+tracing cost 57–62 % of the theme read's throughput against a 25 % budget.
+
+This middleware makes the same span with the SDK's own parts — the provider's sampler, id generator, resource,
+span limits and span processors — but records it in a :class:`RequestSpan`, a plain implementation of the
+tracing API's ``Span``, and hands the processors an SDK ``ReadableSpan`` when the request ends. The W3C
+context is continued through the global propagator; the span is current while the app runs (database child
+spans from the SQLAlchemy instrumentation, trace ids in logs and Problem bodies); it is named
+``{method} {route template}`` once the app has routed; 5xx answers and escaping exceptions mark it an error.
+Code inside the request may annotate it through the usual API (``trace.get_current_span().set_attribute``);
+such values are validated by the SDK's ``BoundedAttributes`` as the SDK's own spans would be.
+
+Captured headers follow the instrumentations' standard variables:
+``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST`` / ``_SERVER_RESPONSE`` (comma-separated
+regexes) and ``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS``; every value still passes the PII
+guard when exported.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import traceback
+from collections.abc import Iterable, Mapping, Sequence
+from importlib import metadata
+from time import time_ns
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import context, propagate, trace
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.propagators.textmap import Getter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits
+from opentelemetry.sdk.util import BoundedList
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.util import types
+
+if TYPE_CHECKING:
+    from foundation.observability.tracing import FoundationTracerProvider
+
+# Paths polled constantly (probes, scrapes): never traced, and their database calls make no orphan spans.
+UNTRACED_PATHS = frozenset({"/metrics", "/health", "/health/ready"})
+
+# Methods named as-is; anything else is "_OTHER" (HTTP semantic conventions: bounded span names).
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
+
+CAPTURE_REQUEST = "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST"
+CAPTURE_RESPONSE = "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_RESPONSE"
+SANITIZE_FIELDS = "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS"
+SANITIZED = "[REDACTED]"
+
+
+class _AsgiHeaders(Getter[list[tuple[bytes, bytes]]]):
+    """Reads W3C (or any configured) propagation fields from ASGI's raw header list."""
+
+    def get(self, carrier: list[tuple[bytes, bytes]], key: str) -> list[str] | None:
+        wanted = key.lower().encode("latin-1")
+        values = [value.decode("latin-1") for name, value in carrier if name == wanted]
+        return values or None
+
+    def keys(self, carrier: list[tuple[bytes, bytes]]) -> list[str]:
+        return [name.decode("latin-1") for name, _ in carrier]
+
+
+ASGI_HEADERS = _AsgiHeaders()
+
+
+def _distribution_version() -> str | None:
+    try:
+        return metadata.version("iabank-foundation")
+    except metadata.PackageNotFoundError:  # running from a source tree that was never installed
+        return None
+
+
+def _pattern(variable: str) -> re.Pattern[str] | None:
+    """A comma-separated list of header-name regexes from the environment, matched in full, any case."""
+    items = [item.strip() for item in os.environ.get(variable, "").split(",") if item.strip()]
+    return re.compile("|".join(f"(?:{item})" for item in items), re.IGNORECASE) if items else None
+
+
+class HeaderCapture:
+    """Which request/response headers become ``http.{request|response}.header.<name>`` attributes."""
+
+    def __init__(self) -> None:
+        self.request = _pattern(CAPTURE_REQUEST)
+        self.response = _pattern(CAPTURE_RESPONSE)
+        self.sanitize = _pattern(SANITIZE_FIELDS)
+
+    def attributes(
+        self, pattern: re.Pattern[str], prefix: str, headers: Iterable[tuple[bytes, bytes]]
+    ) -> dict[str, tuple[str, ...]]:
+        captured: dict[str, list[str]] = {}
+        for raw_name, raw_value in headers:
+            name = raw_name.decode("latin-1").lower()
+            if not pattern.fullmatch(name):
+                continue
+            value = raw_value.decode("latin-1")
+            if self.sanitize is not None and self.sanitize.search(name):
+                value = SANITIZED
+            captured.setdefault(f"{prefix}{name.replace('-', '_')}", []).append(value)
+        return {key: tuple(values) for key, values in captured.items()}
+
+
+class RequestSpan(trace.Span):
+    """The server span while its request runs.
+
+    Attributes the middleware records are plain values of known types (:meth:`record`); anything set through
+    the public API marks the span for the SDK's validation and limits when it ends (:meth:`readable`).
+    """
+
+    def __init__(
+        self, span_context: SpanContext, parent: SpanContext | None, name: str, attributes: dict[str, Any]
+    ) -> None:
+        self._context = span_context
+        self._parent = parent
+        self._name = name
+        self._attributes = attributes
+        self._validated = False  # True once a value came through the public API
+        self._events: list[Event] = []
+        self._links: list[Link] = []
+        self._status = _UNSET
+        self._start_time = time_ns()
+        self._end_time: int | None = None
+
+    def record(self, attributes: Mapping[str, Any]) -> None:
+        """Attributes from the middleware itself: str/int values, no validation needed."""
+        self._attributes.update(attributes)
+
+    def get_span_context(self) -> SpanContext:
+        return self._context
+
+    def is_recording(self) -> bool:
+        return self._end_time is None
+
+    def set_attribute(self, key: str, value: types.AnyValue) -> None:
+        self.set_attributes({key: value})
+
+    def set_attributes(self, attributes: Mapping[str, types.AnyValue]) -> None:
+        if self._end_time is None:
+            self._attributes.update(attributes)
+            self._validated = True
+
+    def add_event(self, name: str, attributes: types.Attributes = None, timestamp: int | None = None) -> None:
+        if self._end_time is None:
+            self._events.append(Event(name, attributes, timestamp or time_ns()))
+
+    def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
+        if self._end_time is None and context.is_valid:
+            self._links.append(Link(context, attributes))
+
+    def update_name(self, name: str) -> None:
+        if self._end_time is None:
+            self._name = name
+
+    def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
+        # The API's rules: OK is final, UNSET never overrides, a description only accompanies ERROR.
+        new = status if isinstance(status, Status) else Status(status, description)
+        settled = self._end_time is not None or self._status.status_code is StatusCode.OK
+        if not settled and new.status_code is not StatusCode.UNSET:
+            self._status = new
+
+    def record_exception(
+        self,
+        exception: BaseException,
+        attributes: types.Attributes = None,
+        timestamp: int | None = None,
+        escaped: bool = False,
+    ) -> None:
+        module, qualname = type(exception).__module__, type(exception).__qualname__
+        event_attributes: dict[str, types.AnyValue] = {
+            "exception.type": f"{module}.{qualname}" if module and module != "builtins" else qualname,
+            "exception.message": str(exception),
+            "exception.stacktrace": "".join(traceback.format_exception(exception)),
+            "exception.escaped": str(escaped),
+        }
+        event_attributes.update(attributes or {})
+        self.add_event("exception", event_attributes, timestamp)
+
+    def end(self, end_time: int | None = None) -> None:
+        if self._end_time is None:
+            self._end_time = end_time or time_ns()
+
+    def readable(self, resource: Resource, scope: InstrumentationScope, limits: SpanLimits) -> ReadableSpan:
+        """The finished span as the SDK's processors and exporters take it."""
+        attributes: Mapping[str, Any] = self._attributes
+        max_attributes = limits.max_span_attributes
+        if (
+            self._validated
+            or limits.max_attribute_length is not None
+            or (max_attributes is not None and len(attributes) > max_attributes)
+        ):
+            attributes = BoundedAttributes(
+                max_attributes, attributes, immutable=True, max_value_len=limits.max_attribute_length
+            )
+        events: Sequence[Event] = (
+            BoundedList.from_seq(limits.max_events, self._events) if self._events else ()
+        )
+        links: Sequence[Link] = BoundedList.from_seq(limits.max_links, self._links) if self._links else ()
+        return ReadableSpan(
+            name=self._name,
+            context=self._context,
+            parent=self._parent,
+            resource=resource,
+            attributes=attributes,
+            events=events,
+            links=links,
+            kind=SpanKind.SERVER,
+            status=self._status,
+            start_time=self._start_time,
+            end_time=self._end_time,
+            instrumentation_scope=scope,
+        )
+
+
+_UNSET = Status(StatusCode.UNSET)  # immutable, shared by every span that ends without a verdict
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+_NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
+
+
+class ServerSpanMiddleware:
+    """The app's outermost middleware when tracing is on (see ``tracing.instrument``)."""
+
+    def __init__(self, app: Any, *, tracer_provider: FoundationTracerProvider) -> None:
+        self.app = app
+        self.provider = tracer_provider
+        self.scope = InstrumentationScope(__name__, _distribution_version())
+        self.limits = tracer_provider.span_limits
+        self.capture = HeaderCapture()
+        self._propagator: Any = None
+        self._propagation_headers: frozenset[bytes] = frozenset()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] in UNTRACED_PATHS:
+            await self.app(scope, receive, send)
+            return
+        span = self._start(scope)
+        token = context.attach(trace.set_span_in_context(span))
+        if not isinstance(span, RequestSpan):  # sampled out: still current, so children follow the decision
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                context.detach(token)
+            return
+        method, capture = span._name, self.capture
+
+        async def send_completing_span(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                attributes: dict[str, Any] = {"http.response.status_code": status}
+                template = getattr(scope.get("route"), "path", None)
+                if template:
+                    span.update_name(f"{method} {template}")
+                    attributes["http.route"] = template
+                if capture.response is not None:
+                    prefix, response_headers = "http.response.header.", message.get("headers", ())
+                    attributes.update(capture.attributes(capture.response, prefix, response_headers))
+                if status >= 500:
+                    attributes["error.type"] = str(status)
+                    span.set_status(StatusCode.ERROR)
+                span.record(attributes)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_completing_span)
+        except BaseException as error:
+            span.record_exception(error, escaped=True)
+            span.record({"error.type": type(error).__qualname__})
+            span.set_status(StatusCode.ERROR, f"{type(error).__name__}: {error}")
+            raise
+        finally:
+            context.detach(token)
+            span.end()
+            self.provider.emit(span.readable(self.provider.resource, self.scope, self.limits))
+
+    def _start(self, scope: dict[str, Any]) -> trace.Span:
+        """The request's span, with the sampler's decision: a RequestSpan, or a non-recording one."""
+        headers = scope["headers"]
+        propagator = propagate.get_global_textmap()
+        if propagator is not self._propagator:  # its field names as ASGI header names, once per propagator
+            self._propagator = propagator
+            self._propagation_headers = frozenset(
+                name.lower().encode("latin-1") for name in propagator.fields
+            )
+        # Extraction only when the request carries a propagation header: most requests start a trace.
+        carried = any(name in self._propagation_headers for name, _ in headers)
+        parent = propagator.extract(headers, getter=ASGI_HEADERS) if carried else None
+        parent_context: SpanContext | None = trace.get_current_span(parent).get_span_context()
+        if parent_context is not None and not parent_context.is_valid:
+            parent_context = None
+        provider = self.provider
+        ids = provider.id_generator
+        trace_id = parent_context.trace_id if parent_context is not None else ids.generate_trace_id()
+        method = scope["method"]
+        if method not in KNOWN_METHODS:
+            method = "_OTHER"
+        attributes = self._request_attributes(scope, method)
+        sampling = provider.sampler.should_sample(parent, trace_id, method, SpanKind.SERVER, attributes)
+        span_context = SpanContext(
+            trace_id,
+            ids.generate_span_id(),
+            is_remote=False,
+            trace_flags=_SAMPLED if sampling.decision.is_sampled() else _NOT_SAMPLED,
+            trace_state=sampling.trace_state,
+        )
+        if not sampling.decision.is_recording():
+            return NonRecordingSpan(span_context)
+        return RequestSpan(span_context, parent_context, method, dict(sampling.attributes or attributes))
+
+    def _request_attributes(self, scope: dict[str, Any], method: str) -> dict[str, Any]:
+        host = user_agent = None
+        for name, value in scope["headers"]:
+            if name == b"host":
+                host = value.decode("latin-1")
+            elif name == b"user-agent":
+                user_agent = value.decode("latin-1")
+        attributes: dict[str, Any] = {
+            "http.request.method": method,
+            "url.scheme": scope.get("scheme", "http"),
+            "url.path": scope.get("root_path", "") + scope["path"],
+            "network.protocol.version": scope.get("http_version", "1.1"),
+        }
+        if method == "_OTHER":
+            attributes["http.request.method_original"] = scope["method"]
+        query = scope.get("query_string")
+        if query:
+            attributes["url.query"] = query.decode("latin-1")
+        server = scope.get("server")
+        if host:
+            address, _, port = host.rpartition(":")
+            if not port.isdigit():  # no port, or an IPv6 literal without one
+                address, port = host, ""
+            attributes["server.address"] = address
+            if port:
+                attributes["server.port"] = int(port)
+        elif server:
+            attributes["server.address"] = server[0]
+            if server[1] is not None:
+                attributes["server.port"] = server[1]
+        client = scope.get("client")
+        if client:
+            attributes["client.address"] = client[0]
+        if user_agent:
+            attributes["user_agent.original"] = user_agent
+        if self.capture.request is not None:
+            captured = self.capture.attributes(self.capture.request, "http.request.header.", scope["headers"])
+            attributes.update(captured)
+        return attributes
