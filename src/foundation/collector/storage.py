@@ -11,6 +11,8 @@ from typing import Any
 KINDS = ("spans", "metrics", "logs")
 DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_FILES = 5
+# One encoder for every line: json.dumps with non-default arguments builds a new one per call.
+_LINE_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
 
 
 class RotatingJsonlFile:
@@ -49,7 +51,7 @@ class RotatingJsonlFile:
             handle = self.path.open("ab")
             try:
                 for record in records:
-                    line = (json.dumps(record, separators=(",", ":"), default=str) + "\n").encode("utf-8")
+                    line = (_LINE_ENCODER.encode(record) + "\n").encode("utf-8")
                     if self._size and self._size + len(line) > self.max_file_bytes:
                         handle.close()
                         self._rotate()
