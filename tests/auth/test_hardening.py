@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import subprocess
 import sys
@@ -93,6 +94,73 @@ async def test_timeout_passes_through_an_apps_own_timeout_error() -> None:
 
     with pytest.raises(TimeoutError, match="driver timeout"):
         await TimeoutMiddleware(failing_app, timeout_seconds=5)({"type": "http", "path": "/"}, None, None)
+
+
+async def test_only_the_request_past_its_deadline_is_cut_and_nothing_stays_watched() -> None:
+    release = asyncio.Event()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["path"] == "/slow":
+            await release.wait()
+        else:
+            await asyncio.sleep(0.01)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    middleware = TimeoutMiddleware(app, timeout_seconds=0.1)
+
+    async def call(path: str) -> int:
+        sent: list[dict[str, Any]] = []
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "method": "GET", "path": path, "headers": [], "state": {}}
+        await middleware(scope, None, send)
+        return int(sent[0]["status"])
+
+    statuses = await asyncio.gather(call("/slow"), *(call(f"/fast/{i}") for i in range(20)))
+    assert statuses == [503] + [200] * 20
+    assert not middleware.deadlines._deadlines and not middleware.deadlines._fired
+    await asyncio.sleep(middleware.deadlines.granularity * 2)
+    assert middleware.deadlines._tick is None  # the timer only runs while requests are in flight
+
+
+async def test_a_cancellation_that_is_not_the_deadline_propagates() -> None:
+    started = asyncio.Event()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        started.set()
+        await asyncio.sleep(10)
+
+    middleware = TimeoutMiddleware(app, timeout_seconds=5)
+    task = asyncio.create_task(middleware({"type": "http", "path": "/", "headers": []}, None, None))
+    await started.wait()
+    task.cancel()  # e.g. the server shutting down
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not middleware.deadlines._deadlines
+
+
+async def test_an_app_that_absorbs_the_deadline_finishes_with_its_task_uncancelled() -> None:
+    async def stubborn_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        with contextlib.suppress(asyncio.CancelledError):  # cleans up and answers anyway
+            await asyncio.sleep(10)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def run() -> int:
+        await TimeoutMiddleware(stubborn_app, timeout_seconds=0.05)({"type": "http", "path": "/"}, None, send)
+        task = asyncio.current_task()
+        assert task is not None
+        return task.cancelling()
+
+    assert await asyncio.create_task(run()) == 0
+    assert [m["status"] for m in sent] == [200]
 
 
 async def test_timeout_is_wired_from_settings(make_client: Callable[..., httpx.AsyncClient]) -> None:
