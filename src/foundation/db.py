@@ -290,23 +290,28 @@ async def insert_ignoring_duplicates(
     table: Table,
     rows: Sequence[dict[str, Any]],
     key_columns: Sequence[str],
-) -> int:
-    """Insert rows, skipping those that violate the unique key; returns how many were inserted."""
+    *,
+    count: bool = True,
+) -> int | None:
+    """Insert rows, skipping those that violate the unique key; returns how many were inserted, or None
+    with ``count=False`` (no RETURNING: a plain many-row insert, for callers that do not need the number)."""
     if not rows:
-        return 0
+        return 0 if count else None
     bind = session.bind if isinstance(session, AsyncSession) else session
     dialect = bind.dialect.name if bind is not None else "sqlite"
-    statement = _insert_ignoring_statement(dialect, table, tuple(key_columns))
+    statement = _insert_ignoring_statement(dialect, table, tuple(key_columns), returning=count)
     result = await session.execute(statement, list(rows))
-    return len(result.fetchall())
+    return len(result.fetchall()) if count else None
 
 
-# Built once per (dialect, table, key): the statement is the same for every call.
-_INSERT_IGNORING: dict[tuple[str, str, tuple[str, ...]], Any] = {}
+# Built once per (dialect, table, key, returning): the statement is the same for every call.
+_INSERT_IGNORING: dict[tuple[str, str, tuple[str, ...], bool], Any] = {}
 
 
-def _insert_ignoring_statement(dialect: str, table: Table, key_columns: tuple[str, ...]) -> Any:
-    cache_key = (dialect, table.name, key_columns)
+def _insert_ignoring_statement(
+    dialect: str, table: Table, key_columns: tuple[str, ...], *, returning: bool
+) -> Any:
+    cache_key = (dialect, table.name, key_columns, returning)
     statement = _INSERT_IGNORING.get(cache_key)
     if statement is None:
         if dialect == "postgresql":
@@ -317,8 +322,9 @@ def _insert_ignoring_statement(dialect: str, table: Table, key_columns: tuple[st
             from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
             statement = sqlite_insert(table)
-        pk = next(iter(table.primary_key.columns))
         # Parameters are passed at execution (not .values(rows)), so one statement serves every call.
-        statement = statement.on_conflict_do_nothing(index_elements=list(key_columns)).returning(pk)
+        statement = statement.on_conflict_do_nothing(index_elements=list(key_columns))
+        if returning:
+            statement = statement.returning(next(iter(table.primary_key.columns)))
         _INSERT_IGNORING[cache_key] = statement
     return statement

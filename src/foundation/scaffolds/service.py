@@ -256,7 +256,7 @@ async def _insert(connection: AsyncConnection, tenant_id: uuid.UUID, creations: 
     # never read back.
     samples = [c.sample for c in creations if c.sample is not None]
     if samples:
-        await record_samples(connection, tenant_id, samples)
+        await record_samples(connection, tenant_id, samples, count=False)  # a sample per new registration
     await connection.execute(insert(ScaffoldRegistration), [c.registration_row for c in creations])
     await connection.execute(insert(IdempotencyRecord), [c.key_row for c in creations])
 

@@ -52,9 +52,14 @@ def sample_document(
 
 
 async def record_samples(
-    session: AsyncSession | AsyncConnection, tenant_id: uuid.UUID, samples: Sequence[NewSample]
-) -> int:
-    """Insert within the caller's transaction; returns how many were new (the rest were duplicates)."""
+    session: AsyncSession | AsyncConnection,
+    tenant_id: uuid.UUID,
+    samples: Sequence[NewSample],
+    *,
+    count: bool = True,
+) -> int | None:
+    """Insert within the caller's transaction; returns how many were new (the rest were duplicates), or
+    None with ``count=False``."""
     now = utcnow()
     rows = [
         {
@@ -71,7 +76,13 @@ async def record_samples(
         }
         for s in samples
     ]
-    return await insert_ignoring_duplicates(session, ScSample.__table__, rows, DEDUP_KEY)  # type: ignore[arg-type]
+    return await insert_ignoring_duplicates(
+        session,
+        ScSample.__table__,  # type: ignore[arg-type]
+        rows,
+        DEDUP_KEY,
+        count=count,
+    )
 
 
 def samples_changed(db: Database, tenant_id: uuid.UUID) -> None:
@@ -81,7 +92,7 @@ def samples_changed(db: Database, tenant_id: uuid.UUID) -> None:
 
 async def ingest(db: Database, tenant: TenantRef, samples: Sequence[NewSample]) -> tuple[int, int]:
     async with db.transaction(tenant.id, write=True) as session:
-        accepted = await record_samples(session, tenant.id, samples)
+        accepted = await record_samples(session, tenant.id, samples) or 0
     samples_changed(db, tenant.id)
     return accepted, len(samples) - accepted
 
