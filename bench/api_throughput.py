@@ -119,6 +119,55 @@ def foundation(*args: str, env: dict[str, str], **kwargs: object) -> subprocess.
     return subprocess.Popen(command, env=env, start_new_session=True, **kwargs)  # type: ignore[call-overload]
 
 
+def create_pg_database(superuser_url: str, name: str, env: dict[str, str]) -> None:
+    """A new, empty database for this run, owned like the cluster's own; ``env`` is pointed at it.
+
+    Runs used to share the cluster's ``foundation`` database, so every run's registrations and SC-001
+    samples stayed for the next: tenant metrics then counted ~280k samples per cache refresh (a 49 ms
+    parallel scan on both cores) and the read p99 measured the previous runs, not this one.
+    """
+    import asyncio
+
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    owner = make_url(env["FOUNDATION_MIGRATION_DATABASE_URL"]).username
+    dsn = make_url(superuser_url).set(drivername="postgresql")
+
+    async def create() -> None:
+        connection = await asyncpg.connect(dsn.render_as_string(hide_password=False))
+        try:
+            await connection.execute(f'CREATE DATABASE "{name}" OWNER "{owner}"')
+        finally:
+            await connection.close()
+        connection = await asyncpg.connect(dsn.set(database=name).render_as_string(hide_password=False))
+        try:
+            await connection.execute(f'ALTER SCHEMA public OWNER TO "{owner}"')
+        finally:
+            await connection.close()
+
+    asyncio.run(create())
+    for key in ("FOUNDATION_DATABASE_URL", "FOUNDATION_MIGRATION_DATABASE_URL"):
+        env[key] = make_url(env[key]).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_pg_database(superuser_url: str, name: str) -> None:
+    import asyncio
+
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    async def drop() -> None:
+        dsn = make_url(superuser_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        connection = await asyncpg.connect(dsn)
+        try:
+            await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await connection.close()
+
+    asyncio.run(drop())
+
+
 def prepare_database(env: dict[str, str]) -> None:
     for args in (("db", "upgrade"), ("seed", "--demo-data")):
         process = foundation(*args, env=env, stdout=subprocess.DEVNULL)
@@ -219,8 +268,10 @@ def main() -> None:
         for line in exports.splitlines():
             key, _, value = line.removeprefix("export ").partition("=")
             env[key] = value.strip("'")
-        env.pop("FOUNDATION_TEST_PG_URL", None)
-        backend = "PostgreSQL 15 (private cluster, app role under RLS)"
+        superuser_url = env.pop("FOUNDATION_TEST_PG_URL")
+        fresh_database = f"foundation_bench_{uuid.uuid4().hex[:8]}"
+        create_pg_database(superuser_url, fresh_database, env)
+        backend = "PostgreSQL 15 (private cluster, app role under RLS, a fresh database per run)"
     else:
         env["FOUNDATION_DATABASE_URL"] = f"sqlite+aiosqlite:///{work / 'foundation.db'}"
         backend = "SQLite (embedded, WAL)"
@@ -291,6 +342,8 @@ def main() -> None:
         stop(api)
         stop(bare)
         shutil.rmtree(work, ignore_errors=True)
+        if args.postgres:
+            drop_pg_database(superuser_url, fresh_database)
 
     report = render(results, args, backend, memory, total)
     print(report)
