@@ -23,6 +23,7 @@ import structlog
 from sqlalchemy import JSON, DateTime, MetaData, TypeDecorator, event, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.sql.schema import Table
@@ -160,6 +161,8 @@ class Database:
         )
         if self.is_sqlite:
             _configure_sqlite(self.engine, busy_timeout_ms=int(timeout * 1000))
+        else:
+            _ping_idle_connections(self.engine)
         self._sqlite_writer = asyncio.Lock()
         self.read_cache = ReadCache(settings.read_cache_seconds if settings else 0.0)
 
@@ -257,7 +260,7 @@ def _engine_options(url: str, settings: Settings | None) -> dict[str, Any]:
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": timeout}, "pool_pre_ping": False}
     options: dict[str, Any] = {
-        "pool_pre_ping": True,
+        "pool_pre_ping": False,  # connections are pinged when they were idle (_ping_idle_connections)
         "pool_timeout": timeout,
         "pool_size": settings.db_pool_size if settings else 10,
         "max_overflow": settings.db_max_overflow if settings else 10,
@@ -265,6 +268,31 @@ def _engine_options(url: str, settings: Settings | None) -> dict[str, Any]:
     if url.startswith("postgresql+asyncpg"):
         options["connect_args"] = {"timeout": timeout, "command_timeout": timeout}
     return options
+
+
+# A pooled connection idle longer than this is pinged before use, so one that sat in the pool while the server
+# restarted (or a firewall dropped it) is replaced instead of failing a request. A connection in steady use
+# is not: pinging on every checkout (pool_pre_ping) cost a round trip per transaction, and each round trip
+# waits for a busy event loop to come back to the request (PostgreSQL backends sampled under load spent most
+# of their time idle in transaction, waiting for the next statement).
+PING_AFTER_IDLE_SECONDS = 2.0
+
+
+def _ping_idle_connections(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _remember_checkin(dbapi_connection: Any, record: Any) -> None:
+        record.info["checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _ping_if_idle(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        checked_in_at = record.info.get("checked_in_at")
+        if checked_in_at is None or time.monotonic() - checked_in_at < PING_AFTER_IDLE_SECONDS:
+            return  # just connected, or in steady use
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            # The pool discards this connection and checks out another (SQLAlchemy's documented recipe).
+            raise DisconnectionError() from exc
 
 
 def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int) -> None:

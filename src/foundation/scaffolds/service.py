@@ -15,7 +15,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, literal, null, select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -97,32 +97,31 @@ async def register_batch(
     A concurrent writer of the same key or slug makes the transaction fail with IntegrityError.
     """
     now = utcnow()
-    # Slugs are read before keys: under READ COMMITTED a concurrent duplicate that commits between the two
-    # reads is then seen by the second one (its key), and answers as a replay rather than a 409.
-    slugs_taken = set(
-        (
-            await connection.execute(
-                select(ScaffoldRegistration.feature_slug).where(
-                    ScaffoldRegistration.tenant_id == tenant.id,
-                    ScaffoldRegistration.feature_slug.in_([a.request.featureSlug for a in attempts]),
-                )
-            )
-        ).scalars()
+    # One statement reads the batch's keys and slugs (one round trip, one snapshot): a concurrent duplicate
+    # that committed is seen with both its key and its slug (a replay), one that has not is not seen at all
+    # (its unique constraints then fail this transaction, and the caller re-classifies one by one).
+    keys_read = select(
+        literal(False).label("is_slug"),
+        IdempotencyRecord.idempotency_key.label("value"),
+        IdempotencyRecord.fingerprint,
+        IdempotencyRecord.scaffold_id,
+        IdempotencyRecord.expires_at,
+    ).where(
+        IdempotencyRecord.tenant_id == tenant.id,
+        IdempotencyRecord.idempotency_key.in_([a.key for a in attempts]),
     )
-    records = {
-        row.idempotency_key: row
-        for row in await connection.execute(
-            select(
-                IdempotencyRecord.idempotency_key,
-                IdempotencyRecord.fingerprint,
-                IdempotencyRecord.scaffold_id,
-                IdempotencyRecord.expires_at,
-            ).where(
-                IdempotencyRecord.tenant_id == tenant.id,
-                IdempotencyRecord.idempotency_key.in_([a.key for a in attempts]),
-            )
-        )
-    }
+    slugs_read = select(literal(True), ScaffoldRegistration.feature_slug, null(), null(), null()).where(
+        ScaffoldRegistration.tenant_id == tenant.id,
+        ScaffoldRegistration.feature_slug.in_([a.request.featureSlug for a in attempts]),
+    )
+    slugs_taken: set[str] = set()
+    records: dict[str, Any] = {}
+    read: Any = await connection.execute(union_all(keys_read, slugs_read))
+    for row in read:
+        if row.is_slug:
+            slugs_taken.add(row.value)
+        else:
+            records[row.value] = row
     expired = [key for key, record in records.items() if record.expires_at <= now]
     if expired:
         await connection.execute(
