@@ -4,8 +4,8 @@ Three apps on the same seeded SQLite database, each called N times through its A
 warm-up (the response cache answers, as under load):
 
   * ``off``    — tracing disabled;
-  * ``spans``  — the ASGI and SQLAlchemy instrumentation with a tracer provider that has no span processor
-                 (spans are made and dropped: the cost of making them);
+  * ``spans``  — the server-span middleware and the SQLAlchemy instrumentation with a tracer provider that
+                 has no span processor (spans are made and dropped: the cost of making them);
   * ``export`` — tracing as configured in production: batch processor, OTLP/HTTP export to an embedded
                  collector running in its own process (so its CPU is not counted here).
 
@@ -97,8 +97,6 @@ def run(
     else:
         os.environ["FOUNDATION_TRACING_ENABLED"] = "false"
 
-    from opentelemetry.sdk.trace import TracerProvider
-
     from foundation.app import create_app
     from foundation.observability import tracing
     from foundation.settings import get_settings
@@ -106,7 +104,7 @@ def run(
     get_settings.cache_clear()
     app = create_app()
     if mode == "spans":
-        tracing.instrument(app, app.state.db.engine, TracerProvider())
+        tracing.instrument(app, app.state.db.engine, tracing.FoundationTracerProvider())
     return asyncio.run(measure(app, requests))
 
 
