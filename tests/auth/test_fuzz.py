@@ -8,11 +8,11 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from starlette.testclient import TestClient
 
 from foundation.app import create_app
 from foundation.settings import Settings
@@ -134,7 +134,13 @@ def test_authorization_header_fuzz_never_5xx(secured_app: Any, mint: Callable[..
         (f"/api/v1/tenant-metrics/{ALFA}/sc", "POST"),
         ("/api/v1/design-system/stories", "GET"),
     ]
-    with TestClient(secured_app, raise_server_exceptions=False) as client:
+    # Requests through the app's ASGI interface on one event loop, with its lifespan run around them.
+    loop = asyncio.new_event_loop()
+    lifespan = secured_app.router.lifespan_context(secured_app)
+    loop.run_until_complete(lifespan.__aenter__())
+    transport = httpx.ASGITransport(app=secured_app, raise_app_exceptions=False)
+    client = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+    try:
 
         @settings(max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck))
         @given(
@@ -152,9 +158,15 @@ def test_authorization_header_fuzz_never_5xx(secured_app: Any, mint: Callable[..
         def run(authorization: str, target: tuple[str, str]) -> None:
             path, method = target
             headers = {"Authorization": authorization.encode("latin-1"), "X-Tenant-Id": ALFA.encode()}
-            response = client.request(method, path, headers=headers, json={"samples": []})
+            response = loop.run_until_complete(
+                client.request(method, path, headers=headers, json={"samples": []})
+            )
             assert response.status_code < 500, (authorization, response.status_code, response.text)
             if response.status_code == 401:
                 assert response.headers["www-authenticate"].startswith("Bearer ")
 
         run()
+    finally:
+        loop.run_until_complete(client.aclose())
+        loop.run_until_complete(lifespan.__aexit__(None, None, None))
+        loop.close()
