@@ -1,7 +1,7 @@
 """Group commit for scaffold registrations.
 
 Concurrent registrations of one tenant in this process are classified and written together, in one
-transaction (:func:`service.register_batch`): two reads, the inserts as many-row statements, one commit —
+transaction (:func:`service.register_batch`): one read, the inserts as many-row statements, one commit —
 instead of five statements and a commit each. Under load this is what lets registrations keep up: the
 per-statement cost of the async database stack, not the database, bounded a lone registration at ~4 ms.
 
