@@ -41,11 +41,11 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util import types
 
+from foundation.observability.middleware import QUIET_PATHS
+
 if TYPE_CHECKING:
     from foundation.observability.tracing import FoundationTracerProvider
 
-# Paths polled constantly (probes, scrapes): never traced, and their database calls make no orphan spans.
-UNTRACED_PATHS = frozenset({"/metrics", "/health", "/health/ready"})
 
 # Methods named as-is; anything else is "_OTHER" (HTTP semantic conventions: bounded span names).
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
@@ -236,7 +236,8 @@ class ServerSpanMiddleware:
         self._propagation_headers: frozenset[bytes] = frozenset()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"] in UNTRACED_PATHS:
+        # Probes and scrapes are not traced (their database calls are suppressed by TelemetryMiddleware).
+        if scope["type"] != "http" or scope["path"] in QUIET_PATHS:
             await self.app(scope, receive, send)
             return
         span = self._start(scope)
