@@ -218,6 +218,49 @@ async def test_always_off_sampling_records_nothing_but_keeps_trace_ids(
     assert memory.get_finished_spans() == ()
 
 
+async def test_root_spans_follow_a_configured_ratio_sampler(
+    traced: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Only the SDK's always-on samplers are decided without being asked; any other one is consulted.
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "traceidratio")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0")
+    async with traced() as (client, memory):
+        response = await client.get(THEME, headers=TENANT)
+    assert response.status_code == 200 and len(response.headers.get("etag", "")) > 0
+    assert memory.get_finished_spans() == ()
+
+
+async def test_a_root_span_is_sampled_and_has_no_parent(traced: Any) -> None:
+    async with traced() as (client, memory):
+        await client.get(THEME, headers=TENANT)
+    (span,) = server_spans(memory)
+    context = span.get_span_context()
+    assert context is not None and context.trace_flags.sampled and not context.trace_state
+    assert span.parent is None
+
+
+async def test_client_attributes_belong_to_each_request(traced: Any) -> None:
+    # Attributes that repeat per client are computed once per combination; each request still gets its own.
+    async with traced() as (client, memory):
+        for agent, host in (
+            ("ui/1.0", "a.local"),
+            ("cli/2", "a.local"),
+            ("ui/1.0", "b.local:81"),
+            ("ui/1.0", "a.local"),
+        ):
+            await client.get(THEME, headers={**TENANT, "User-Agent": agent, "Host": host})
+    seen = [
+        (attributes["user_agent.original"], attributes["server.address"], attributes.get("server.port"))
+        for attributes in (dict(span.attributes or {}) for span in server_spans(memory))
+    ]
+    assert seen == [
+        ("ui/1.0", "a.local", None),
+        ("cli/2", "a.local", None),
+        ("ui/1.0", "b.local", 81),
+        ("ui/1.0", "a.local", None),
+    ]
+
+
 async def test_probe_and_scrape_paths_are_not_traced(traced: Any) -> None:
     async with traced() as (client, memory):
         for path in ("/health", "/health/ready", "/metrics"):

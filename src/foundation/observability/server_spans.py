@@ -7,8 +7,8 @@ adds ~50 µs more (a lock and a validation pass per attribute call, a copy into 
 tracing cost 57–62 % of the theme read's throughput against a 25 % budget.
 
 This middleware makes the same span with the SDK's own parts — the provider's sampler, id generator, resource,
-span limits and span processors — but records it in a :class:`RequestSpan`, a plain implementation of the
-tracing API's ``Span``, and hands the processors an SDK ``ReadableSpan`` when the request ends. The W3C
+span limits and span processors — but records it in a :class:`RequestSpan`, a lean span that is both the
+tracing API's ``Span`` and the SDK's ``ReadableSpan``, handed to the processors as it is when the request ends. The W3C
 context is continued through the global propagator; the span is current while the app runs (database child
 spans from the SQLAlchemy instrumentation, trace ids in logs and Problem bodies); it is named
 ``{method} {route template}`` once the app has routed; 5xx answers and escaping exceptions mark it an error.
@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 import re
 import traceback
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from importlib import metadata
 from time import time_ns
 from typing import TYPE_CHECKING, Any
@@ -35,7 +35,7 @@ from opentelemetry import context, propagate, trace
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, sampling
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
@@ -107,23 +107,37 @@ class HeaderCapture:
         return {key: tuple(values) for key, values in captured.items()}
 
 
-class RequestSpan(trace.Span):
-    """The server span while its request runs.
+class RequestSpan(trace.Span, ReadableSpan):
+    """The server span: recorded while its request runs, then handed to the span processors as it is.
 
-    Attributes the middleware records are plain values of known types (:meth:`record`); anything set through
-    the public API marks the span for the SDK's validation and limits when it ends (:meth:`readable`).
+    Like the SDK's own span it is both the tracing API's ``Span`` and the SDK's ``ReadableSpan``, so ending it
+    builds no copy. Attributes the middleware records are plain values of known types (:meth:`record`);
+    anything set through the public API marks the span for the SDK's validation and limits when it ends
+    (:meth:`finish`). Once ended, every mutator is a no-op: the export thread reads a span nobody changes.
     """
 
+    _kind = SpanKind.SERVER
+    _instrumentation_info = None
+    _context: SpanContext  # always set (ReadableSpan allows None)
+
     def __init__(
-        self, span_context: SpanContext, parent: SpanContext | None, name: str, attributes: dict[str, Any]
+        self,
+        span_context: SpanContext,
+        parent: SpanContext | None,
+        name: str,
+        attributes: dict[str, Any],
+        resource: Resource,
+        scope: InstrumentationScope,
     ) -> None:
         self._context = span_context
         self._parent = parent
         self._name = name
-        self._attributes = attributes
+        self._attributes: Any = attributes
+        self._resource = resource
+        self._instrumentation_scope = scope
         self._validated = False  # True once a value came through the public API
-        self._events: list[Event] = []
-        self._links: list[Link] = []
+        self._events: Any = ()
+        self._links: Any = ()
         self._status = _UNSET
         self._start_time = time_ns()
         self._end_time: int | None = None
@@ -148,10 +162,14 @@ class RequestSpan(trace.Span):
 
     def add_event(self, name: str, attributes: types.Attributes = None, timestamp: int | None = None) -> None:
         if self._end_time is None:
+            if not self._events:
+                self._events = []  # most spans never get one: no list until then
             self._events.append(Event(name, attributes, timestamp or time_ns()))
 
     def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
         if self._end_time is None and context.is_valid:
+            if not self._links:
+                self._links = []
             self._links.append(Link(context, attributes))
 
     def update_name(self, name: str) -> None:
@@ -186,38 +204,27 @@ class RequestSpan(trace.Span):
         if self._end_time is None:
             self._end_time = end_time or time_ns()
 
-    def readable(self, resource: Resource, scope: InstrumentationScope, limits: SpanLimits) -> ReadableSpan:
-        """The finished span as the SDK's processors and exporters take it."""
-        attributes: Mapping[str, Any] = self._attributes
+    def finish(self, limits: SpanLimits) -> None:
+        """Apply the span limits (and the SDK's validation of API-set values) before the span is handed on."""
         max_attributes = limits.max_span_attributes
         if (
             self._validated
             or limits.max_attribute_length is not None
-            or (max_attributes is not None and len(attributes) > max_attributes)
+            or (max_attributes is not None and len(self._attributes) > max_attributes)
         ):
-            attributes = BoundedAttributes(
-                max_attributes, attributes, immutable=True, max_value_len=limits.max_attribute_length
+            self._attributes = BoundedAttributes(
+                max_attributes, self._attributes, immutable=True, max_value_len=limits.max_attribute_length
             )
-        events: Sequence[Event] = (
-            BoundedList.from_seq(limits.max_events, self._events) if self._events else ()
-        )
-        links: Sequence[Link] = BoundedList.from_seq(limits.max_links, self._links) if self._links else ()
-        return ReadableSpan(
-            name=self._name,
-            context=self._context,
-            parent=self._parent,
-            resource=resource,
-            attributes=attributes,
-            events=events,
-            links=links,
-            kind=SpanKind.SERVER,
-            status=self._status,
-            start_time=self._start_time,
-            end_time=self._end_time,
-            instrumentation_scope=scope,
-        )
+        if self._events:
+            self._events = BoundedList.from_seq(limits.max_events, self._events)
+        if self._links:
+            self._links = BoundedList.from_seq(limits.max_links, self._links)
 
 
+# Distinct (host, user agent, client address, server, scheme) combinations whose attributes are kept.
+CONNECTION_MEMO_LIMIT = 1024
+# OTEL_TRACES_SAMPLER=always_on and parentbased_always_on (the default) resolve to these two instances.
+ALWAYS_RECORD_ROOTS = (sampling.ALWAYS_ON, sampling.DEFAULT_ON)
 _UNSET = Status(StatusCode.UNSET)  # immutable, shared by every span that ends without a verdict
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
@@ -234,6 +241,7 @@ class ServerSpanMiddleware:
         self.capture = HeaderCapture()
         self._propagator: Any = None
         self._propagation_headers: frozenset[bytes] = frozenset()
+        self._connection_attributes: dict[tuple[Any, ...], dict[str, Any]] = {}
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         # Probes and scrapes are not traced (their database calls are suppressed by TelemetryMiddleware).
@@ -242,13 +250,13 @@ class ServerSpanMiddleware:
             return
         span = self._start(scope)
         token = context.attach(trace.set_span_in_context(span))
-        if not isinstance(span, RequestSpan):  # sampled out: still current, so children follow the decision
+        if type(span) is not RequestSpan:  # sampled out: still current, so children follow the decision
             try:
                 await self.app(scope, receive, send)
             finally:
                 context.detach(token)
             return
-        method, capture = span._name, self.capture
+        method, capture = span.name, self.capture
 
         async def send_completing_span(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
@@ -277,65 +285,107 @@ class ServerSpanMiddleware:
         finally:
             context.detach(token)
             span.end()
-            self.provider.emit(span.readable(self.provider.resource, self.scope, self.limits))
+            span.finish(self.limits)
+            self.provider.emit(span)
 
     def _start(self, scope: dict[str, Any]) -> trace.Span:
         """The request's span, with the sampler's decision: a RequestSpan, or a non-recording one."""
-        headers = scope["headers"]
         propagator = propagate.get_global_textmap()
         if propagator is not self._propagator:  # its field names as ASGI header names, once per propagator
             self._propagator = propagator
             self._propagation_headers = frozenset(
                 name.lower().encode("latin-1") for name in propagator.fields
             )
+        attributes, carried = self._request_attributes(scope)
         # Extraction only when the request carries a propagation header: most requests start a trace.
-        carried = any(name in self._propagation_headers for name, _ in headers)
-        parent = propagator.extract(headers, getter=ASGI_HEADERS) if carried else None
+        parent = propagator.extract(scope["headers"], getter=ASGI_HEADERS) if carried else None
         parent_context: SpanContext | None = trace.get_current_span(parent).get_span_context()
         if parent_context is not None and not parent_context.is_valid:
             parent_context = None
         provider = self.provider
         ids = provider.id_generator
+        method = attributes["http.request.method"]
+        if parent_context is None and provider.sampler in ALWAYS_RECORD_ROOTS:
+            # The SDK's always-on samplers decide a root span without looking at it: record and sample,
+            # attributes as given, no trace state. Asking them costs two context lookups and a result object.
+            trace_id = ids.generate_trace_id()
+            span_context = SpanContext(
+                trace_id, ids.generate_span_id(), is_remote=False, trace_flags=_SAMPLED
+            )
+            return RequestSpan(span_context, None, method, attributes, provider.resource, self.scope)
         trace_id = parent_context.trace_id if parent_context is not None else ids.generate_trace_id()
-        method = scope["method"]
-        if method not in KNOWN_METHODS:
-            method = "_OTHER"
-        attributes = self._request_attributes(scope, method)
-        sampling = provider.sampler.should_sample(parent, trace_id, method, SpanKind.SERVER, attributes)
+        result = provider.sampler.should_sample(parent, trace_id, method, SpanKind.SERVER, attributes)
+        decision = result.decision
         span_context = SpanContext(
             trace_id,
             ids.generate_span_id(),
             is_remote=False,
-            trace_flags=_SAMPLED if sampling.decision.is_sampled() else _NOT_SAMPLED,
-            trace_state=sampling.trace_state,
+            trace_flags=_SAMPLED if decision.is_sampled() else _NOT_SAMPLED,
+            trace_state=result.trace_state,
         )
-        if not sampling.decision.is_recording():
+        if not decision.is_recording():
             return NonRecordingSpan(span_context)
-        return RequestSpan(span_context, parent_context, method, dict(sampling.attributes or attributes))
+        return RequestSpan(
+            span_context,
+            parent_context,
+            method,
+            dict(result.attributes or attributes),
+            provider.resource,
+            self.scope,
+        )
 
-    def _request_attributes(self, scope: dict[str, Any], method: str) -> dict[str, Any]:
+    def _request_attributes(self, scope: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """The span's request attributes, and whether the request carries a propagation header."""
         host = user_agent = None
-        for name, value in scope["headers"]:
+        carried = False
+        propagation_headers = self._propagation_headers
+        for name, value in scope["headers"]:  # one pass over the raw headers for everything needed
             if name == b"host":
-                host = value.decode("latin-1")
+                host = value
             elif name == b"user-agent":
-                user_agent = value.decode("latin-1")
-        attributes: dict[str, Any] = {
-            "http.request.method": method,
-            "url.scheme": scope.get("scheme", "http"),
-            "url.path": scope.get("root_path", "") + scope["path"],
-            "network.protocol.version": scope.get("http_version", "1.1"),
-        }
-        if method == "_OTHER":
-            attributes["http.request.method_original"] = scope["method"]
+                user_agent = value
+            elif name in propagation_headers:
+                carried = True
+        client = scope.get("client")
+        connection = (
+            host,
+            user_agent,
+            client[0] if client else None,
+            scope.get("server"),
+            scope.get("scheme"),
+        )
+        static = self._connection_attributes.get(connection)
+        if static is None:
+            static = self._describe_connection(scope, host, user_agent)
+            if len(self._connection_attributes) >= CONNECTION_MEMO_LIMIT:
+                self._connection_attributes.clear()
+            self._connection_attributes[connection] = static
+        method = scope["method"]
+        attributes = static.copy()
+        attributes["http.request.method"] = method if method in KNOWN_METHODS else "_OTHER"
+        attributes["url.path"] = scope.get("root_path", "") + scope["path"]
+        attributes["network.protocol.version"] = scope.get("http_version", "1.1")
+        if method not in KNOWN_METHODS:
+            attributes["http.request.method_original"] = method
         query = scope.get("query_string")
         if query:
             attributes["url.query"] = query.decode("latin-1")
+        if self.capture.request is not None:
+            captured = self.capture.attributes(self.capture.request, "http.request.header.", scope["headers"])
+            attributes.update(captured)
+        return attributes, carried
+
+    @staticmethod
+    def _describe_connection(
+        scope: dict[str, Any], host: bytes | None, user_agent: bytes | None
+    ) -> dict[str, Any]:
+        """Attributes that repeat for every request of one client: scheme, server, client address, agent."""
+        attributes: dict[str, Any] = {"url.scheme": scope.get("scheme", "http")}
         server = scope.get("server")
         if host:
-            address, _, port = host.rpartition(":")
+            address, _, port = host.decode("latin-1").rpartition(":")
             if not port.isdigit():  # no port, or an IPv6 literal without one
-                address, port = host, ""
+                address, port = host.decode("latin-1"), ""
             attributes["server.address"] = address
             if port:
                 attributes["server.port"] = int(port)
@@ -347,8 +397,5 @@ class ServerSpanMiddleware:
         if client:
             attributes["client.address"] = client[0]
         if user_agent:
-            attributes["user_agent.original"] = user_agent
-        if self.capture.request is not None:
-            captured = self.capture.attributes(self.capture.request, "http.request.header.", scope["headers"])
-            attributes.update(captured)
+            attributes["user_agent.original"] = user_agent.decode("latin-1")
         return attributes
