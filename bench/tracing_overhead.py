@@ -7,7 +7,10 @@ rate limits off, one worker each:
 Each is loaded with `wrk -t2 -c50 -d10s` (a Lua script adds X-Tenant-Id) on
 GET /api/v1/tenants/{alfa}/themes/current, in rounds (--rounds) of off/on/noexport, every other round in
 reverse order (ABBA) so a drift of the machine's speed hits both. Overhead = 1 - on/off over the means
-(target <= 25 %), also reported per round (each round's on against its own off) with their median. A third
+(target <= 25 %), also reported per round (each round's on against its own off) with their median. Each run
+also records the server process's CPU time per request (all its threads, from /proc): on a shared VM whose
+speed varies from second to second that figure is steadier than req/s, and both servers are CPU-bound, so
+1 - cpu(off)/cpu(on) estimates the same overhead (reported as cpuOverheadPercent). A third
 server, "noexport" (metrics on; without an OTLP endpoint no tracer provider is built), shows what metrics
 alone cost.
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import statistics
@@ -52,17 +56,30 @@ PATH = f"/api/v1/tenants/{ALFA}/themes/current"
 LUA = 'wrk.headers["X-Tenant-Id"] = "tenant-alfa"\n'
 
 
-def run_wrk(url: str, script: Path, threads: int, connections: int, duration: int) -> dict[str, Any]:
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process, all threads (fields 14 and 15 of /proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(
+    url: str, script: Path, threads: int, connections: int, duration: int, server_pid: int | None = None
+) -> dict[str, Any]:
     wrk = shutil.which("wrk")
     if wrk is None:
         raise SystemExit("wrk not found on PATH")
     command = [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration}s", "-s", str(script), "--latency", url]
+    cpu_before = process_cpu_seconds(server_pid) if server_pid else 0.0
     output = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60, check=True).stdout
+    cpu_after = process_cpu_seconds(server_pid) if server_pid else 0.0
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    total = re.search(r"(\d+) requests in", output)
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     errors = re.search(r"Socket errors:.*", output)
+    requests = int(total.group(1)) if total else 0
     return {
         "rps": rps,
+        "cpuUsPerRequest": round(1e6 * (cpu_after - cpu_before) / requests, 1) if requests else None,
         "non2xx": int(non2xx.group(1)) if non2xx else 0,
         "socketErrors": errors.group(0) if errors else "",
     }
@@ -130,8 +147,19 @@ def main() -> None:
                     # ABBA order: every other round runs the servers in reverse, so a drift of the machine's
                     # speed over the run does not always favour whichever server goes first.
                     for name, server in servers if round_index % 2 == 0 else servers[::-1]:
-                        runs[name].append(
-                            run_wrk(server.url + PATH, script, args.threads, args.connections, args.duration)
+                        run = run_wrk(
+                            server.url + PATH,
+                            script,
+                            args.threads,
+                            args.connections,
+                            args.duration,
+                            server.process.pid,
+                        )
+                        runs[name].append(run)
+                        print(
+                            f"round {round_index + 1}/{args.rounds} {name}: {run['rps']:.0f} req/s, "
+                            f"{run['cpuUsPerRequest']} µs CPU/request",
+                            file=sys.stderr,
                         )
                 off_rps = statistics.mean(r["rps"] for r in runs["off"])
                 on_rps = statistics.mean(r["rps"] for r in runs["on"])
@@ -148,6 +176,10 @@ def main() -> None:
                 ]
                 result["overheadPercentPerRound"] = per_round
                 result["overheadPercentMedianOfRounds"] = statistics.median(per_round)
+                off_cpu = statistics.mean(r["cpuUsPerRequest"] for r in runs["off"])
+                on_cpu = statistics.mean(r["cpuUsPerRequest"] for r in runs["on"])
+                result["cpuUsPerRequest"] = {"off": round(off_cpu, 1), "on": round(on_cpu, 1)}
+                result["cpuOverheadPercent"] = round(100 * (1 - off_cpu / on_cpu), 1)
                 result["noexportOverheadPercent"] = round(100 * (1 - noexport_rps / off_rps), 1)
                 result["runs"] = runs
                 result["collectorSpans"] = httpx.get(f"{collector.url}/stats").json()["spans"]
