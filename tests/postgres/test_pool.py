@@ -1,5 +1,5 @@
 """Pooled PostgreSQL connections: one that died while idle in the pool is replaced before use (no failed
-request), and one in steady use is not pinged at every checkout."""
+request), one in steady use is not pinged at every checkout, and bursts of load open no new connection."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from foundation import db as db_module
 from foundation.db import Database
+from foundation.settings import Settings
 from tests.conftest import BACKEND
 from tests.postgres.test_row_level_security import dsn
 
@@ -67,5 +68,33 @@ async def test_a_connection_in_steady_use_is_not_pinged(
         async with database.read() as connection:
             await connection.execute(text("SELECT 1"))
         assert pings == 1
+    finally:
+        await database.dispose()
+
+
+async def test_after_warm_up_a_burst_of_requests_opens_no_connection(database_url: str) -> None:
+    # Each connection opened mid-load blocks the worker's event loop (TLS negotiation, SCRAM key derivation):
+    # the pool is opened whole at start and keeps its connections (no overflow that is closed after a burst).
+    settings = Settings(database_url=database_url)
+    database = Database(database_url, settings=settings)
+    opened = 0
+
+    def count(*_: Any) -> None:
+        nonlocal opened
+        opened += 1
+
+    event.listen(database.engine.sync_engine, "connect", count)
+    try:
+        await database.warm_up(settings.db_pool_size)
+        assert opened == settings.db_pool_size
+
+        async def busy() -> None:
+            async with database.read() as connection:
+                await connection.execute(text("SELECT pg_sleep(0.05)"))
+
+        for _ in range(3):  # bursts larger than the pool: extra requests wait for a connection
+            await asyncio.gather(*(busy() for _ in range(settings.db_pool_size + 10)))
+        assert opened == settings.db_pool_size
+        assert database.engine.pool.checkedin() == settings.db_pool_size  # type: ignore[attr-defined]
     finally:
         await database.dispose()
