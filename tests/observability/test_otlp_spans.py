@@ -7,6 +7,7 @@ The exporter is checked against a real HTTP endpoint: standard OTEL_* variables,
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import threading
 import time
@@ -31,6 +32,8 @@ from foundation.observability.otlp_spans import (
     traces_endpoint,
 )
 from foundation.observability.pii import REDACTED, scrub_span
+from foundation.observability.server_spans import ServerSpanMiddleware
+from foundation.observability.tracing import FoundationTracerProvider
 from tests.observability.servers import free_port
 
 CPF = "123.456.789-09"
@@ -116,6 +119,61 @@ def test_encoding_equals_the_sdk_encoder_on_scrubbed_spans() -> None:
     assert first == expected
     assert again == expected
     assert len(first.resource_spans[0].scope_spans) == 2
+
+
+def server_request_spans() -> list[ReadableSpan]:
+    """Spans of ServerSpanMiddleware (encoded from their own fields): a continued trace with annotations,
+    events over the limit and an escaping exception, a 500, and a plain root span."""
+    memory = InMemorySpanExporter()
+    provider = FoundationTracerProvider(resource=Resource.create({"service.name": "encoder-test"}))
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    provider.span_limits = SpanLimits(max_span_attributes=10, max_events=2)
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        span = trace.get_current_span()
+        if scope["path"] == "/boom":
+            span.set_attributes({"app.owner": EMAIL, "app.count": 3, "app.ids": ["a", "b"], "app.over": "x"})
+            span.add_event("validation", {"detail": f"contato {EMAIL}"})
+            span.add_event("second")
+            raise RuntimeError(f"failed for {CPF}")
+        status = 500 if scope["path"] == "/fail" else 200
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    middleware = ServerSpanMiddleware(app, tracer_provider=provider)
+
+    async def send(message: dict[str, Any]) -> None:
+        return None
+
+    async def run() -> None:
+        base = {"type": "http", "method": "GET", "scheme": "http", "http_version": "1.1", "root_path": ""}
+        parent = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        headers = [(b"host", b"api.local:9000"), (b"traceparent", parent), (b"tracestate", b"vendor=abc")]
+        with pytest.raises(RuntimeError):
+            await middleware(
+                {**base, "path": "/boom", "query_string": f"cpf={CPF}".encode(), "headers": headers},
+                None,
+                send,
+            )
+        await middleware({**base, "path": "/fail", "query_string": b"", "headers": []}, None, send)
+        await middleware(
+            {**base, "path": "/ok", "query_string": b"", "headers": [(b"user-agent", b"ui/1")]}, None, send
+        )
+
+    asyncio.run(run())
+    return list(memory.get_finished_spans())
+
+
+def test_server_spans_encode_as_the_sdk_encoder_would() -> None:
+    spans = server_request_spans()
+    assert len(spans) == 3 and spans[0].dropped_attributes == 2 and spans[0].dropped_events == 1
+    encoder = SpanRequestEncoder()
+    first = ExportTraceServiceRequest.FromString(encoder.encode(spans))
+    again = ExportTraceServiceRequest.FromString(encoder.encode(spans))
+    assert first == sdk_request(spans)
+    assert again == first
+    encoded = encoder.encode(spans)
+    assert CPF.encode() not in encoded and EMAIL.encode() not in encoded
 
 
 def test_pii_is_masked_and_equal_values_of_different_types_stay_distinct() -> None:

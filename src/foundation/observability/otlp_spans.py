@@ -21,14 +21,17 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanContext, SpanKind, StatusCode
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode
 from opentelemetry.util.re import parse_env_headers
 
 from foundation.observability.pii import redact_text, scrub_attribute
+from foundation.observability.server_spans import UNSET_STATUS as _UNSET_STATUS
+from foundation.observability.server_spans import RequestSpan
 
 log = logging.getLogger(__name__)
 
@@ -195,9 +198,58 @@ class SpanRequestEncoder:
         return encoded
 
     def _span(self, span: ReadableSpan) -> bytes:
-        context = span.get_span_context()
-        assert context is not None  # a finished SDK span always has one
-        parent = span.parent
+        if type(span) is RequestSpan:
+            # Our server spans (most of what is exported): their fields read directly, without the
+            # ReadableSpan properties' copies and ABC checks (a third of the encoding time per span).
+            attributes, events, links = span._attributes, span._events, span._links
+            return self._encode_span(
+                span._context,
+                span._parent,
+                span._name,
+                _SERVER_KIND,
+                span._start_time,
+                span._end_time,
+                attributes,
+                attributes.dropped if type(attributes) is BoundedAttributes else 0,
+                events,
+                events.dropped if events else 0,  # a non-empty list is a BoundedList once the span ended
+                links,
+                links.dropped if links else 0,
+                span._status,
+            )
+        return self._encode_span(
+            span.get_span_context(),
+            span.parent,
+            span.name,
+            _KIND[span.kind.value],
+            span.start_time,
+            span.end_time,
+            span.attributes,
+            span.dropped_attributes,
+            span.events,
+            span.dropped_events,
+            span.links,
+            span.dropped_links,
+            span.status,
+        )
+
+    def _encode_span(
+        self,
+        context: SpanContext | None,
+        parent: SpanContext | None,
+        name: str,
+        kind: bytes,
+        start_time: int | None,
+        end_time: int | None,
+        attributes: Mapping[str, Any] | None,
+        dropped_attributes: int,
+        events: Sequence[Event],
+        dropped_events: int,
+        links: Sequence[Link],
+        dropped_links: int,
+        status: Status | None,
+    ) -> bytes:
+        assert context is not None  # a finished span always has one
         out = [
             _TRACE_ID_TAG,
             context.trace_id.to_bytes(16, "big"),
@@ -208,17 +260,17 @@ class SpanRequestEncoder:
             out.append(_string(3, ",".join(f"{key}={value}" for key, value in context.trace_state.items())))
         if parent is not None:
             out += (_PARENT_ID_TAG, parent.span_id.to_bytes(8, "big"))
-        if span.name:
-            out.append(self._name(span.name))
-        out.append(_KIND[span.kind.value])
-        if span.start_time:
-            out += (_START_TAG, _FIXED64.pack(span.start_time))
-        if span.end_time:
-            out += (_END_TAG, _FIXED64.pack(span.end_time))
-        out.append(self._attributes_of(9, span.attributes))
-        if span.dropped_attributes:
-            out.append(_tag(10, 0) + _varint(span.dropped_attributes))
-        for event in span.events:
+        if name:
+            out.append(self._name(name))
+        out.append(kind)
+        if start_time:
+            out += (_START_TAG, _FIXED64.pack(start_time))
+        if end_time:
+            out += (_END_TAG, _FIXED64.pack(end_time))
+        out.append(self._attributes_of(9, attributes))
+        if dropped_attributes:
+            out.append(_tag(10, 0) + _varint(dropped_attributes))
+        for event in events:
             body = _tag(1, 1) + _FIXED64.pack(event.timestamp) if event.timestamp else b""
             if event.name:
                 body += _string(2, redact_text(event.name))
@@ -226,9 +278,9 @@ class SpanRequestEncoder:
             if event.dropped_attributes:
                 body += _tag(4, 0) + _varint(event.dropped_attributes)
             out.append(_length_delimited(11, body))
-        if span.dropped_events:
-            out.append(_tag(12, 0) + _varint(span.dropped_events))
-        for link in span.links:
+        if dropped_events:
+            out.append(_tag(12, 0) + _varint(dropped_events))
+        for link in links:
             body = _length_delimited(1, link.context.trace_id.to_bytes(16, "big"))
             body += _length_delimited(2, link.context.span_id.to_bytes(8, "big"))
             body += self._attributes_of(4, link.attributes)
@@ -236,10 +288,11 @@ class SpanRequestEncoder:
                 body += _tag(5, 0) + _varint(link.dropped_attributes)
             body += _tag(6, 5) + _FIXED32.pack(_flags(link.context))
             out.append(_length_delimited(13, body))
-        if span.dropped_links:
-            out.append(_tag(14, 0) + _varint(span.dropped_links))
-        status = span.status
-        if status is not None:
+        if dropped_links:
+            out.append(_tag(14, 0) + _varint(dropped_links))
+        if status is _UNSET_STATUS:
+            out.append(_STATUS_UNSET)
+        elif status is not None:
             if status.description:
                 body = _string(2, redact_text(status.description))
                 if status.status_code.value:
@@ -255,6 +308,8 @@ class SpanRequestEncoder:
 def _plain(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
     """A plain dict of the attributes: the SDK's mapping proxy over ``BoundedAttributes`` iterates through
     the ABC machinery (a method call per item), its ``copy()`` is one C-level dict copy."""
+    if type(attributes) is dict:
+        return attributes
     try:
         copied = attributes.copy()  # type: ignore[attr-defined]
     except (AttributeError, TypeError):
@@ -279,6 +334,8 @@ _STATUS = {
     code.value: _length_delimited(15, _tag(3, 0) + _varint(code.value) if code.value else b"")
     for code in StatusCode
 }
+_STATUS_UNSET = _STATUS[StatusCode.UNSET.value]
+_SERVER_KIND = _KIND[SpanKind.SERVER.value]
 _SPAN_FLAGS = {
     remote: _tag(16, 5) + _FIXED32.pack(_HAS_IS_REMOTE | (_IS_REMOTE if remote else 0))
     for remote in (False, True)

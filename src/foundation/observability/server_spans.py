@@ -8,9 +8,9 @@ tracing cost 57–62 % of the theme read's throughput against a 25 % budget.
 
 This middleware makes the same span with the SDK's own parts — the provider's sampler, id generator, resource,
 span limits and span processors — but records it in a :class:`RequestSpan`, a lean span that is both the
-tracing API's ``Span`` and the SDK's ``ReadableSpan``, handed to the processors as it is when the request ends. The W3C
-context is continued through the global propagator; the span is current while the app runs (database child
-spans from the SQLAlchemy instrumentation, trace ids in logs and Problem bodies); it is named
+tracing API's ``Span`` and the SDK's ``ReadableSpan``, handed to the processors as it is when the request
+ends. The W3C context is continued through the global propagator; the span is current while the app runs
+(database child spans from the SQLAlchemy instrumentation, trace ids in logs and Problem bodies); it is named
 ``{method} {route template}`` once the app has routed; 5xx answers and escaping exceptions mark it an error.
 Code inside the request may annotate it through the usual API (``trace.get_current_span().set_attribute``);
 such values are validated by the SDK's ``BoundedAttributes`` as the SDK's own spans would be.
@@ -138,7 +138,7 @@ class RequestSpan(trace.Span, ReadableSpan):
         self._validated = False  # True once a value came through the public API
         self._events: Any = ()
         self._links: Any = ()
-        self._status = _UNSET
+        self._status = UNSET_STATUS
         self._start_time = time_ns()
         self._end_time: int | None = None
 
@@ -225,7 +225,7 @@ class RequestSpan(trace.Span, ReadableSpan):
 CONNECTION_MEMO_LIMIT = 1024
 # OTEL_TRACES_SAMPLER=always_on and parentbased_always_on (the default) resolve to these two instances.
 ALWAYS_RECORD_ROOTS = (sampling.ALWAYS_ON, sampling.DEFAULT_ON)
-_UNSET = Status(StatusCode.UNSET)  # immutable, shared by every span that ends without a verdict
+UNSET_STATUS = Status(StatusCode.UNSET)  # immutable, shared by every span that ends without a verdict
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
 
