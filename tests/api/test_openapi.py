@@ -128,6 +128,20 @@ def same_page_size_and_alias(context: Any, query: dict[str, Any] | None) -> dict
     return query
 
 
+@schema.hook("map_case")
+def header_names_the_path_tenant(context: Any, case: Any) -> Any:
+    """X-Tenant-Id must name the path's tenant (api.md; a 400 otherwise), a rule between two parameters that
+    OpenAPI cannot express: when both are schema-valid, the path takes the header's value. Without this a
+    generated path that happens to name a seeded tenant (say ``tenant-default``) with any other header is a
+    valid-looking request the API rightly refuses, and the run fails by chance."""
+    path = case.path_parameters or {}
+    headers = case.headers or {}
+    tenant, header = path.get("tenantId"), headers.get("X-Tenant-Id")
+    if isinstance(tenant, str) and tenant and isinstance(header, str) and header:
+        case.path_parameters = {**path, "tenantId": header}
+    return case
+
+
 @pytest.fixture
 def fuzz_app(make_settings: Callable[..., Settings]) -> Any:
     return create_app(make_settings(rate_limit_enabled=False, tracing_enabled=False))
