@@ -280,7 +280,7 @@ def _engine_options(url: str, settings: Settings | None) -> dict[str, Any]:
     options: dict[str, Any] = {
         "pool_pre_ping": False,  # connections are pinged when they were idle (_ping_idle_connections)
         "pool_timeout": timeout,
-        "pool_size": settings.db_pool_size if settings else 20,
+        "pool_size": settings.db_pool_size if settings else 10,
         "max_overflow": settings.db_max_overflow if settings else 0,
     }
     if url.startswith("postgresql+asyncpg"):

@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     migration_database_url: str | None = None
     db_app_role: str = "foundation_app"
     db_app_password: str | None = None
-    db_pool_size: int = Field(default=20, ge=1)
+    db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=0, ge=0)
     # Seconds a request may wait for a connection / a statement before answering 503.
     db_timeout_seconds: float = Field(default=5.0, gt=0)
