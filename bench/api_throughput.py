@@ -33,6 +33,7 @@ from pathlib import Path
 
 import httpx
 
+from foundation.http import listeners
 from foundation.http.server_protocol import PROTOCOL_PATH
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,6 +103,19 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60) 
             pass
         time.sleep(0.2)
     raise TimeoutError(url)
+
+
+def wait_all_workers(port: int, workers: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    """Until every worker listens: ready means one answered, and a late one would start cold mid-run."""
+    if workers <= 1 or not listeners.REUSE_PORT_BALANCES:
+        return
+    deadline = time.monotonic() + timeout
+    while listeners.listening_sockets(port) < workers:
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(
+                f"only {listeners.listening_sockets(port)} of {workers} workers listen on {port}"
+            )
+        time.sleep(0.2)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -315,12 +329,12 @@ def main() -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    # The ceiling is served like the API: uvicorn, same workers, loop and HTTP protocol class.
+    # The ceiling is served like the API: uvicorn, same workers, listening sockets, loop and protocol class.
     bare = subprocess.Popen(
         [
             sys.executable,
             "-c",
-            "import uvicorn; uvicorn.run('bare_app:app', host='127.0.0.1', "
+            "from foundation.http import listeners; listeners.run('bare_app:app', host='127.0.0.1', "
             f"port={bare_port}, workers={args.workers}, loop={args.loop!r}, http={PROTOCOL_PATH!r}, "
             "access_log=False, log_level='warning', server_header=False)",
         ],
@@ -334,6 +348,8 @@ def main() -> None:
         base = f"http://127.0.0.1:{api_port}"
         wait_ready(f"{base}/health/ready", api)
         wait_ready(f"http://127.0.0.1:{bare_port}/bare", bare)
+        wait_all_workers(api_port, args.workers, api)
+        wait_all_workers(bare_port, args.workers, bare)
         etag = httpx.get(
             f"{base}/api/v1/tenants/{ALFA}/themes/current", headers={"X-Tenant-Id": ALFA}
         ).headers["ETag"]

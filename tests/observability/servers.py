@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +21,8 @@ from typing import Any, TypeVar
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
+
+from foundation.http import listeners
 
 ALFA = "00000000-0000-0000-0000-000000000001"
 BETA = "00000000-0000-0000-0000-000000000002"
@@ -119,8 +121,12 @@ def running_server(
     workers: int = 1,
     port: int | None = None,
     ready_seconds: float = 60,
+    extra_args: Sequence[str] = (),
 ) -> Iterator[Server]:
-    """`foundation serve` in its own process group; SIGTERM then SIGKILL to that group on exit."""
+    """`foundation serve` in its own process group; SIGTERM then SIGKILL to that group on exit.
+
+    Ready when ``/health/ready`` answers and, with a socket per worker, when every worker listens.
+    """
     port = port or free_port()
     log_dir.mkdir(parents=True, exist_ok=True)
     stdout, stderr = log_dir / f"server-{port}.out", log_dir / f"server-{port}.err"
@@ -136,6 +142,7 @@ def running_server(
     ]
     if workers > 1:
         command += ["--workers", str(workers)]
+    command += extra_args
     with stdout.open("wb") as out, stderr.open("wb") as err:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=err, start_new_session=True)
     server = Server(f"http://127.0.0.1:{port}", port, process, stdout, stderr, env)
@@ -150,6 +157,13 @@ def running_server(
                 return False
 
         poll(ready, ready_seconds, f"{server.url}/health/ready", interval=0.1)
+        if workers > 1 and listeners.REUSE_PORT_BALANCES and "--no-reuse-port" not in extra_args:
+            poll(
+                lambda: listeners.listening_sockets(port) >= workers or None,
+                ready_seconds,
+                f"{workers} workers listening on {port}",
+                interval=0.1,
+            )
         yield server
     finally:
         stop(process)

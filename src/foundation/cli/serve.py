@@ -35,6 +35,11 @@ def serve(
         help="Event loop. asyncio keeps the latency tail flat under saturation; uvloop serves ~15 % more "
         "requests per second with a p99 several times higher (docs/benchmarks.md).",
     ),
+    reuse_port: bool = typer.Option(
+        True,
+        help="With several workers on Linux, a listening socket per worker (SO_REUSEPORT) so the kernel "
+        "spreads connections evenly; --no-reuse-port shares one socket, as uvicorn does.",
+    ),
 ) -> None:
     config = settings()
     _preflight_security(config)
@@ -43,15 +48,16 @@ def serve(
     _check_port(host, port)
     if workers > 1 and config.metrics_enabled:
         _prepare_multiprocess_metrics(config.var_dir, port)
-    import uvicorn
+    from foundation.http import listeners
 
     typer.echo(f"api: http://{host}:{port}", err=True)
-    uvicorn.run(
+    listeners.run(
         "foundation.app:create_app",
         factory=True,
         host=host,
         port=port,
-        workers=workers if not reload else None,
+        workers=workers if not reload else 1,
+        reuse_port=reuse_port,
         reload=reload,
         loop=loop.value,
         http=PROTOCOL_PATH,
