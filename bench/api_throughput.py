@@ -282,6 +282,11 @@ def main() -> None:
     parser.add_argument(
         "--warm-up", type=int, default=2, help="seconds of unrecorded load before each measured run"
     )
+    parser.add_argument(
+        "--shared-socket",
+        action="store_true",
+        help="several workers accept from one socket (uvicorn's way) instead of a socket each",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         subprocess.run(["bash", str(ROOT / "scripts/system-deps.sh")], check=True)
@@ -325,6 +330,7 @@ def main() -> None:
         str(args.workers),
         "--loop",
         args.loop,
+        *(["--no-reuse-port"] if args.shared_socket else []),
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -336,6 +342,7 @@ def main() -> None:
             "-c",
             "from foundation.http import listeners; listeners.run('bare_app:app', host='127.0.0.1', "
             f"port={bare_port}, workers={args.workers}, loop={args.loop!r}, http={PROTOCOL_PATH!r}, "
+            f"reuse_port={not args.shared_socket}, "
             "access_log=False, log_level='warning', server_header=False)",
         ],
         cwd=work,
@@ -348,8 +355,9 @@ def main() -> None:
         base = f"http://127.0.0.1:{api_port}"
         wait_ready(f"{base}/health/ready", api)
         wait_ready(f"http://127.0.0.1:{bare_port}/bare", bare)
-        wait_all_workers(api_port, args.workers, api)
-        wait_all_workers(bare_port, args.workers, bare)
+        if not args.shared_socket:
+            wait_all_workers(api_port, args.workers, api)
+            wait_all_workers(bare_port, args.workers, bare)
         etag = httpx.get(
             f"{base}/api/v1/tenants/{ALFA}/themes/current", headers={"X-Tenant-Id": ALFA}
         ).headers["ETag"]
@@ -419,8 +427,14 @@ def render(
             f"--seconds {args.seconds}",
             f"--loop {args.loop}" if args.loop != "asyncio" else "",
             f"--warm-up {args.warm_up}" if args.warm_up != 2 else "",
+            "--shared-socket" if args.shared_socket else "",
         )
         if part
+    )
+    listening = (
+        "one shared socket"
+        if args.shared_socket
+        else "a socket each (SO_REUSEPORT; measured once every worker listened)"
     )
     lines = [
         f"## Core API — {backend}, {args.workers} worker(s)",
@@ -430,7 +444,8 @@ def render(
         f"- Rate limits enabled but raised to {RAISED}/min for every class during the run. Access log off "
         "(`FOUNDATION_LOG_LEVEL=WARNING`), as for the ceiling. Event loop: "
         f"{args.loop} for both servers. Each measured run follows {args.warm_up} s of unrecorded load at "
-        "the same concurrency (the first second after a start is slower, see docs/operations.md).",
+        "the same concurrency (the first second after a start is slower, see docs/operations.md)."
+        + (f" Workers listen on {listening}, for both servers." if args.workers > 1 else ""),
         f"- Resident memory of the server process(es) after {total:,} API requests: "
         + ", ".join(f"{mb:.0f} MB" for mb in memory),
         "",

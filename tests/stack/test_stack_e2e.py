@@ -16,6 +16,7 @@ import pytest
 
 from foundation.dashboards import browser
 from foundation.dashboards.panels import CORE_PANEL_IDS, PANELS
+from foundation.http import listeners
 from foundation.stack import config, procs, state
 
 pytestmark = [pytest.mark.stack, pytest.mark.integration]
@@ -47,7 +48,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         pytest.skip(config.PROMETHEUS_INSTALL_HINT)
     state_dir = tmp_path_factory.mktemp("stack")
     ports = ["--api-port", "0", "--collector-port", "0", "--prometheus-port", "0", "--dashboard-port", "0"]
-    result = foundation("stack", "up", "--state-dir", str(state_dir), *ports, "--timeout", "120")
+    # Two API workers, the production shape: metrics summed over processes, spans from both.
+    result = foundation(
+        "stack", "up", "--state-dir", str(state_dir), *ports, "--api-workers", "2", "--timeout", "120"
+    )
     current = state.load(state_dir)
     try:
         assert result.returncode == 0, result.stdout + result.stderr
@@ -71,6 +75,8 @@ def test_up_prints_one_url_per_component_and_status(stack: Stack) -> None:
     status = foundation("stack", "status", "--state-dir", str(stack.state_dir))
     assert status.returncode == 0, status.stdout + status.stderr
     assert status.stdout.count("healthy") == len(COMPONENTS)
+    if listeners.REUSE_PORT_BALANCES:  # `up` returned once both API workers listened
+        assert listeners.listening_sockets(stack.ports["api"]) == 2
     again = foundation("stack", "up", "--state-dir", str(stack.state_dir))
     assert again.returncode == 0 and "already running" in again.stdout
 

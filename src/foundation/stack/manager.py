@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from foundation.http import listeners
 from foundation.stack import config, procs, state
 from foundation.stack.state import Component, StackState
 
@@ -188,6 +189,15 @@ def _start_all(
     current.components["api"] = comp
     state.save(current)
     _wait(comp, lambda: _healthy(comp.health_url), options.timeout, "ready")
+    if options.api_workers > 1 and listeners.REUSE_PORT_BALANCES:
+        # Ready means one worker answered; the others take connections once they listen too.
+        workers = options.api_workers
+        _wait(
+            comp,
+            lambda: listeners.listening_sockets(comp.port) >= workers,
+            options.timeout,
+            "all workers listening",
+        )
 
     rules = config.find_rules_file()
     if rules is None:
