@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
 import socket
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 from uvicorn.config import STARTUP_FAILURE
 
 from foundation.http import listeners
-from tests.observability.servers import free_port, running_server, seeded_database, server_env
+from tests.observability.servers import free_port, poll, running_server, seeded_database, server_env
 from tests.observability.test_workers import HEADERS, THEME, theme_count_per_pid
 
 linux_only = pytest.mark.skipif(
@@ -99,6 +100,24 @@ def test_each_worker_listens_on_its_own_socket_and_keep_alive_connections_reach_
         per_worker = theme_count_per_pid(multiproc)
         assert set(map(int, per_worker)) == owners
         assert all(count % 5 == 0 and count >= 5 * 9 for count in per_worker.values()), per_worker
+
+
+@linux_only
+@pytest.mark.integration
+def test_a_killed_worker_is_replaced_by_one_listening_on_a_new_socket(tmp_path: Path) -> None:
+    env = server_env(seeded_database(tmp_path / "db"), tmp_path / "var", FOUNDATION_TRACING_ENABLED="false")
+    with running_server(env, tmp_path / "logs", workers=2) as server:
+        first = listener_owners(server.port)
+        victim = min(first)
+        os.kill(victim, signal.SIGKILL)
+        replaced = poll(
+            lambda: (owners := listener_owners(server.port)) - first and len(owners) == 2 and owners,
+            60,
+            "a replacement worker listening",
+        )
+        assert victim not in replaced and len(replaced & first) == 1
+        with httpx.Client(base_url=server.url, limits=httpx.Limits(max_keepalive_connections=0)) as client:
+            assert {client.get(THEME, headers=HEADERS).status_code for _ in range(20)} == {200}
 
 
 @linux_only
