@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import inspect
 from collections.abc import AsyncIterator
@@ -24,7 +26,7 @@ from foundation.http.openapi import build_openapi
 from foundation.http.ratelimit import EndpointClass, RateLimiter
 from foundation.http.response_cache import CacheableRead, ResponseCacheMiddleware
 from foundation.http.responses import JsonResponse
-from foundation.observability import tracing
+from foundation.observability import loop_lag, tracing
 from foundation.observability.logging import configure_logging
 from foundation.observability.middleware import TelemetryMiddleware
 from foundation.problems import UnhandledErrorMiddleware, install_problem_handlers
@@ -136,7 +138,12 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         # ~50 requests in flight, not by garbage: 638 collections and 430 ms per 12 s of scaffold POSTs at 50
         # connections, 2 collections and 18 ms with 10,000 (refcounting frees almost everything anyway).
         gc.set_threshold(10_000, 10, 10)
+        lag_watch = asyncio.create_task(loop_lag.watch()) if settings.metrics_enabled else None
         yield
+        if lag_watch is not None:
+            lag_watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await lag_watch
         tracing.shutdown(provider)
         if database is None:
             await db.dispose()

@@ -29,6 +29,7 @@ from prometheus_client import (
 )
 
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+LOOP_LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 SC001_BUCKETS = (1, 2, 3, 5, 8, 13, 21, 30, 45, 60, 90, 120, 240, 480, 720, 1440)
 ALL_FEATURES = "__all__"
 
@@ -69,6 +70,12 @@ scaffold_fast_path = Counter(
     "Scaffold POSTs by path: answered (registered without the framework's routing) or handed_over (to the"
     " full stack: first request of a tenant, header, token, budget, body or registration problem).",
     ["result"],
+)
+event_loop_lag = Histogram(
+    "foundation_event_loop_lag_seconds",
+    "How late the worker's event loop ran a timer set every 0.25 s: what a ready request waits before the"
+    " worker gets to it.",
+    buckets=LOOP_LAG_BUCKETS,
 )
 spans_dropped = Counter(
     "foundation_otel_spans_dropped_total",
