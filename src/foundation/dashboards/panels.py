@@ -30,6 +30,9 @@ SC001_MEAN_BY_FEATURE = (
 TENANT_RATE = f"sum by (tenant) (rate({HTTP_TOTAL}[5m]))"
 RATE_LIMITED = "sum by (tenant, endpoint) (rate(foundation_rate_limited_total[5m])) or vector(0)"
 PERF_THROUGHPUT = "max by (mode, tenant, scenario) (foundation_api_throughput)"
+LOOP_LAG_P99 = (
+    "histogram_quantile(0.99, sum by (le, instance) (rate(foundation_event_loop_lag_seconds_bucket[5m])))"
+)
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,15 @@ PANELS: tuple[Panel, ...] = (
         unit="reqps",
         targets=(Target(PERF_THROUGHPUT, "{{mode}} {{scenario}}"),),
         description="foundation_api_throughput published by `perf smoke` over OTLP, via the collector.",
-        width=24,
+    ),
+    Panel(
+        id=8,
+        slug="event-loop-lag-p99",
+        title="Event-loop lag p99 (s)",
+        unit="s",
+        targets=(Target(LOOP_LAG_P99, "{{instance}}"),),
+        description="How late the API workers' event loops run (p99 over 5 minutes, per instance): a few ms"
+        " when they keep up, tens of ms when saturated; FoundationEventLoopSaturated fires above 100 ms.",
     ),
 )
 
