@@ -4,7 +4,9 @@ With several workers uvicorn binds the listening socket in the supervisor (proto
 standard asyncio loop only disables Nagle's algorithm on sockets that report ``IPPROTO_TCP``. Every response
 whose headers and body are written separately then waited for the client's delayed ACK: measured 44 ms per
 request, 23 requests per second on one connection, with ``--workers 2`` on the asyncio loop (uvloop sets the
-option itself, one worker lets asyncio create the socket).
+option itself, one worker lets asyncio create the socket). Since workers listen on a socket each (made with
+``IPPROTO_TCP``, see ``foundation.http.listeners``) this matters for ``--no-reuse-port`` and platforms
+without a balancing ``SO_REUSEPORT``; the protocol stays the same everywhere so every mode is served alike.
 """
 
 from __future__ import annotations

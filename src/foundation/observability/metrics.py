@@ -13,7 +13,6 @@ implementation's per-feature histogram reached 4 MB per scrape).
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -159,13 +158,3 @@ def render_exposition(sc001: Iterable[Sc001Distribution]) -> tuple[bytes, str]:
     else:
         body = generate_latest(REGISTRY)
     return body + render_sc001(sc001), CONTENT_TYPE_LATEST
-
-
-def monotonic() -> float:
-    return time.perf_counter()
-
-
-def mark_process_dead(pid: int) -> None:
-    """Called by the server when a worker exits, so its live gauges stop counting."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
