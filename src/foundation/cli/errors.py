@@ -8,10 +8,6 @@ from typing import NoReturn
 import typer
 
 
-class CliError(Exception):
-    """An expected failure the user can act on."""
-
-
 def fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     sys.exit(code)

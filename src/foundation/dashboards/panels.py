@@ -55,10 +55,6 @@ class Panel:
     height: int = 8
     tags: tuple[str, ...] = field(default_factory=tuple)
 
-    @property
-    def exprs(self) -> list[str]:
-        return [target.expr for target in self.targets]
-
 
 PANELS: tuple[Panel, ...] = (
     Panel(
@@ -128,13 +124,6 @@ PANELS: tuple[Panel, ...] = (
 )
 
 CORE_PANEL_IDS = (1, 2, 3, 4)
-
-
-def panel_by_slug(slug: str) -> Panel:
-    for panel in PANELS:
-        if panel.slug == slug:
-            return panel
-    raise KeyError(slug)
 
 
 def format_legend(template: str, labels: dict[str, str]) -> str:

@@ -60,12 +60,6 @@ class Prometheus:
     def targets(self) -> dict[str, Any]:
         return self._get("/api/v1/targets")
 
-    def ready(self) -> bool:
-        try:
-            return self._client.get("/-/ready").status_code == 200
-        except httpx.HTTPError:
-            return False
-
 
 def _num(raw: Any) -> float:
     try:

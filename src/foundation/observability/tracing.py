@@ -15,7 +15,6 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from opentelemetry import trace
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
@@ -131,8 +130,3 @@ def instrument(app: Any, engine: Any, provider: FoundationTracerProvider) -> Non
 def shutdown(provider: TracerProvider | None) -> None:
     if provider is not None:
         provider.shutdown()
-
-
-def current_trace_id() -> str | None:
-    context = trace.get_current_span().get_span_context()
-    return format(context.trace_id, "032x") if context.is_valid else None
