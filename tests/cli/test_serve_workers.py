@@ -24,19 +24,13 @@ linux_only = pytest.mark.skipif(
 
 
 def listener_owners(port: int) -> set[int]:
-    """PIDs holding a socket that listens on ``port`` (inodes from /proc/net/tcp matched to /proc/*/fd)."""
-    inodes = set()
-    with open("/proc/net/tcp") as rows:
-        next(rows)
-        for row in rows:
-            fields = row.split()
-            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(f"socket:[{fields[9]}]")
+    """PIDs holding a socket that listens on ``port`` (its inode found among their open descriptors)."""
+    names = {f"socket:[{inode}]" for inode in listeners.listening_inodes(port)}
     owners = set()
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             descriptors = os.listdir(f"/proc/{pid}/fd")
-            if any(os.readlink(f"/proc/{pid}/fd/{fd}") in inodes for fd in descriptors):
+            if any(os.readlink(f"/proc/{pid}/fd/{fd}") in names for fd in descriptors):
                 owners.add(int(pid))
         except OSError:
             continue  # gone, or not ours

@@ -75,14 +75,20 @@ def listening_sockets(port: int) -> int:
     With a socket per worker this counts the workers that finished starting, which a readiness probe
     answered by any one worker cannot tell.
     """
-    count = 0
+    return len(listening_inodes(port))
+
+
+def listening_inodes(port: int) -> set[int]:
+    """Inode numbers of the sockets listening on TCP ``port`` (match them in ``/proc/<pid>/fd``)."""
+    inodes = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             with open(table) as rows:
                 next(rows, None)  # header
                 for row in rows:
-                    local, state = row.split()[1], row.split()[3]
-                    count += state == "0A" and int(local.rsplit(":", 1)[1], 16) == port  # 0A: LISTEN
+                    fields = row.split()
+                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                        inodes.add(int(fields[9]))
         except OSError:
             continue
-    return count
+    return inodes
