@@ -45,19 +45,19 @@ test: venv-dev system-deps
 # Private PostgreSQL / Redis for development (see docs/operations.md); `make db-env` prints the exports.
 .PHONY: db-up db-down db-env redis-up redis-down system-deps
 db-up: venv
-	$(BIN)/python -m foundation.devtools.postgres up --dir var/pg
+	$(BIN)/python -m foundation.ops.devtools.postgres up --dir var/pg
 
 db-down: venv
-	$(BIN)/python -m foundation.devtools.postgres down --dir var/pg
+	$(BIN)/python -m foundation.ops.devtools.postgres down --dir var/pg
 
 db-env: venv
-	@$(BIN)/python -m foundation.devtools.postgres env --dir var/pg
+	@$(BIN)/python -m foundation.ops.devtools.postgres env --dir var/pg
 
 redis-up: venv
-	$(BIN)/python -m foundation.devtools.redis up --dir var/redis
+	$(BIN)/python -m foundation.ops.devtools.redis up --dir var/redis
 
 redis-down: venv
-	$(BIN)/python -m foundation.devtools.redis down --dir var/redis
+	$(BIN)/python -m foundation.ops.devtools.redis down --dir var/redis
 
 # Native observability stack (docs/observability-stack.md). Debian's prometheus package brings promtool.
 .PHONY: stack stack-down dashboards prometheus-install chromium-install

@@ -303,7 +303,7 @@ def main() -> None:
     env.update({"FOUNDATION_LOG_LEVEL": "WARNING", "FOUNDATION_VAR_DIR": str(work / "var")})
     if args.postgres:
         exports = subprocess.run(
-            [sys.executable, "-m", "foundation.devtools.postgres", "env", "--dir", str(ROOT / "var/pg")],
+            [sys.executable, "-m", "foundation.ops.devtools.postgres", "env", "--dir", str(ROOT / "var/pg")],
             capture_output=True,
             text=True,
             check=True,

@@ -32,9 +32,9 @@ def serve(port: int) -> None:
 
 
 def measure(users: int, duration_seconds: float) -> dict[str, float]:
-    from foundation.perf.runner import import_locust, run_load
-    from foundation.perf.server import free_port, wait_until
-    from foundation.perf.stats import Recorder
+    from foundation.ops.perf.runner import import_locust, run_load
+    from foundation.ops.perf.server import free_port, wait_until
+    from foundation.ops.perf.stats import Recorder
 
     import_locust()
     port = free_port()
@@ -70,7 +70,7 @@ def measure(users: int, duration_seconds: float) -> dict[str, float]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait(timeout=10)
-    from foundation.perf.stats import summarize
+    from foundation.ops.perf.stats import summarize
 
     stats = summarize(load.recorder, load.elapsed_seconds, users)
     return {
@@ -95,7 +95,7 @@ def main() -> None:
     if args.serve:
         serve(args.serve)
         return
-    from foundation.perf.durations import parse_positive_duration
+    from foundation.ops.perf.durations import parse_positive_duration
 
     result = measure(args.users, parse_positive_duration(args.duration))
     if args.json:

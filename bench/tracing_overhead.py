@@ -50,7 +50,7 @@ from tests.observability.servers import (  # noqa: E402
     server_env,
 )
 
-from foundation.collector.server import collector_in_thread  # noqa: E402
+from foundation.ops.collector.server import collector_in_thread  # noqa: E402
 
 PATH = f"/api/v1/tenants/{ALFA}/themes/current"
 LUA = 'wrk.headers["X-Tenant-Id"] = "tenant-alfa"\n'

@@ -10,8 +10,8 @@ STATE=var/test
 status=0
 
 cleanup() {
-  "$PY" -m foundation.devtools.redis down --dir "$STATE/redis" >/dev/null 2>&1 || true
-  "$PY" -m foundation.devtools.postgres down --dir "$STATE/pg" >/dev/null 2>&1 || true
+  "$PY" -m foundation.ops.devtools.redis down --dir "$STATE/redis" >/dev/null 2>&1 || true
+  "$PY" -m foundation.ops.devtools.postgres down --dir "$STATE/pg" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
@@ -21,10 +21,10 @@ step "ruff"; "$BIN/ruff" check src tests bench && "$BIN/ruff" format --check src
 step "mypy"; "$BIN/mypy" || exit 1
 
 step "private PostgreSQL and Redis"
-"$PY" -m foundation.devtools.postgres up --dir "$STATE/pg" || exit 1
-"$PY" -m foundation.devtools.redis up --dir "$STATE/redis" || exit 1
-eval "$("$PY" -m foundation.devtools.postgres env --dir "$STATE/pg")"
-eval "$("$PY" -m foundation.devtools.redis env --dir "$STATE/redis")"
+"$PY" -m foundation.ops.devtools.postgres up --dir "$STATE/pg" || exit 1
+"$PY" -m foundation.ops.devtools.redis up --dir "$STATE/redis" || exit 1
+eval "$("$PY" -m foundation.ops.devtools.postgres env --dir "$STATE/pg")"
+eval "$("$PY" -m foundation.ops.devtools.redis env --dir "$STATE/redis")"
 # The suite builds its own settings; these only tell it where the servers are.
 export FOUNDATION_TEST_PG_URL FOUNDATION_TEST_REDIS_URL="$FOUNDATION_REDIS_URL"
 unset FOUNDATION_DATABASE_URL FOUNDATION_MIGRATION_DATABASE_URL FOUNDATION_REDIS_URL FOUNDATION_DB_APP_ROLE

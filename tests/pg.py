@@ -1,7 +1,7 @@
 """PostgreSQL test databases: one migrated + seeded template per session, cloned per test.
 
 Needs ``FOUNDATION_TEST_PG_URL`` (a superuser URL of the private cluster from `make db-up`, printed by
-``python -m foundation.devtools.postgres env``). The application connects as the non-owner role
+``python -m foundation.ops.devtools.postgres env``). The application connects as the non-owner role
 created by `foundation db upgrade`, so every HTTP test also exercises row-level security.
 """
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from foundation.collector.server import RunningCollector, collector_in_thread
+from foundation.ops.collector.server import RunningCollector, collector_in_thread
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import typer
 from typer.testing import CliRunner
 
 from foundation.cli.collector import register
-from foundation.collector.server import wait_healthy
+from foundation.ops.collector.server import wait_healthy
 
 pytestmark = pytest.mark.integration
 
@@ -59,7 +59,16 @@ def test_port_taken_is_one_clear_line(taken_port: int, tmp_path: Path) -> None:
 
 def test_subprocess_prints_url_and_serves(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", "foundation.collector", "--port", "0", "--data-dir", str(tmp_path / "d")]
+    command = [
+        sys.executable,
+        "-m",
+        "foundation.cli.main",
+        "collector",
+        "--port",
+        "0",
+        "--data-dir",
+        str(tmp_path / "d"),
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         lines: queue.Queue[str] = queue.Queue()

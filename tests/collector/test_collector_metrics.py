@@ -12,8 +12,8 @@ from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from prometheus_client.parser import text_string_to_metric_families
 
-from foundation.collector.prometheus import label_name, metric_name
-from foundation.collector.server import RunningCollector
+from foundation.ops.collector.prometheus import label_name, metric_name
+from foundation.ops.collector.server import RunningCollector
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -15,7 +15,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from foundation.collector.server import RunningCollector
+from foundation.ops.collector.server import RunningCollector
 
 pytestmark = pytest.mark.integration
 
@@ -126,7 +126,7 @@ def test_gzip_protobuf_body_and_protobuf_response(collector: RunningCollector) -
     from google.protobuf import json_format
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-    from foundation.collector.decode import _hex_ids_to_base64
+    from foundation.ops.collector.decode import _hex_ids_to_base64
 
     request = json_format.ParseDict(
         _hex_ids_to_base64(otlp_json_traces()), ExportTraceServiceRequest(), ignore_unknown_fields=True
@@ -203,7 +203,7 @@ def test_logs_json_and_protobuf(collector: RunningCollector) -> None:
         ]
     }
     assert httpx.post(f"{collector.url}/v1/logs", json=document).status_code == 200
-    from foundation.collector.decode import _hex_ids_to_base64
+    from foundation.ops.collector.decode import _hex_ids_to_base64
 
     proto = json_format.ParseDict(_hex_ids_to_base64(document), ExportLogsServiceRequest())
     response = httpx.post(

@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from foundation.collector.server import collector_in_thread
-from foundation.collector.storage import RotatingJsonlFile
+from foundation.ops.collector.server import collector_in_thread
+from foundation.ops.collector.storage import RotatingJsonlFile
 
 
 def test_rotation_keeps_max_files(tmp_path: Path) -> None:

@@ -12,10 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from foundation.dashboards import browser
-from foundation.dashboards.panels import CORE_PANEL_IDS, PANELS
-from foundation.dashboards.png import render_panels_png
-from foundation.stack import config, procs
+from foundation.ops.dashboards import browser
+from foundation.ops.dashboards.panels import CORE_PANEL_IDS, PANELS
+from foundation.ops.dashboards.png import render_panels_png
+from foundation.ops.stack import config, procs
 
 pytestmark = pytest.mark.integration
 
@@ -127,7 +127,7 @@ def test_live_dashboard_in_chromium(prometheus: str, tmp_path: Path) -> None:
     cmd = [
         shutil.which("python3") or "python3",
         "-m",
-        "foundation.dashboards.server",
+        "foundation.ops.dashboards.server",
         "--port",
         str(port),
         "--prometheus",

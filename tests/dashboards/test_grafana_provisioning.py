@@ -10,8 +10,8 @@ import yaml
 from typer.testing import CliRunner
 
 from foundation.cli import stack as stack_cli
-from foundation.dashboards import grafana
-from foundation.dashboards.panels import DASHBOARD_TITLE, DATASOURCE_UID, PANELS, SC001_MEAN_BY_FEATURE
+from foundation.ops.dashboards import grafana
+from foundation.ops.dashboards.panels import DASHBOARD_TITLE, DATASOURCE_UID, PANELS, SC001_MEAN_BY_FEATURE
 
 ROOT = Path(__file__).resolve().parents[2]
 PROVISIONING = ROOT / "infra/grafana/provisioning"

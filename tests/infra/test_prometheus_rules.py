@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from foundation.stack import config
+from foundation.ops.stack import config
 
 ROOT = Path(__file__).resolve().parents[2]
 PROM_DIR = ROOT / "infra/prometheus"

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from foundation.collector.server import RunningCollector, collector_in_thread
+from foundation.ops.collector.server import RunningCollector, collector_in_thread
 from tests.observability.servers import (
     ALFA,
     BETA,

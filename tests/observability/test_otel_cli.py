@@ -23,8 +23,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from typer.testing import CliRunner
 
 from foundation.cli.otel import register
-from foundation.collector.server import RunningCollector, collector_in_thread
-from foundation.collector.span_cli import SPAN_NAME, resolve_traces_endpoint, send_bootstrap_spans
+from foundation.client.spans import SPAN_NAME, send_bootstrap_spans
+from foundation.ops.collector.server import RunningCollector, collector_in_thread
 
 pytestmark = pytest.mark.integration
 
@@ -123,18 +123,6 @@ def test_full_url_is_used_as_is(collector: RunningCollector) -> None:
 def test_endpoint_from_environment(collector: RunningCollector) -> None:
     code, out = run_cli(env={"OTEL_EXPORTER_OTLP_ENDPOINT": collector.url + "/"})
     assert code == 0 and out["endpoint"] == f"{collector.url}/v1/traces"
-
-
-def test_resolve_traces_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
-    monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", raising=False)
-    assert resolve_traces_endpoint(None) == "http://127.0.0.1:4318/v1/traces"
-    assert resolve_traces_endpoint("http://h:1") == "http://h:1/v1/traces"
-    assert resolve_traces_endpoint("http://h:1/otlp/") == "http://h:1/otlp/v1/traces"
-    assert resolve_traces_endpoint("http://h:1/v1/traces") == "http://h:1/v1/traces"
-    assert resolve_traces_endpoint("h:1") == "http://h:1/v1/traces"
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://t:2/custom")
-    assert resolve_traces_endpoint(None) == "http://t:2/custom"
 
 
 def test_closed_port_fails() -> None:

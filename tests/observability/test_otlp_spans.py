@@ -29,7 +29,6 @@ from foundation.observability.otlp_spans import (
     MEMO_LIMIT,
     OtlpHttpSpanExporter,
     SpanRequestEncoder,
-    traces_endpoint,
 )
 from foundation.observability.pii import REDACTED, scrub_span
 from foundation.observability.server_spans import ServerSpanMiddleware
@@ -248,15 +247,6 @@ def receiver() -> Iterator[Receiver]:
     receiver = Receiver([])
     yield receiver
     receiver.close()
-
-
-def test_endpoint_variables_follow_the_otlp_exporter_rules(otel_env: pytest.MonkeyPatch) -> None:
-    otel_env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")
-    assert traces_endpoint() == "http://collector:4318/v1/traces"
-    otel_env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/")
-    assert traces_endpoint() == "http://collector:4318/v1/traces"
-    otel_env.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://other:9999/custom/path")
-    assert traces_endpoint() == "http://other:9999/custom/path"
 
 
 def test_export_sends_gzip_protobuf_with_the_configured_headers(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from foundation.perf.smoke import SmokeConfig
-from foundation.perf.stats import ENDPOINTS, Recorder, RunStats, summarize
+from foundation.ops.perf.smoke import SmokeConfig
+from foundation.ops.perf.stats import ENDPOINTS, Recorder, RunStats, summarize
 
 
 def synthetic_stats(

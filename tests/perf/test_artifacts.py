@@ -11,9 +11,9 @@ import typer
 from typer.testing import CliRunner
 
 from foundation.cli import perf as perf_cli
-from foundation.perf import artifacts
-from foundation.perf.compare import RunNotFound, compare_runs, resolve_run
-from foundation.perf.smoke import record_run
+from foundation.ops.perf import artifacts
+from foundation.ops.perf.compare import RunNotFound, compare_runs, resolve_run
+from foundation.ops.perf.smoke import record_run
 
 from .helpers import config, synthetic_stats
 

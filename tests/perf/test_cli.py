@@ -124,9 +124,9 @@ def test_cli_module_does_not_import_locust_or_matplotlib() -> None:
         "import sys, typer\n"
         "from foundation.cli import perf\n"
         "root = typer.Typer(); perf.register(root)\n"
-        "import foundation.perf.smoke, foundation.perf.artifacts, foundation.perf.compare\n"
-        "import foundation.perf.scenario, foundation.perf.runner, foundation.perf.server\n"
-        "import foundation.perf.otlp, foundation.perf.charts\n"
+        "import foundation.ops.perf.smoke, foundation.ops.perf.artifacts, foundation.ops.perf.compare\n"
+        "import foundation.ops.perf.scenario, foundation.ops.perf.runner, foundation.ops.perf.server\n"
+        "import foundation.ops.perf.otlp, foundation.ops.perf.charts\n"
         "bad = [m for m in ('locust', 'gevent', 'matplotlib', 'opentelemetry.sdk') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from foundation.perf.durations import format_duration, parse_duration, parse_positive_duration
+from foundation.ops.perf.durations import format_duration, parse_duration, parse_positive_duration
 
 
 @pytest.mark.parametrize(

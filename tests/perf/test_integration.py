@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from foundation.perf.server import CLI_ENTRY, free_port, wait_until
+from foundation.ops.perf.server import CLI_ENTRY, free_port, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -59,20 +59,15 @@ def fake_api_failing_stories() -> Iterator[str]:
         _stop(process)
 
 
-def _smoke(
-    args: list[str], module: str = "foundation.perf", timeout: float = 240
-) -> subprocess.CompletedProcess[str]:
-    if module == "foundation.cli.main":  # the real entry point, as the `foundation` console script calls it
-        prefix = [sys.executable, "-c", CLI_ENTRY, "perf"]
-    else:
-        prefix = [sys.executable, "-m", module]
+def _smoke(args: list[str], timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    prefix = [sys.executable, "-c", CLI_ENTRY, "perf"]  # the real entry point, as the console script calls it
     return subprocess.run(
         [*prefix, "smoke", *args], capture_output=True, text=True, timeout=timeout, env=_env(), cwd=Path.cwd()
     )
 
 
 def test_500_on_one_endpoint_is_critical_by_error_rate(fake_api_failing_stories: str, tmp_path: Path) -> None:
-    collector = pytest.importorskip("foundation.collector")
+    collector = pytest.importorskip("foundation.ops.collector")
     out = tmp_path / "artifacts" / "perf"
     with collector.collector_in_thread(tmp_path / "collector") as running:
         result = _smoke(
@@ -129,9 +124,7 @@ def real_api() -> None:
 
 def test_self_started_server_10s_5vus_is_ok_with_all_artifacts(real_api: None, tmp_path: Path) -> None:
     out = tmp_path / "artifacts" / "perf"
-    result = _smoke(
-        ["--vus", "5", "--duration", "10s", "--output-dir", str(out)], module="foundation.cli.main"
-    )
+    result = _smoke(["--vus", "5", "--duration", "10s", "--output-dir", str(out)])
     assert result.returncode == 0, result.stdout + result.stderr
     (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
     assert {p.name for p in run_dir.iterdir()} >= RUN_FILES
@@ -154,9 +147,7 @@ def test_self_started_server_10s_5vus_is_ok_with_all_artifacts(real_api: None, t
 def test_two_consecutive_runs_keep_two_folders(real_api: None, tmp_path: Path) -> None:
     out = tmp_path / "artifacts" / "perf"
     for _ in range(2):
-        result = _smoke(
-            ["--vus", "2", "--duration", "3s", "--output-dir", str(out)], module="foundation.cli.main"
-        )
+        result = _smoke(["--vus", "2", "--duration", "3s", "--output-dir", str(out)])
         assert result.returncode == 0, result.stdout + result.stderr
     runs = sorted(p for p in out.iterdir() if p.is_dir())
     assert len(runs) == 2

@@ -9,20 +9,20 @@ from pathlib import Path
 import httpx
 import pytest
 
-from foundation.perf.otlp import metrics_url, publish_run_metrics
-
-
-def test_metrics_url() -> None:
-    assert metrics_url("http://127.0.0.1:4318") == "http://127.0.0.1:4318/v1/metrics"
-    assert metrics_url("http://127.0.0.1:4318/") == "http://127.0.0.1:4318/v1/metrics"
-    assert metrics_url("http://c:4318/v1/metrics") == "http://c:4318/v1/metrics"
+from foundation.observability import otlp_env
+from foundation.ops.perf.otlp import publish_run_metrics
 
 
 def test_publication_reaches_the_embedded_collector(tmp_path: Path) -> None:
-    collector = pytest.importorskip("foundation.collector")
+    collector = pytest.importorskip("foundation.ops.collector")
     with collector.collector_in_thread(tmp_path / "collector") as running:
         outcome = publish_run_metrics(
-            running.url, throughput=12.5, p95_ms=42.0, tenant="tenant-alfa", mode="ci", run_id="run-1"
+            otlp_env.endpoint("metrics", running.url),
+            throughput=12.5,
+            p95_ms=42.0,
+            tenant="tenant-alfa",
+            mode="ci",
+            run_id="run-1",
         )
         assert outcome == {"endpoint": f"{running.url}/v1/metrics", "published": True, "error": None}
         stats = httpx.get(f"{running.url}/stats", timeout=5).json()

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from foundation.perf.scenario import (
+from foundation.ops.perf.scenario import (
     check_scaffold,
     check_stories,
     check_tenant_metrics,

@@ -1,10 +1,10 @@
-"""Table-driven verdict rules (see foundation.perf.verdict and docs/perf-smoke.md)."""
+"""Table-driven verdict rules (see foundation.ops.perf.verdict and docs/perf-smoke.md)."""
 
 from __future__ import annotations
 
 import pytest
 
-from foundation.perf.verdict import (
+from foundation.ops.perf.verdict import (
     evaluate,
     exit_code,
     expected_throughput,

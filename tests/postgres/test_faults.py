@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from foundation.db import Database
-from foundation.devtools import postgres
 from foundation.migrations import roles, runner
+from foundation.ops.devtools import postgres
 from foundation.seed import seed
 from foundation.settings import Settings
 from tests.conftest import ALFA, BACKEND

@@ -14,10 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from foundation.dashboards import browser
-from foundation.dashboards.panels import CORE_PANEL_IDS, PANELS
 from foundation.http import listeners
-from foundation.stack import config, procs, state
+from foundation.ops.dashboards import browser
+from foundation.ops.dashboards.panels import CORE_PANEL_IDS, PANELS
+from foundation.ops.stack import config, procs, state
 
 pytestmark = [pytest.mark.stack, pytest.mark.integration]
 

@@ -11,7 +11,7 @@ import typer
 from typer.testing import CliRunner
 
 from foundation.cli import stack as stack_cli
-from foundation.stack import config, manager, procs, state
+from foundation.ops.stack import config, manager, procs, state
 
 
 def test_pick_port_falls_back_when_taken() -> None:

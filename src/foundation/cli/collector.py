@@ -21,7 +21,7 @@ def collector(
     max_files: int = typer.Option(5, min=1, help="Files kept per kind, the live one included."),
 ) -> None:
     """Receive OTLP/HTTP traces, metrics and logs; store them as rotating JSON lines; expose /metrics."""
-    from foundation.collector.server import PortInUseError, bind_socket, serve_collector
+    from foundation.ops.collector.server import PortInUseError, bind_socket, serve_collector
 
     try:
         sock = bind_socket(host, port)

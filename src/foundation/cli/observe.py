@@ -1,4 +1,4 @@
-"""`foundation observe verify` and `foundation validate` (logic in foundation.stack.verify / .validate)."""
+"""`foundation observe verify` and `foundation validate` (logic in foundation.ops.stack)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from foundation.cli.errors import fail
 
 
 def _stack_urls(state_dir: Path) -> dict[str, str]:
-    from foundation.stack.state import load
+    from foundation.ops.stack.state import load
 
     current = load(state_dir.resolve())
     if current is None:
@@ -38,7 +38,7 @@ def register(root: typer.Typer) -> None:
         timeout: float = typer.Option(45.0, help="Seconds to wait for each polled criterion."),
     ) -> None:
         """Phase-7 checks; writes artifacts/observability/<run-id>/report.md. Exit 1 when any check fails."""
-        from foundation.stack.verify import VerifyOptions, verify
+        from foundation.ops.stack.verify import VerifyOptions, verify
 
         urls = _stack_urls(state_dir)
         prometheus = prometheus or urls.get("prometheus")
@@ -76,8 +76,8 @@ def register(root: typer.Typer) -> None:
         timeout: float = typer.Option(45.0, help="Seconds to wait for each polled criterion."),
     ) -> None:
         """Release validation: stack up if needed, perf smoke local + ci, observe verify, one report."""
-        from foundation.stack.manager import StackError
-        from foundation.stack.validate import ValidateOptions, validate
+        from foundation.ops.stack.manager import StackError
+        from foundation.ops.stack.validate import ValidateOptions, validate
 
         options = ValidateOptions(
             output_dir=output_dir,

@@ -28,7 +28,7 @@ def otel(
     timeout: float = typer.Option(10.0, min=0.1, help="HTTP timeout in seconds."),
 ) -> None:
     """Export FOUNDATION-TENANT-BOOTSTRAP spans; exit 1 unless every span was acknowledged."""
-    from foundation.collector.span_cli import parse_resource, send_bootstrap_spans
+    from foundation.client.spans import parse_resource, send_bootstrap_spans
 
     try:
         resource_attributes = parse_resource(resource)

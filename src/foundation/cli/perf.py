@@ -14,6 +14,7 @@ from typing import Any
 import typer
 
 from foundation.cli.errors import fail
+from foundation.observability import otlp_env
 
 app = typer.Typer(
     name="perf",
@@ -60,8 +61,8 @@ def build_config(
     throughput_critical: float | None,
     throughput_warning: float | None,
 ) -> Any:
-    from foundation.perf.durations import parse_duration, parse_positive_duration
-    from foundation.perf.smoke import DEFAULT_DURATION, MODE_DEFAULT_VUS, SmokeConfig
+    from foundation.ops.perf.durations import parse_duration, parse_positive_duration
+    from foundation.ops.perf.smoke import DEFAULT_DURATION, MODE_DEFAULT_VUS, SmokeConfig
 
     mode = mode.strip().lower()
     if mode not in MODE_DEFAULT_VUS:
@@ -90,7 +91,11 @@ def build_config(
         fail_on = fail_on.strip().lower()
         if fail_on not in ("warning", "critical"):
             fail(f"--fail-on must be warning or critical (got {fail_on!r})", 2)
-    otlp = otlp_endpoint or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None
+    otlp = (
+        otlp_env.endpoint("metrics", otlp_endpoint)
+        if otlp_endpoint or otlp_env.export_configured("metrics")
+        else None
+    )
     if otlp is not None and not URL_PATTERN.match(otlp):
         fail(f"OTLP endpoint must be an http(s) URL (got {otlp!r})", 2)
     critical = _threshold(throughput_critical, "FOUNDATION_PERF_THROUGHPUT_CRITICAL")
@@ -168,7 +173,7 @@ def smoke(
     )
     from rich.console import Console
 
-    from foundation.perf.smoke import SmokeError, run_smoke
+    from foundation.ops.perf.smoke import SmokeError, run_smoke
 
     try:
         outcome = run_smoke(config, Console(stderr=True))
@@ -221,7 +226,7 @@ def runs(
     from rich.console import Console
     from rich.table import Table
 
-    from foundation.perf.artifacts import list_runs
+    from foundation.ops.perf.artifacts import list_runs
 
     found = list_runs(output_dir)
     if not found:
@@ -261,7 +266,7 @@ def compare(
     from rich.console import Console
     from rich.table import Table
 
-    from foundation.perf.compare import RunNotFound, compare_runs, resolve_run
+    from foundation.ops.perf.compare import RunNotFound, compare_runs, resolve_run
 
     try:
         a_dir, b_dir = resolve_run(run_a, output_dir), resolve_run(run_b, output_dir)

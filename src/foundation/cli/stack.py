@@ -1,4 +1,4 @@
-"""`foundation stack up|down|status|dashboards` (the logic lives in foundation.stack)."""
+"""`foundation stack up|down|status|dashboards` (the logic lives in foundation.ops.stack)."""
 
 from __future__ import annotations
 
@@ -32,8 +32,8 @@ def register(root: typer.Typer) -> None:
         timeout: float = typer.Option(90.0, help="Seconds to wait for each component and the targets."),
     ) -> None:
         """Start the stack in the background; returns when every Prometheus target is up."""
-        from foundation.stack.manager import StackError, UpOptions
-        from foundation.stack.manager import up as stack_up
+        from foundation.ops.stack.manager import StackError, UpOptions
+        from foundation.ops.stack.manager import up as stack_up
 
         options = UpOptions(
             state_dir=state_dir,
@@ -53,7 +53,7 @@ def register(root: typer.Typer) -> None:
     @app.command("down")
     def down(state_dir: Path = STATE_DIR_OPTION) -> None:
         """Stop only the processes `stack up` started (PID and command line checked)."""
-        from foundation.stack.manager import down as stack_down
+        from foundation.ops.stack.manager import down as stack_down
 
         stack_down(state_dir, echo=typer.echo)
 
@@ -63,7 +63,7 @@ def register(root: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        from foundation.stack.manager import status as stack_status
+        from foundation.ops.stack.manager import status as stack_status
 
         rows = stack_status(state_dir)
         if not rows:
@@ -89,7 +89,7 @@ def register(root: typer.Typer) -> None:
         ),
     ) -> None:
         """Generate the Grafana provisioning (datasource + dashboard) from the panel definitions."""
-        from foundation.dashboards.grafana import sync
+        from foundation.ops.dashboards.grafana import sync
 
         result = sync(provisioning_dir, check=check)
         if check:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import gzip
 import logging
-import os
 import struct
 import threading
 import time
@@ -29,6 +28,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode
 from opentelemetry.util.re import parse_env_headers
 
+from foundation.observability import otlp_env
 from foundation.observability.pii import redact_text, scrub_attribute
 from foundation.observability.server_spans import UNSET_STATUS as _UNSET_STATUS
 from foundation.observability.server_spans import RequestSpan
@@ -345,23 +345,6 @@ _SPAN_FLAGS = {
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 
 
-def _env(name: str) -> str | None:
-    """``OTEL_EXPORTER_OTLP_TRACES_<name>``, else ``OTEL_EXPORTER_OTLP_<name>`` (the OTLP exporter spec)."""
-    value = os.environ.get(f"OTEL_EXPORTER_OTLP_TRACES_{name}") or os.environ.get(
-        f"OTEL_EXPORTER_OTLP_{name}"
-    )
-    return value.strip() if value and value.strip() else None
-
-
-def traces_endpoint() -> str:
-    """The signal variable is used as-is; the base one gets ``v1/traces`` appended, as the SDK does."""
-    specific = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
-    if specific:
-        return specific
-    base = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip() or "http://localhost:4318"
-    return base + ("v1/traces" if base.endswith("/") else "/v1/traces")
-
-
 class OtlpHttpSpanExporter(SpanExporter):
     """OTLP/HTTP protobuf span exporter configured by the standard variables: ``ENDPOINT``, ``HEADERS``,
     ``TIMEOUT`` (seconds, default 10), ``COMPRESSION`` (``gzip``/``none``), ``CERTIFICATE``,
@@ -373,20 +356,20 @@ class OtlpHttpSpanExporter(SpanExporter):
     """
 
     def __init__(self) -> None:
-        self.endpoint = traces_endpoint()
-        self.timeout = float(_env("TIMEOUT") or 10)
-        self.gzip = (_env("COMPRESSION") or "none").lower() == "gzip"
+        self.endpoint = otlp_env.endpoint("traces")
+        self.timeout = float(otlp_env.setting("TIMEOUT") or 10)
+        self.gzip = (otlp_env.setting("COMPRESSION") or "none").lower() == "gzip"
         headers = {
             "Content-Type": "application/x-protobuf",
-            **parse_env_headers(_env("HEADERS") or "", liberal=True),
+            **parse_env_headers(otlp_env.setting("HEADERS") or "", liberal=True),
         }
         if self.gzip:
             headers["Content-Encoding"] = "gzip"
-        client_cert, client_key = _env("CLIENT_CERTIFICATE"), _env("CLIENT_KEY")
+        client_cert, client_key = otlp_env.setting("CLIENT_CERTIFICATE"), otlp_env.setting("CLIENT_KEY")
         self._client = httpx.Client(
             headers=headers,
             timeout=self.timeout,
-            verify=_env("CERTIFICATE") or True,
+            verify=otlp_env.setting("CERTIFICATE") or True,
             cert=(client_cert, client_key) if client_cert and client_key else client_cert,
         )
         self._encoder = SpanRequestEncoder()

@@ -11,7 +11,6 @@ is set, through a bounded batch processor: a dead collector costs dropped spans 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,7 +18,7 @@ from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from foundation.observability import metrics
+from foundation.observability import metrics, otlp_env
 from foundation.observability.otlp_spans import OtlpHttpSpanExporter
 from foundation.observability.pii import PiiRedactingSpanExporter
 
@@ -91,10 +90,7 @@ class FoundationTracerProvider(TracerProvider):
             processor.on_end(span)
 
 
-def export_configured() -> bool:
-    return bool(
-        os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-    )
+export_configured = otlp_env.export_configured
 
 
 def build_tracer_provider(extra_exporter: SpanExporter | None = None) -> FoundationTracerProvider:

@@ -1,4 +1,4 @@
-"""A private Redis for development and tests: ``python -m foundation.devtools.redis up|down|env``.
+"""A private Redis for development and tests: ``python -m foundation.ops.devtools.redis up|down|env``.
 
 Listens on 127.0.0.1 on a free port with its files under ``./var/redis`` (or ``--dir``); no persistence
 (rate-limit windows are a minute long).
@@ -16,7 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from foundation.devtools._proc import die, free_port, pid_alive, wait_until
+from foundation.ops.devtools._proc import die, free_port, pid_alive, wait_until
 
 
 def _state(directory: Path) -> dict[str, int] | None:
@@ -87,7 +87,7 @@ def down(directory: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m foundation.devtools.redis")
+    parser = argparse.ArgumentParser(prog="python -m foundation.ops.devtools.redis")
     parser.add_argument("action", choices=["up", "down", "env"])
     parser.add_argument("--dir", default="var/redis", type=Path)
     parser.add_argument("--port", type=int, default=None)

@@ -9,14 +9,8 @@ P95_METRIC = "foundation_api_latency_p95_ms"
 SCENARIO = "smoke"
 
 
-def metrics_url(endpoint: str) -> str:
-    """``<endpoint>/v1/metrics`` unless the endpoint already names the metrics path."""
-    base = endpoint.rstrip("/")
-    return base if base.endswith("/v1/metrics") else f"{base}/v1/metrics"
-
-
 def publish_run_metrics(
-    endpoint: str,
+    url: str,
     *,
     throughput: float,
     p95_ms: float,
@@ -25,8 +19,8 @@ def publish_run_metrics(
     run_id: str,
     timeout_seconds: float = 5.0,
 ) -> dict[str, Any]:
-    """Return ``{"endpoint", "published", "error"}``; ``published`` is True only when acknowledged."""
-    url = metrics_url(endpoint)
+    """Return ``{"endpoint", "published", "error"}`` for the full ``/v1/metrics`` URL (see
+    ``observability.otlp_env``); ``published`` is True only when acknowledged."""
     outcome: dict[str, Any] = {"endpoint": url, "published": False, "error": None}
     try:
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from foundation.perf.artifacts import K6_FILE, THROUGHPUT_FILE
+from foundation.ops.perf.artifacts import K6_FILE, THROUGHPUT_FILE
 
 
 class RunNotFound(LookupError):

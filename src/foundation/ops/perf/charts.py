@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from foundation.perf.stats import RunStats
+from foundation.ops.perf.stats import RunStats
 
 
 def render_latency_chart(stats: RunStats, path: Path, title: str) -> Path:

@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import uvicorn
 
-from foundation.collector.app import create_collector_app
-from foundation.collector.storage import DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_FILES
+from foundation.ops.collector.app import create_collector_app
+from foundation.ops.collector.storage import DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_FILES
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4318

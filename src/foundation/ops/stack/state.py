@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from foundation.stack.procs import same_process
+from foundation.ops.stack.procs import same_process
 
 
 @dataclass

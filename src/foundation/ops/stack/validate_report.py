@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from foundation.stack.report import Criterion, embedded_png, html_table, markdown_table
+from foundation.ops.stack.report import Criterion, embedded_png, html_table, markdown_table
 
 if TYPE_CHECKING:
-    from foundation.stack.validate import PerfRun
-    from foundation.stack.verify import VerifyResult
+    from foundation.ops.stack.validate import PerfRun
+    from foundation.ops.stack.verify import VerifyResult
 
 _CSS = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}

@@ -6,7 +6,7 @@ console templates would duplicate the panel queries in Go templates. Our page re
 Python definitions as the Grafana JSON and the PNG renderer, needs no CDN (the browser may have no internet),
 and the server proxies ``/api/v1/query_range`` to Prometheus so the page stays same-origin (no CORS flags).
 
-Run: ``python -m foundation.dashboards.server --port 3000 --prometheus http://127.0.0.1:9090``
+Run: ``python -m foundation.ops.dashboards.server --port 3000 --prometheus http://127.0.0.1:9090``
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from foundation.dashboards.panels import DASHBOARD_TITLE, PANELS
+from foundation.ops.dashboards.panels import DASHBOARD_TITLE, PANELS
 
 _STATIC = {
     "/": "index.html",
@@ -62,7 +62,7 @@ def make_handler(prometheus_url: str) -> type[BaseHTTPRequestHandler]:
             parts = urlsplit(self.path)
             if parts.path in _STATIC:
                 name = _STATIC[parts.path]
-                body = resources.files("foundation.dashboards").joinpath("static", name).read_bytes()
+                body = resources.files("foundation.ops.dashboards").joinpath("static", name).read_bytes()
                 self._send(200, body, _TYPES["." + name.rsplit(".", 1)[1]])
             elif parts.path == "/panels.json":
                 self._send(200, json.dumps(panels_document()).encode(), "application/json")

@@ -1,6 +1,6 @@
 """A private PostgreSQL cluster for development and tests.
 
-Usage: ``python -m foundation.devtools.postgres up|down|purge|env|status [--dir var/pg]``.
+Usage: ``python -m foundation.ops.devtools.postgres up|down|purge|env|status [--dir var/pg]``.
 
 `make db-up` / `make db-down` and the test suite use it. The cluster lives under ``./var/pg`` (or ``--dir``),
 listens on 127.0.0.1 on a free port, runs as the ``postgres`` OS user when started by root, and uses
@@ -25,7 +25,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from foundation.devtools._proc import die, free_port, pid_alive, run, wait_until
+from foundation.ops.devtools._proc import die, free_port, pid_alive, run, wait_until
 
 OS_USER = "postgres"
 OWNER = "foundation_owner"
@@ -286,7 +286,7 @@ def down(directory: Path, *, purge: bool = False) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m foundation.devtools.postgres", description=__doc__.splitlines()[0]
+        prog="python -m foundation.ops.devtools.postgres", description=__doc__.splitlines()[0]
     )
     parser.add_argument("action", choices=["up", "down", "purge", "env", "status"])
     parser.add_argument("--dir", default="var/pg", type=Path)
@@ -298,7 +298,7 @@ def main() -> None:
             print(f"postgres: 127.0.0.1:{cluster.port} (data {cluster.data})")
             print(
                 "# export the settings with: "
-                f'eval "$(python -m foundation.devtools.postgres env --dir {args.dir})"'
+                f'eval "$(python -m foundation.ops.devtools.postgres env --dir {args.dir})"'
             )
         elif args.action in ("down", "purge"):
             down(args.dir, purge=args.action == "purge")

@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from foundation.dashboards.prom import Prometheus, PrometheusError, instant_values
-from foundation.stack import manager
-from foundation.stack.config import cli_command
-from foundation.stack.report import (
+from foundation.ops.dashboards.prom import Prometheus, PrometheusError, instant_values
+from foundation.ops.stack import manager
+from foundation.ops.stack.config import cli_command
+from foundation.ops.stack.report import (
     Criterion,
     check,
     criteria_json,
@@ -26,7 +26,7 @@ from foundation.stack.report import (
     new_run_dir,
     write_json,
 )
-from foundation.stack.verify import VerifyOptions, VerifyResult, verify
+from foundation.ops.stack.verify import VerifyOptions, VerifyResult, verify
 
 THROUGHPUT_QUERY = "foundation_api_throughput"
 
@@ -161,8 +161,8 @@ def _throughput_in_prometheus(
 
 
 def _grafana_criterion() -> Criterion | None:
-    from foundation.dashboards.grafana import DASHBOARD_FILE, PROVISIONING_DIR, sync
-    from foundation.dashboards.panels import DATASOURCE_UID
+    from foundation.ops.dashboards.grafana import DASHBOARD_FILE, PROVISIONING_DIR, sync
+    from foundation.ops.dashboards.panels import DATASOURCE_UID
 
     if not PROVISIONING_DIR.is_dir():
         return None
@@ -219,7 +219,7 @@ def validate(options: ValidateOptions, echo: Callable[[str], None] = print) -> V
         echo(f"{grafana.status} {grafana.id} {grafana.criterion}: {grafana.evidence}")
     for item in phase6:
         echo(f"{item.status} {item.id} {item.criterion}: {item.evidence}")
-    from foundation.stack.validate_report import write_reports
+    from foundation.ops.stack.validate_report import write_reports
 
     md, html_path = write_reports(run_dir, started, urls, runs, phase6, phase7, observed)
     write_json(run_dir / "criteria.json", criteria_json(phase6 + phase7))

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from foundation.dashboards.panels import PANELS, Panel, format_legend
-from foundation.dashboards.prom import Prometheus, PrometheusError, range_series
+from foundation.ops.dashboards.panels import PANELS, Panel, format_legend
+from foundation.ops.dashboards.prom import Prometheus, PrometheusError, range_series
 
 _UNIT_LABEL = {"reqps": "req/s", "percent": "%", "s": "seconds", "m": "minutes", "short": ""}
 

@@ -7,10 +7,8 @@ as exported (a known pain of the previous tooling).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from google.protobuf import json_format
@@ -24,10 +22,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
+from foundation.observability import otlp_env
 from foundation.observability.pii import PiiRedactingSpanExporter
 
 SPAN_NAME = "FOUNDATION-TENANT-BOOTSTRAP"
-DEFAULT_ENDPOINT = "http://127.0.0.1:4318"
+DEFAULT_ENDPOINT = otlp_env.DEFAULT_ENDPOINT
 DEFAULT_SERVICE = "foundation-cli"
 TRACES_PATH = "/v1/traces"
 
@@ -42,17 +41,7 @@ __all__ = [
 
 def resolve_traces_endpoint(endpoint: str | None = None) -> str:
     """Full ``/v1/traces`` URL from a flag value, a base URL or the standard OTEL_* variables."""
-    if not endpoint:
-        traces = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-        if traces:
-            return traces  # per the OTLP spec, the signal-specific variable is used as-is
-        endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or DEFAULT_ENDPOINT
-    endpoint = endpoint.strip()
-    if "://" not in endpoint:
-        endpoint = f"http://{endpoint}"
-    if urlsplit(endpoint).path.rstrip("/").endswith(TRACES_PATH):
-        return endpoint
-    return endpoint.rstrip("/") + TRACES_PATH
+    return otlp_env.endpoint("traces", endpoint)
 
 
 def parse_resource(text: str | None) -> dict[str, str]:

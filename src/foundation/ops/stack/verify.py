@@ -15,16 +15,16 @@ from typing import Any
 
 import httpx
 
-from foundation.dashboards.panels import (
+from foundation.ops.dashboards.panels import (
     FIVE_XX_PERCENT,
     HTTP_BY_METHOD,
     HTTP_P95,
     PANELS,
     SC001_MEAN_BY_FEATURE,
 )
-from foundation.dashboards.prom import Prometheus, PrometheusError, instant_values
-from foundation.stack.config import cli_command
-from foundation.stack.report import Criterion, check, markdown_table, new_run_dir, write_json
+from foundation.ops.dashboards.prom import Prometheus, PrometheusError, instant_values
+from foundation.ops.stack.config import cli_command
+from foundation.ops.stack.report import Criterion, check, markdown_table, new_run_dir, write_json
 
 TENANT_ID = "00000000-0000-0000-0000-000000000001"  # tenant-alfa (seeded demo tenant)
 TENANT_SLUG = "tenant-alfa"
@@ -358,7 +358,7 @@ class Verifier:
         self.dashboard_queries()
         panels: list[Path] = []
         try:
-            from foundation.dashboards.png import render_panels_png
+            from foundation.ops.dashboards.png import render_panels_png
 
             panels = render_panels_png(
                 self.o.prometheus, self.run_dir / "panels", self.started - 900, time.time()

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from foundation.perf.stats import RunStats, endpoint_json, r3
-from foundation.perf.verdict import Thresholds, Verdict
+from foundation.ops.perf.stats import RunStats, endpoint_json, r3
+from foundation.ops.perf.verdict import Thresholds, Verdict
 
 K6_FILE = "k6-smoke.json"
 THROUGHPUT_FILE = "foundation-api-throughput.json"

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from foundation.perf.stats import Recorder
+from foundation.ops.perf.stats import Recorder
 
 RATE_LIMIT_HEADERS = ("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset")
 TRACE_ID = re.compile(r"^[0-9a-f]{32}$")

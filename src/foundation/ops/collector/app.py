@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from foundation.collector.decode import (
+from foundation.ops.collector.decode import (
     Encoding,
     PayloadError,
     Signal,
@@ -32,8 +32,8 @@ from foundation.collector.decode import (
     iter_spans,
     parse_request,
 )
-from foundation.collector.prometheus import CollectorMetrics, OtlpMetricStore
-from foundation.collector.storage import DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_FILES, Storage
+from foundation.ops.collector.prometheus import CollectorMetrics, OtlpMetricStore
+from foundation.ops.collector.storage import DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_FILES, Storage
 
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 _INVALID_ARGUMENT = 3  # google.rpc.Code.INVALID_ARGUMENT

@@ -9,10 +9,10 @@ from typing import Any
 
 from rich.console import Console
 
-from foundation.perf import artifacts
-from foundation.perf.durations import format_duration
-from foundation.perf.stats import RunStats, summarize
-from foundation.perf.verdict import Verdict, evaluate, exit_code, resolve_thresholds
+from foundation.ops.perf import artifacts
+from foundation.ops.perf.durations import format_duration
+from foundation.ops.perf.stats import RunStats, summarize
+from foundation.ops.perf.verdict import Verdict, evaluate, exit_code, resolve_thresholds
 
 MODE_DEFAULT_VUS = {"local": 1, "ci": 50}
 DEFAULT_DURATION = "30s"
@@ -52,8 +52,8 @@ class SmokeError(RuntimeError):
 
 
 def _run_against(config: SmokeConfig, base_url: str, console: Console) -> Any:
-    from foundation.perf.runner import run_load
-    from foundation.perf.scenario import ScenarioSettings, build_user_class
+    from foundation.ops.perf.runner import run_load
+    from foundation.ops.perf.scenario import ScenarioSettings, build_user_class
 
     settings = ScenarioSettings(base_url, config.tenant, config.think_seconds, config.token)
     return run_load(
@@ -67,8 +67,8 @@ def _run_against(config: SmokeConfig, base_url: str, console: Console) -> Any:
 
 
 def run_smoke(config: SmokeConfig, console: Console | None = None) -> SmokeOutcome:
-    from foundation.perf.runner import import_locust
-    from foundation.perf.server import ApiServer, ServerError, wait_until
+    from foundation.ops.perf.runner import import_locust
+    from foundation.ops.perf.server import ApiServer, ServerError, wait_until
 
     console = console or Console(stderr=True)
     import_locust()  # patch the stdlib before sockets and subprocesses are created
@@ -136,7 +136,7 @@ def record_run(
 
     otlp: dict[str, Any] = {"endpoint": None, "published": False, "error": None}
     if config.otlp_endpoint:
-        from foundation.perf.otlp import publish_run_metrics
+        from foundation.ops.perf.otlp import publish_run_metrics
 
         otlp = publish_run_metrics(
             config.otlp_endpoint,
@@ -150,7 +150,7 @@ def record_run(
             warnings.append(f"OTLP publication failed: {otlp['error']}")
 
     try:
-        from foundation.perf.charts import render_latency_chart
+        from foundation.ops.perf.charts import render_latency_chart
 
         render_latency_chart(stats, run_dir / artifacts.CHART_FILE, f"{run_id}: {verdict.status}")
     except Exception as exc:  # the chart is evidence, not a reason to lose the run

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 
 from foundation.http import listeners
-from foundation.stack import config, procs, state
-from foundation.stack.state import Component, StackState
+from foundation.ops.stack import config, procs, state
+from foundation.ops.stack.state import Component, StackState
 
 HOST = "127.0.0.1"
 ORDER = ("collector", "api", "prometheus", "dashboard")
@@ -230,7 +230,7 @@ def _start_all(
     cmd = [
         sys.executable,
         "-m",
-        "foundation.dashboards.server",
+        "foundation.ops.dashboards.server",
         "--host",
         HOST,
         "--port",

@@ -16,7 +16,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from foundation.perf.stats import Recorder
+from foundation.ops.perf.stats import Recorder
 
 MAX_SPAWN_RATE = 100.0
 
