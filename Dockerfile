@@ -8,9 +8,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
+# The runtime lock (hashes checked), then the project without resolving anything again: the image carries the
+# API and its operator verbs only (no perf/stack/collector dependencies; see docs/operations.md).
+COPY requirements/runtime.txt ./requirements/runtime.txt
+RUN pip install --require-hashes -r requirements/runtime.txt
 COPY pyproject.toml README.md* ./
 COPY src ./src
-RUN pip install . \
+RUN pip install --no-deps . \
     && useradd --create-home --uid 10001 foundation \
     && mkdir -p /app/var && chown foundation /app/var
 

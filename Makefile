@@ -1,20 +1,37 @@
-# The README's commands and the operations around them. Everything runs from the project's own .venv.
+# The README's commands and the operations around them. Everything runs from the project's own .venv, installed
+# from the lock files in requirements/ (hashes checked) with uv; `make lock` regenerates them.
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+UV := VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/uv
 export FOUNDATION_DATABASE_URL ?= sqlite+aiosqlite:///./var/foundation.db
 
-.PHONY: run test venv venv-dev lint typecheck pytest clean
+.PHONY: run test venv venv-dev lint typecheck pytest clean lock
 
-$(BIN)/foundation: pyproject.toml
+$(BIN)/uv:
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q uv==$(UV_VERSION)
+
+# The runtime alone (what the image carries): enough for `make run`.
+$(BIN)/foundation: requirements/runtime.txt pyproject.toml | $(BIN)/uv
+	$(UV) pip install -q --require-hashes -r requirements/runtime.txt
+	$(UV) pip install -q --no-deps -e .
 	touch $@
 
-$(VENV)/.dev: $(BIN)/foundation
-	$(BIN)/pip install -q -e '.[dev]'
+# Runtime + client + ops + test tools.
+$(VENV)/.dev: requirements/dev.txt $(BIN)/foundation
+	$(UV) pip install -q --require-hashes -r requirements/dev.txt
 	touch $@
+
+# Lock files: the runtime, everything for development, and the lowest versions the floors in pyproject.toml
+# admit (the lowest-direct stage of `make test` runs the HTTP suite on them).
+lock: $(BIN)/uv
+	$(BIN)/uv pip compile -q pyproject.toml --python-version 3.11 --generate-hashes -o requirements/runtime.txt
+	$(BIN)/uv pip compile -q pyproject.toml --python-version 3.11 --generate-hashes --extra dev \
+		-o requirements/dev.txt
+	$(BIN)/uv pip compile -q pyproject.toml --python-version 3.11 --generate-hashes --extra dev \
+		--resolution lowest-direct -o requirements/lowest-direct.txt
 
 venv: $(BIN)/foundation
 venv-dev: $(VENV)/.dev
