@@ -28,6 +28,17 @@ class Criterion:
         return self.status == PASS
 
 
+@dataclass
+class PerfRun:
+    """One perf smoke run of `validate` (phase 6), as the report shows it."""
+
+    mode: str
+    exit_code: int
+    run_dir: Path | None
+    throughput: dict[str, Any]
+    log: Path
+
+
 def check(id: str, criterion: str, ok: bool, evidence: str, files: list[str] | None = None) -> Criterion:
     return Criterion(
         id=id, criterion=criterion, status=PASS if ok else FAIL, evidence=evidence, files=files or []

@@ -20,6 +20,7 @@ from foundation.ops.stack import manager
 from foundation.ops.stack.config import cli_command
 from foundation.ops.stack.report import (
     Criterion,
+    PerfRun,
     check,
     criteria_json,
     markdown_table,
@@ -40,15 +41,6 @@ class ValidateOptions:
     ci_vus: int = 50
     token: str | None = None
     timeout: float = 45.0
-
-
-@dataclass
-class PerfRun:
-    mode: str
-    exit_code: int
-    run_dir: Path | None
-    throughput: dict[str, Any]
-    log: Path
 
 
 @dataclass

@@ -7,10 +7,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from foundation.ops.stack.report import Criterion, embedded_png, html_table, markdown_table
+from foundation.ops.stack.report import Criterion, PerfRun, embedded_png, html_table, markdown_table
 
 if TYPE_CHECKING:
-    from foundation.ops.stack.validate import PerfRun
     from foundation.ops.stack.verify import VerifyResult
 
 _CSS = """
