@@ -19,6 +19,7 @@ step() { echo; echo "==> $*"; }
 
 step "ruff"; "$BIN/ruff" check src tests bench && "$BIN/ruff" format --check src tests bench || exit 1
 step "mypy"; "$BIN/mypy" || exit 1
+step "import contracts"; "$BIN/lint-imports" || exit 1
 
 step "private PostgreSQL and Redis"
 "$PY" -m foundation.ops.devtools.postgres up --dir "$STATE/pg" || exit 1
@@ -38,6 +39,12 @@ pg_stage=$!
 
 step "pytest: everything, HTTP suite on SQLite"
 FOUNDATION_TEST_BACKEND=sqlite "$BIN/pytest" -q "$@" || status=1
+
+# The same HTTP and auth assertions with the response cache and the direct dispatcher off: every answer
+# comes from the framework route (docs/architecture.md, "One declaration per endpoint").
+step "pytest: HTTP and auth suites on SQLite, shortcuts off"
+FOUNDATION_TEST_BACKEND=sqlite FOUNDATION_TEST_SHORTCUTS=off "$BIN/pytest" -q -p no:cacheprovider \
+  tests/api tests/auth "$@" || status=1
 
 wait "$pg_stage" || status=1
 step "pytest (PostgreSQL stage): tests/api tests/auth tests/postgres"

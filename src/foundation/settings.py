@@ -81,9 +81,16 @@ class Settings(BaseSettings):
     rate_limit_redis_failure: str = Field(default="open", pattern="^(open|closed)$")
 
     idempotency_ttl_hours: int = Field(default=24, ge=1)
-    # Hot reads (a tenant's current theme) are served from process memory for this long; other processes
-    # see a newly published current theme after at most this delay. 0 disables the cache.
+    # Answers of cacheable reads (current theme, tenant metrics, stories) are served from process memory for
+    # at most this long after the read that produced them started: a write committed in any process is seen
+    # by every read that starts this many seconds later (in this process at once). 0 disables the cache.
     read_cache_seconds: float = Field(default=1.0, ge=0, le=60)
+    # At most this many kept answers per process (the oldest go first): memory does not grow with tenants.
+    read_cache_entries: int = Field(default=10_000, ge=0)
+    # Tenants whose id/slug lookups are kept per process (least recently used leave first).
+    tenant_cache_size: int = Field(default=10_000, ge=0)
+    # Answer direct endpoints (scaffold POST) without the framework's routing (admission/direct.py).
+    direct_dispatch: bool = True
 
     # Observability.
     metrics_enabled: bool = True

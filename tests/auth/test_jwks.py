@@ -13,6 +13,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from foundation.admission.pipeline import AdmissionPipeline
 from foundation.auth.jwks import JwksSource, JwksUnavailable, parse_jwks
 from foundation.cli.auth import public_jwk_of
 from tests.auth.conftest import KeySet, bearer, claims
@@ -87,7 +88,7 @@ async def test_rotation_in_file_is_picked_up_on_unknown_kid(
         assert (await client.get(THEME, headers=bearer(signed(keys.es256), **headers))).status_code == 200
         # The old key is retired: once the cache is refreshed, its tokens fail.
         keys.write(new_key)
-        source = client._transport.app.state.authenticator.verifier.jwks  # type: ignore[attr-defined]
+        source = client._transport.app.state.services[AdmissionPipeline].authenticator.verifier.jwks  # type: ignore[attr-defined]
         source.cache_seconds = 0
         assert (await client.get(THEME, headers=bearer(signed(keys.es256), **headers))).status_code == 401
 
@@ -96,7 +97,7 @@ async def test_unknown_kid_refetch_is_throttled(
     secured: Callable[..., httpx.AsyncClient], keys: KeySet
 ) -> None:
     async with secured(auth_jwks_cache_seconds=3600, auth_jwks_refetch_seconds=3600) as client:
-        source = client._transport.app.state.authenticator.verifier.jwks  # type: ignore[attr-defined]
+        source = client._transport.app.state.services[AdmissionPipeline].authenticator.verifier.jwks  # type: ignore[attr-defined]
         headers = {"X-Tenant-Id": ALFA}
         assert (await client.get(THEME, headers=bearer(signed(keys.es256), **headers))).status_code == 200
         assert source.fetches == 1

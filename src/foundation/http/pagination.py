@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import Query
 from pydantic import BaseModel
 
-from foundation.problems import Kinds, ProblemError, Violation
+from foundation.http.problems import Kinds, ProblemError, Violation
 
 DEFAULT_PAGE_SIZE = 25
 MAX_PAGE_SIZE = 100

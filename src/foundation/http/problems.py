@@ -1,8 +1,10 @@
 """Problem Details (RFC 9457) for every error response.
 
-Handlers and services raise :class:`ProblemError` (or let framework/database errors propagate); the
-handlers installed by :func:`install_problem_handlers` turn everything into ``application/problem+json``
-with a ``traceId``. Nothing from an exception's text reaches a 500 body.
+The HTTP edge (admission, handlers, middleware) raises :class:`ProblemError`; services raise domain errors
+(``foundation.errors``), mapped to problem kinds in one table, :data:`DOMAIN_PROBLEMS`; framework and
+database errors propagate. The handlers installed by :func:`install_problem_handlers` and the catch-all
+middleware turn everything into ``application/problem+json`` with a ``traceId``. Nothing from an
+exception's text reaches a 500 body.
 """
 
 from __future__ import annotations
@@ -20,14 +22,16 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import Scope
 
-from foundation.http.context import trace_id_of
+from foundation import errors
 from foundation.http.responses import dumps
+from foundation.observability.context import trace_id_of
 
 PROBLEM_BASE = "https://iabank.local/problems/foundation/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
-log = structlog.get_logger(component="foundation.problems")
+log = structlog.get_logger(component="foundation.http.problems")
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,21 @@ class Kinds:
     internal = Kind("internal", "internal_error", 500)
     unavailable = Kind("unavailable", "service_unavailable", 503)
     timeout = Kind("timeout", "request_timeout", 503)
+
+
+# Every domain error a service may raise → the problem kind the API answers with (a test checks each
+# DomainError subclass has an entry; the most specific class wins).
+DOMAIN_PROBLEMS: dict[type[errors.DomainError], Kind] = {
+    errors.InvalidInput: Kinds.validation,
+    errors.UnknownTenant: Kinds.tenant_not_found,
+    errors.NotFound: Kinds.not_found,
+    errors.ThemeNotFound: Kinds.theme_not_found,
+    errors.FeatureAlreadyRegistered: Kinds.feature_conflict,
+    errors.IdempotencyKeyReused: Kinds.idempotency_mismatch,
+    errors.IdempotencyInProgress: Kinds.idempotency_conflict,
+    errors.ThemeVersionConflict: Kinds.theme_conflict,
+    errors.Busy: Kinds.unavailable,
+}
 
 
 @dataclass
@@ -112,17 +131,44 @@ def problem_response(
     )
 
 
-def _respond(request: Request, problem: ProblemError) -> Response:
-    headers = dict(problem.headers)
+def problem_of(exc: errors.DomainError) -> ProblemError:
+    """The Problem a domain error answers with."""
+    kind = next(DOMAIN_PROBLEMS[cls] for cls in type(exc).__mro__ if cls in DOMAIN_PROBLEMS)
+    headers = {}
+    if exc.location is not None:
+        headers["Location"] = exc.location
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(exc.retry_after)
+    violations = [Violation(item.field, item.message) for item in exc.errors]
+    return ProblemError(kind, exc.detail, violations, headers)
+
+
+def status_of(exc: BaseException) -> int:
+    """The status an error is answered with (500 for anything unexpected)."""
+    if isinstance(exc, ProblemError):
+        return exc.kind.status
+    if isinstance(exc, errors.DomainError):
+        return problem_of(exc).kind.status
+    if isinstance(exc, RequestValidationError):
+        return 400
+    return 500
+
+
+def answer(scope: Scope, problem: ProblemError) -> Response:
+    """The response of ``problem`` for the request in ``scope`` (every path that answers a Problem)."""
     return problem_response(
-        request.url.path,
-        trace_id_of(request.scope),  # type: ignore[arg-type]
+        scope.get("path", "/"),
+        trace_id_of(scope),
         problem.kind,
         problem.detail,
         violations=problem.violations,
-        headers=headers,
+        headers=problem.headers,
         extra=problem.extra,
     )
+
+
+def _respond(request: Request, problem: ProblemError) -> Response:
+    return answer(request.scope, problem)
 
 
 # --- validation errors: pydantic locations become field paths ---------------------------------------
@@ -230,6 +276,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _problem(request: Request, exc: ProblemError) -> Response:
         return _respond(request, exc)
 
+    @app.exception_handler(errors.DomainError)
+    async def _domain(request: Request, exc: errors.DomainError) -> Response:
+        return _respond(request, problem_of(exc))
+
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
         return _respond(request, validation_problem(exc.errors()))
@@ -282,15 +332,7 @@ class ResponseStartTracker:
 
 async def send_problem(scope: dict[str, Any], receive: Any, send: Any, problem: ProblemError) -> None:
     """Answer an ASGI request with ``problem`` from inside a middleware."""
-    response = problem_response(
-        scope.get("path", "/"),
-        trace_id_of(scope),
-        problem.kind,
-        problem.detail,
-        violations=problem.violations,
-        headers=problem.headers,
-    )
-    await response(scope, receive, send)
+    await answer(scope, problem)(scope, receive, send)
 
 
 class UnhandledErrorMiddleware:
@@ -317,6 +359,10 @@ class UnhandledErrorMiddleware:
 
 
 def unhandled_problem(exc: BaseException) -> ProblemError:
+    if isinstance(exc, ProblemError):
+        return exc
+    if isinstance(exc, errors.DomainError):
+        return problem_of(exc)
     if _is_unavailable(exc) or (exc.__cause__ is not None and _is_unavailable(exc.__cause__)):
         log.warning("dependency_unavailable", error_type=type(exc).__name__)
         return ProblemError(

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import re
 import secrets
-from typing import Any
 
 from opentelemetry import trace
+from starlette.types import Scope
+
+from foundation.asgi import header_text
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
 
@@ -25,15 +27,13 @@ def parse_traceparent(value: str | None) -> str | None:
     return match.group(1)
 
 
-def trace_id_of(scope: dict[str, Any]) -> str:
+def trace_id_of(scope: Scope) -> str:
     span_context = trace.get_current_span().get_span_context()
     if span_context.is_valid:
         return format(span_context.trace_id, "032x")
     state = scope.setdefault("state", {})
     trace_id = state.get("trace_id")
     if trace_id is None:
-        headers = dict(scope.get("headers") or [])
-        raw = headers.get(b"traceparent")
-        trace_id = parse_traceparent(raw.decode("latin-1") if raw else None) or secrets.token_hex(16)
+        trace_id = parse_traceparent(header_text(scope, b"traceparent")) or secrets.token_hex(16)
         state["trace_id"] = trace_id
     return str(trace_id)
