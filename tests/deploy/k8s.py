@@ -26,7 +26,7 @@ def tool(name: str, *, system_fallback: bool = False) -> str:
     """
     configured = os.environ.get("FOUNDATION_DEPLOY_BIN")
     if configured:
-        path = Path(configured) / name
+        path = Path(configured).resolve() / name
         if not path.is_file():
             pytest.fail(f"{path} is missing: run `make deploy-tools`")
         return str(path)
