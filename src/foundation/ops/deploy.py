@@ -113,11 +113,12 @@ def grafana_dashboard() -> dict[str, Any]:
 
 def render_files(root: Path = REPOSITORY) -> dict[Path, str]:
     """Relative path (under the generated directory) -> file content."""
+    collector = collector_config(root)
     rule = _header(str(RULES_SOURCE)) + yaml.dump(
         prometheus_rule(root), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120
     )
     return {
-        COLLECTOR_FILE: collector_config(root),
+        COLLECTOR_FILE: collector,
         RULE_FILE: rule,
         DASHBOARD_FILE: json.dumps(grafana_dashboard(), indent=2, ensure_ascii=False) + "\n",
     }
