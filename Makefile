@@ -32,6 +32,8 @@ lock: $(BIN)/uv
 		-o requirements/dev.txt
 	$(BIN)/uv pip compile -q pyproject.toml --python-version 3.11 --generate-hashes --extra dev \
 		--resolution lowest-direct -o requirements/lowest-direct.txt
+	$(BIN)/uv pip compile -q requirements/deploy-tools.in --python-version 3.11 --generate-hashes \
+		-o requirements/deploy-tools.txt
 
 venv: $(BIN)/foundation
 venv-dev: $(VENV)/.dev
@@ -55,9 +57,31 @@ pytest: venv-dev
 system-deps:
 	bash scripts/system-deps.sh
 
-# Lint, types, the whole suite on SQLite, the HTTP suite again on PostgreSQL, Redis/multi-worker tests.
-test: venv-dev system-deps
-	BIN=$(BIN) bash scripts/test.sh
+# Lint, types, the whole suite on SQLite, the HTTP suite again on PostgreSQL, Redis/multi-worker tests, the
+# Kubernetes manifests (kubectl kustomize, kubernetes-validate, checkov).
+test: venv-dev system-deps deploy-tools
+	BIN=$(BIN) DEPLOY_BIN=$(DEPLOY_VENV)/bin bash scripts/test.sh
+
+# Kubernetes deployment (docs/deploy-kubernetes.md). checkov and a pinned kubectl have their own venv and lock
+# (checkov's pins conflict with the dev lock); rebuilt only when requirements/deploy-tools.txt changes.
+.PHONY: deploy-tools deploy-generate deploy-check
+DEPLOY_VENV ?= .venv-deploy
+
+$(DEPLOY_VENV)/.installed: requirements/deploy-tools.txt | $(BIN)/uv
+	rm -rf $(DEPLOY_VENV)
+	$(PY) -m venv $(DEPLOY_VENV)
+	VIRTUAL_ENV=$(abspath $(DEPLOY_VENV)) $(BIN)/uv pip install -q --require-hashes -r requirements/deploy-tools.txt
+	touch $@
+
+deploy-tools: $(DEPLOY_VENV)/.installed
+
+# deploy/kubernetes/base/generated/ from infra/ and the dashboard panels.
+deploy-generate: venv-dev
+	$(BIN)/foundation deploy render
+
+# The deployment checks alone (generated files, kustomize, schemas, checkov).
+deploy-check: venv-dev deploy-tools
+	FOUNDATION_DEPLOY_BIN=$(DEPLOY_VENV)/bin $(BIN)/pytest -q tests/deploy
 
 # Private PostgreSQL / Redis for development (see docs/operations.md); `make db-env` prints the exports.
 .PHONY: db-up db-down db-env redis-up redis-down system-deps

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite (`make test`): lint and types, then the HTTP suite on SQLite and on PostgreSQL,
-# the PostgreSQL/Redis/multi-worker tests, the observability stack tests. Private PostgreSQL and Redis
-# servers are started under var/test/ and always stopped at the end.
+# the PostgreSQL/Redis/multi-worker tests, the observability stack tests, the Kubernetes manifests
+# (tests/deploy). Private PostgreSQL and Redis servers are started under var/test/ and always stopped at the end.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
@@ -29,6 +29,9 @@ eval "$("$PY" -m foundation.ops.devtools.redis env --dir "$STATE/redis")"
 # The suite builds its own settings; these only tell it where the servers are.
 export FOUNDATION_TEST_PG_URL FOUNDATION_TEST_REDIS_URL="$FOUNDATION_REDIS_URL"
 unset FOUNDATION_DATABASE_URL FOUNDATION_MIGRATION_DATABASE_URL FOUNDATION_REDIS_URL FOUNDATION_DB_APP_ROLE
+# tests/deploy use the tools of `make deploy-tools` (checkov, a pinned kubectl, cloudcoil); when the Makefile names
+# them, a missing one fails instead of skipping.
+if [ -n "${DEPLOY_BIN:-}" ]; then export FOUNDATION_DEPLOY_BIN="$DEPLOY_BIN"; fi
 
 # The two stages run side by side (most tests wait on subprocesses and sockets, not the CPU); the
 # PostgreSQL stage's output is printed after the SQLite stage's.

@@ -12,6 +12,7 @@ from foundation.cli import (
     auth,
     collector,
     database,
+    deploy,
     observe,
     openapi,
     otel,
@@ -31,7 +32,21 @@ root = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (serve, database, seed, tenants, themes, openapi, otel, collector, perf, stack, observe, auth):
+for module in (
+    serve,
+    database,
+    seed,
+    tenants,
+    themes,
+    openapi,
+    otel,
+    collector,
+    perf,
+    stack,
+    observe,
+    auth,
+    deploy,
+):
     module.register(root)
 
 
