@@ -1,10 +1,11 @@
 """Endpoint declarations: every per-request rule of an API operation, written once.
 
 A declaration says who may call the operation (scopes), whose budget it spends (rate-limit class), how its
-tenant is found, whether it needs an ``Idempotency-Key``, which JSON body it takes, and whether its answers
-may be served from the read cache or by the direct dispatcher. The FastAPI route, the response cache, the
-direct dispatcher and the OpenAPI document all read it (admission/routing.py); the checks themselves run in
-one place, the admission pipeline (admission/pipeline.py).
+tenant is found, whether it needs an ``Idempotency-Key``, which JSON body and query parameters it takes,
+whether its answers may be served from the read cache and whether the direct dispatcher may answer it. The
+FastAPI route, the response cache, the direct dispatcher and the OpenAPI document all read it
+(admission/routing.py); the checks themselves run in one place, the admission pipeline
+(admission/pipeline.py).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class Endpoint:
     tenant: TenantSource = TenantSource.path
     idempotent: bool = False  # Idempotency-Key required (1..255 visible ASCII)
     body: type[BaseModel] | None = None  # JSON body, validated by the pipeline
+    query: type[BaseModel] | None = None  # query parameters, validated by the pipeline
     body_tenants: BodyTenants | None = None
     cache: str | None = None  # read-cache kind: 200s (and 304s when conditional) may be answered from memory
     conditional: bool = False  # answers If-None-Match with 304

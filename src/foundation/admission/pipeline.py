@@ -6,7 +6,8 @@
 4. budget — one unit of the tenant's rate-limit class (429 with ``Retry-After``); requests refused before the
    tenant is known spend nothing, every later outcome does;
 5. ``Idempotency-Key`` — present and well-formed where the endpoint needs one (400);
-6. body — the endpoint's JSON body model (400 ``invalid_request`` with field paths).
+6. query parameters and body — the endpoint's models (400 ``invalid_pagination`` / ``invalid_request`` with
+   field paths).
 
 The FastAPI route (through one dependency), the response cache and the direct dispatcher all call
 :meth:`AdmissionPipeline.admit`. Its outcome is remembered on the request, so a request that a shortcut
@@ -46,6 +47,7 @@ class Admission:
     named: TenantRef | None  # the tenant the request named (path or X-Tenant-Id), None if none
     key: str | None = None  # Idempotency-Key
     body: Any = None  # the validated body model
+    query: Any = None  # the validated query model
 
     @property
     def idempotency_key(self) -> str:
@@ -95,8 +97,9 @@ class AdmissionPipeline:
         await self._check_body_tenants(request, endpoint)
         await self._spend(state, endpoint.budget, tenant)
         key = self._idempotency_key(request) if endpoint.idempotent else None
+        query = parse_query(endpoint.query, request) if endpoint.query is not None else None
         body = parse_body(endpoint.body, await request.body()) if endpoint.body is not None else None
-        return Admission(endpoint, tenant, named, key, body)
+        return Admission(endpoint, tenant, named, key, body, query)
 
     async def _named_tenant(self, request: Request, endpoint: Endpoint) -> TenantRef | None:
         header = header_text(request.scope, b"x-tenant-id")
@@ -175,6 +178,15 @@ class AdmissionPipeline:
                 violations=[Violation(IDEMPOTENCY_HEADER, "must be 1..255 visible ASCII characters")],
             )
         return key
+
+
+def parse_query(model: type[BaseModel], request: Request) -> BaseModel:
+    """The query parameters as ``model`` (a repeated parameter: the last value, as Starlette reads it)."""
+    try:
+        return model.model_validate(dict(request.query_params))
+    except ValidationError as exc:
+        errors = [{**error, "loc": ("query", *error["loc"])} for error in exc.errors(include_url=False)]
+        raise validation_problem(errors) from None
 
 
 def parse_body(model: type[BaseModel], raw: bytes) -> BaseModel:

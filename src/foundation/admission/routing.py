@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi import routing as fastapi_routing
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from starlette.responses import Response
 from starlette.types import Scope
 
@@ -138,6 +139,8 @@ def _openapi_extra(endpoint: Endpoint, extra: dict[str, Any] | None) -> dict[str
                 "schema": {"type": "string"},
             }
         )
+    if endpoint.query is not None:
+        parameters += query_parameters(endpoint.query)
     result: dict[str, Any] = {"parameters": parameters}
     if endpoint.body is not None:
         result["requestBody"] = {
@@ -149,3 +152,36 @@ def _openapi_extra(endpoint: Endpoint, extra: dict[str, Any] | None) -> dict[str
     for key, value in (extra or {}).items():
         result[key] = [*result.get(key, []), *value] if key == "parameters" else value
     return result
+
+
+def path_parameter(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An OpenAPI path parameter the handler reads from ``request.path_params`` itself."""
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string", **(schema or {})},
+    }
+
+
+def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """OpenAPI query parameters of a query model's fields (optional ones may be null: say only the type)."""
+    schema = model.model_json_schema(mode="validation")
+    required = set(schema.get("required", ()))
+    parameters = []
+    for name, field_schema in schema["properties"].items():
+        field_schema = dict(field_schema)
+        description = field_schema.pop("description", None)
+        field_schema.pop("title", None)
+        if field_schema.get("default", 0) is None:
+            del field_schema["default"]
+        variants = [v for v in field_schema.pop("anyOf", []) if v.get("type") != "null"]
+        if variants:
+            field_schema = {**variants[0], **field_schema}
+        parameter: dict[str, Any] = {"name": name, "in": "query", "required": name in required}
+        if description:
+            parameter["description"] = description
+        parameter["schema"] = field_schema
+        parameters.append(parameter)
+    return parameters

@@ -3,16 +3,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from foundation.admission.endpoints import Endpoint, TenantSource
 from foundation.admission.routing import Admitted, declare
-from foundation.design_system.schemas import StoriesIn, StoryPage, UpsertResult
+from foundation.design_system.schemas import StoriesIn, StoryPage, StoryQuery, UpsertResult
 from foundation.design_system.service import CACHE_KIND, StoryService
 from foundation.http.etag import conditional_response, weak_etag_of_canonical
 from foundation.http.openapi import conditional_get_responses, problem, problem_responses, success_headers
-from foundation.http.pagination import Page, pagination
 from foundation.http.provide import provide
 from foundation.http.ratelimit import EndpointClass
 from foundation.http.responses import dumps, json_response
@@ -39,8 +38,10 @@ LIST_STORIES = Endpoint(
     scopes=("design-system.read",),
     budget=EndpointClass.stories_read,
     tenant=TenantSource.header_or_default,
+    query=StoryQuery,
     cache=CACHE_KIND,
     conditional=True,
+    direct=True,
 )
 UPSERT_STORIES = Endpoint(
     "PUT",
@@ -50,6 +51,7 @@ UPSERT_STORIES = Endpoint(
     tenant=TenantSource.header_or_platform,
     body=StoriesIn,
     body_tenants=story_owners,
+    direct=True,
 )
 
 
@@ -64,15 +66,11 @@ UPSERT_STORIES = Endpoint(
         **problem_responses(400, 404, 429),
     },
 )
-async def list_stories(
-    request: Request,
-    admission: Admitted,
-    stories: Stories,
-    page: Annotated[Page, Depends(pagination)],
-    component_id: Annotated[str | None, Query(alias="componentId", max_length=200)] = None,
-    tag: Annotated[str | None, Query(max_length=100)] = None,
-) -> Response:
-    body = await stories.page(admission.subject, page, component_id=component_id, tag=tag)
+async def list_stories(request: Request, admission: Admitted, stories: Stories) -> Response:
+    query: StoryQuery = admission.query
+    body = await stories.page(
+        admission.subject, query.to_page(), component_id=query.componentId, tag=query.tag
+    )
     document = dumps(body)
     return conditional_response(request.scope, document, weak_etag_of_canonical(document))
 

@@ -3,11 +3,11 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from foundation.admission.endpoints import Endpoint
-from foundation.admission.routing import Admitted, declare
+from foundation.admission.routing import Admitted, declare, path_parameter
 from foundation.asgi import header_text
 from foundation.errors import NotFound
 from foundation.http.etag import conditional_response, if_none_match_matches, is_wildcard
@@ -55,6 +55,7 @@ READ_SCAFFOLD = Endpoint(
     scopes=("scaffolding.write", "metrics.read"),
     budget=EndpointClass.scaffold_read,
     conditional=True,
+    direct=True,
 )
 
 _REPLAY_HEADER = {
@@ -130,16 +131,10 @@ async def register_scaffold(request: Request, admission: Admitted, scaffolds: Sc
         **conditional_get_responses(),
         **problem_responses(400, 404, 429),
     },
+    openapi_extra={"parameters": [path_parameter("featureSlug", "Feature slug; unknown ones are 404.")]},
 )
-async def get_scaffold(
-    request: Request,
-    admission: Admitted,
-    scaffolds: Scaffolds,
-    feature_slug: Annotated[
-        str, Path(alias="featureSlug", description="Feature slug; unknown ones are 404.")
-    ],
-) -> Response:
-    tenant = admission.subject
+async def get_scaffold(request: Request, admission: Admitted, scaffolds: Scaffolds) -> Response:
+    tenant, feature_slug = admission.subject, request.path_params["featureSlug"]
     if len(feature_slug) > MAX_FEATURE_SLUG or not re.fullmatch(FEATURE_SLUG, feature_slug):
         raise NotFound(f"No scaffold registration {feature_slug!r} for {tenant.slug}.")
     document, etag = await scaffolds.get(tenant, feature_slug)

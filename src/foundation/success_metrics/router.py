@@ -2,17 +2,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from foundation.admission.endpoints import Endpoint
 from foundation.admission.routing import Admitted, declare
 from foundation.http.openapi import problem_responses, success_headers
-from foundation.http.pagination import Page, pagination
 from foundation.http.provide import provide
 from foundation.http.ratelimit import EndpointClass
 from foundation.http.responses import json_response
-from foundation.success_metrics.schemas import IngestResult, Rfc3339, SamplePage, SamplesIn
+from foundation.success_metrics.schemas import IngestResult, SamplePage, SampleQuery, SamplesIn
 from foundation.success_metrics.service import CACHE_KIND, NewSample, SampleService
 
 router = APIRouter(tags=["success-metrics"])
@@ -23,7 +22,9 @@ LIST_SAMPLES = Endpoint(
     "/api/v1/tenant-metrics/{tenantId}/sc",
     scopes=("metrics.read",),
     budget=EndpointClass.metrics_read,
+    query=SampleQuery,
     cache=CACHE_KIND,
+    direct=True,
 )
 INGEST_SAMPLES = Endpoint(
     "POST",
@@ -31,6 +32,7 @@ INGEST_SAMPLES = Endpoint(
     scopes=("metrics.write",),
     budget=EndpointClass.write,
     body=SamplesIn,
+    direct=True,
 )
 
 
@@ -41,14 +43,10 @@ INGEST_SAMPLES = Endpoint(
     response_model=SamplePage,
     responses={200: {"headers": success_headers()}, **problem_responses(400, 404, 429)},
 )
-async def list_samples(
-    admission: Admitted,
-    samples: Samples,
-    page: Annotated[Page, Depends(pagination)],
-    code: Annotated[str | None, Query(pattern=r"^SC-00[1-5]$", description="SC-001..SC-005")] = None,
-    since: Annotated[Rfc3339 | None, Query(description="RFC 3339 with an offset, inclusive.")] = None,
-) -> Response:
-    return json_response(await samples.page(admission.subject, page, code=code, since=since))
+async def list_samples(admission: Admitted, samples: Samples) -> Response:
+    query: SampleQuery = admission.query
+    page = await samples.page(admission.subject, query.to_page(), code=query.code, since=query.since)
+    return json_response(page)
 
 
 @declare(

@@ -14,7 +14,7 @@ from pydantic import (
     StringConstraints,
 )
 
-from foundation.http.pagination import PaginationInfo
+from foundation.http.pagination import PageQuery, PaginationInfo
 
 ScCode = Annotated[str, StringConstraints(pattern=r"^SC-00[1-5]$", strict=True)]
 FeatureSlug = Annotated[
@@ -80,3 +80,8 @@ class SampleOut(BaseModel):
 class SamplePage(BaseModel):
     data: list[SampleOut]
     pagination: PaginationInfo
+
+
+class SampleQuery(PageQuery):
+    code: ScCode | None = Field(None, description="SC-001..SC-005")
+    since: Rfc3339 | None = Field(None, description="RFC 3339 with an offset, inclusive.")

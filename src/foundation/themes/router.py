@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from foundation.admission.endpoints import Endpoint
-from foundation.admission.routing import Admitted, declare
+from foundation.admission.routing import Admitted, declare, path_parameter
 from foundation.http.etag import conditional_response
 from foundation.http.openapi import conditional_get_responses, problem_responses, success_headers
 from foundation.http.problems import Kinds, ProblemError, Violation
@@ -17,6 +17,7 @@ from foundation.themes.schemas import SEMVER, ThemePublishRequest, ThemePublishR
 from foundation.themes.service import THEME_CACHE_KIND, ThemeService
 
 router = APIRouter(tags=["themes"])
+MAX_VERSION_LENGTH = 64
 Themes = Annotated[ThemeService, Depends(provide(ThemeService))]
 
 CURRENT_THEME = Endpoint(
@@ -26,6 +27,7 @@ CURRENT_THEME = Endpoint(
     budget=EndpointClass.theme_read,
     cache=THEME_CACHE_KIND,
     conditional=True,
+    direct=True,
 )
 PUBLISH_THEME = Endpoint(
     "PUT",
@@ -33,11 +35,8 @@ PUBLISH_THEME = Endpoint(
     scopes=("tokens.write",),
     budget=EndpointClass.write,
     body=ThemePublishRequest,
+    direct=True,
 )
-
-VersionPath = Annotated[
-    str, Path(description="SemVer version, e.g. 1.4.0.", max_length=64, pattern=SEMVER.pattern)
-]
 
 
 @declare(
@@ -71,9 +70,17 @@ async def get_current_theme(request: Request, admission: Admitted, themes: Theme
         201: {"headers": success_headers(etag=True)},
         **problem_responses(400, 404, 409, 413, 429),
     },
+    openapi_extra={
+        "parameters": [
+            path_parameter(
+                "version", "SemVer version, e.g. 1.4.0.", {"maxLength": 64, "pattern": SEMVER.pattern}
+            )
+        ]
+    },
 )
-async def publish_theme(admission: Admitted, version: VersionPath, themes: Themes) -> Response:
-    if not SEMVER.fullmatch(version):
+async def publish_theme(request: Request, admission: Admitted, themes: Themes) -> Response:
+    version = request.path_params["version"]
+    if len(version) > MAX_VERSION_LENGTH or not SEMVER.fullmatch(version):
         raise ProblemError(
             Kinds.validation,
             "The version must be a SemVer string such as 1.2.0.",
