@@ -12,6 +12,7 @@ from foundation.cli import (
     auth,
     collector,
     database,
+    metrics,
     observe,
     openapi,
     otel,
@@ -31,7 +32,21 @@ root = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (serve, database, seed, tenants, themes, openapi, otel, collector, perf, stack, observe, auth):
+for module in (
+    serve,
+    database,
+    seed,
+    tenants,
+    themes,
+    openapi,
+    otel,
+    metrics,
+    collector,
+    perf,
+    stack,
+    observe,
+    auth,
+):
     module.register(root)
 
 
