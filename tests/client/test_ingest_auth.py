@@ -95,3 +95,27 @@ def test_storybook_needs_the_design_system_scope_and_writes_nothing_without_it(
     assert result.returncode == 0, result.stderr
     assert "5 stories upserted" in result.stdout
     assert site.criterion(tenant, "SC-002", both)["value"] == 66.666667
+
+
+def test_a_failure_after_a_write_says_what_was_written_and_a_rerun_completes(
+    secured: tuple[Site, Path], tmp_path: Path
+) -> None:
+    """Stories go in, then the samples POST is refused: the error names the request that did succeed; the
+    same command with a sufficient token completes the job, and the stories are not duplicated."""
+    site, keys = secured
+    tenant = site.new_tenant()
+    path = storybook_copy("index-v5.json", tmp_path, {"tenant-alfa": tenant})
+    args = ["storybook", path, "--tenant", tenant, "--collected-at", stamp(recent(3))]
+    stories_only = token(site, keys, tenant, "design-system.write,design-system.read")
+    half = ingest(*args, "--token", stories_only, api=site.url)
+    line = error_line(half)
+    assert half.returncode == 1
+    assert f"POST /api/v1/tenant-metrics/{tenant}/sc: HTTP 403 forbidden" in line
+    assert "written before the failure: PUT /api/v1/design-system/stories (5 stories)" in line
+    everything = token(
+        site, keys, tenant, "design-system.write,design-system.read,metrics.write,metrics.read"
+    )
+    assert ingest(*args, "--token", everything, api=site.url).returncode == 0
+    stories = site.get("/api/v1/design-system/stories", tenant, everything, page_size=100)["data"]
+    assert len([s for s in stories if s["tenantId"]]) == 5
+    assert len(site.samples(tenant, everything)) == 1
