@@ -17,7 +17,8 @@ async function main() {
   try {
     for (const url of urls) {
       const page = await browser.newPage();
-      await page.goto(url, { waitUntil: 'load', timeout: 30000 });
+      // Network idle: pages that render after fetching data (Swagger UI loads openapi.json) are complete.
+      await page.goto(url, { waitUntil: 'networkidle0', timeout: 60000 });
       await page.addScriptTag({ content: axeSource });
       results.push(
         await page.evaluate(() =>

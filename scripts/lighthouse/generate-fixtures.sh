@@ -13,7 +13,7 @@ OUT=tests/fixtures/ingest
 CHROME=${CHROME_PATH:-$(command -v chromium || command -v chromium-browser)}
 FLAGS="--headless --no-sandbox --disable-gpu --disable-background-networking"
 
-mkdir -p "$WORK" "$OUT/lighthouse" "$OUT/axe"
+mkdir -p "$WORK" "$OUT/lighthouse" "$OUT/axe" "$OUT/pii"
 cp scripts/lighthouse/package.json scripts/lighthouse/package-lock.json "$WORK/"
 # `npm ci` refuses this lock: a transitive dependency asks for third-party-web@"latest"; `npm install`
 # follows the committed lock for everything else (lighthouse itself is pinned).
@@ -64,4 +64,8 @@ for page in results:
 json.dump(results, open(sys.argv[2], "w"), indent=1)
 open(sys.argv[2], "a").write("\n")
 PY
-echo "wrote $OUT/lighthouse/*.report.json and $OUT/axe/pages.axe.json"
+kill "$API_PID" "$DASH_PID" "$DOCS_PID" 2>/dev/null || true
+wait "$API_PID" 2>/dev/null || true
+# The API's own log of this run (JSON lines and its non-JSON banner): the clean pii-audit fixture.
+cp "$WORK/api.log" "$OUT/pii/api-clean.log"
+echo "wrote $OUT/lighthouse/*.report.json, $OUT/axe/pages.axe.json and $OUT/pii/api-clean.log"
