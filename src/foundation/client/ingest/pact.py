@@ -225,26 +225,16 @@ def _match(
     return candidates[0] if len(candidates) == 1 else None
 
 
-def parse(paths: Sequence[Path], options: Options) -> Report:
-    interactions: dict[str, Interaction] = {}
-    verifications: list[tuple[Path, Verification]] = []
-    for path in paths:
-        found, verification = _load(path)
-        interactions.update({interaction.name: interaction for interaction in found})
-        if verification is not None:
-            verifications.append((path, verification))
-    where = ", ".join(str(p) for p in paths)
-    expect(
-        bool(interactions), Path(where), "no pact file with interactions was given (the catalogue is empty)"
-    )
-    expect(bool(verifications), Path(where), "no verification result (JUnit XML or verifier JSON) was given")
+def _tally(
+    verifications: list[tuple[Path, Verification]], interactions: dict[str, Interaction]
+) -> tuple[set[str], set[str], set[str]]:
+    """(verified, failed, unmatched) interaction names; a failure anywhere wins over a pass elsewhere."""
     by_description: dict[str, list[Interaction]] = {}
     for interaction in interactions.values():
         by_description.setdefault(_name(interaction.description), []).append(interaction)
     verified: set[str] = set()
     failed: set[str] = set()
     unmatched: set[str] = set()
-    times = [v.collected_at for _, v in verifications if v.collected_at is not None]
     for _path, verification in verifications:
         for names, outcome in ((verification.failed, failed), (verification.passed, verified)):
             for name in names:
@@ -259,7 +249,24 @@ def parse(paths: Sequence[Path], options: Options) -> Report:
                 for i in interactions.values()
                 if (i.consumer, i.provider) in verification.verified_pacts
             )
-    verified -= failed
+    return verified - failed, failed, unmatched
+
+
+def parse(paths: Sequence[Path], options: Options) -> Report:
+    interactions: dict[str, Interaction] = {}
+    verifications: list[tuple[Path, Verification]] = []
+    for path in paths:
+        found, verification = _load(path)
+        interactions.update({interaction.name: interaction for interaction in found})
+        if verification is not None:
+            verifications.append((path, verification))
+    where = ", ".join(str(p) for p in paths)
+    expect(
+        bool(interactions), Path(where), "no pact file with interactions was given (the catalogue is empty)"
+    )
+    expect(bool(verifications), Path(where), "no verification result (JUnit XML or verifier JSON) was given")
+    verified, failed, unmatched = _tally(verifications, interactions)
+    times = [v.collected_at for _, v in verifications if v.collected_at is not None]
     if times and options.collected_at is not None:
         raise InputError(
             "--collected-at", "not used with JUnit results: their testsuite timestamp is the time"
@@ -277,6 +284,7 @@ def parse(paths: Sequence[Path], options: Options) -> Report:
         {
             "catalogued": len(interactions),
             "verified": len(verified),
+            "failed": sorted(failed),
             "notVerified": sorted(name for name in interactions if name not in verified),
             "unmatched": sorted(unmatched),
         }

@@ -121,7 +121,7 @@ def _check_story(entry: dict[str, Any], path: Path) -> None:
     )
 
 
-def parse(paths: Sequence[Path], options: Options) -> Report:
+def _read_index(paths: Sequence[Path]) -> tuple[Path, bytes, dict[str, Any], list[dict[str, Any]]]:
     if len(paths) != 1:
         raise InputError(", ".join(str(p) for p in paths), "storybook takes exactly one index.json")
     path = paths[0]
@@ -130,7 +130,20 @@ def parse(paths: Sequence[Path], options: Options) -> Report:
         document = json.loads(decode_text(path, raw))
     except json.JSONDecodeError as exc:
         raise InputError(path, f"is not valid JSON (line {exc.lineno}: {exc.msg})") from None
-    entries = _entries(document, path)
+    return path, raw, document, _entries(document, path)
+
+
+def _critical(entries: list[dict[str, Any]], options: Options, path: Path) -> set[str]:
+    components = {component_of(entry["id"]) for entry in entries}
+    critical = {component_of(e["id"]) for e in entries if CRITICAL_TAG in e["tags"]}
+    critical |= {name if name in components else sanitize(name) for name in options.critical}
+    if not critical:
+        raise InputError(path, "no critical component: tag stories 'critical' or name them with --critical")
+    return critical
+
+
+def parse(paths: Sequence[Path], options: Options) -> Report:
+    path, raw, document, entries = _read_index(paths)
     if options.collected_at is None:
         raise InputError(
             path, "a Storybook index carries no time: pass --collected-at (e.g. the commit time)"
@@ -138,11 +151,7 @@ def parse(paths: Sequence[Path], options: Options) -> Report:
     tenant = options.tenant.lower()
     active = [t.lower() for t in options.active_tenants] or [tenant]
     stories = [entry for entry in entries if entry["type"] == "story"]
-    components = {component_of(entry["id"]) for entry in entries}
-    critical = {component_of(e["id"]) for e in entries if CRITICAL_TAG in e["tags"]}
-    critical |= {name if name in components else sanitize(name) for name in options.critical}
-    if not critical:
-        raise InputError(path, "no critical component: tag stories 'critical' or name them with --critical")
+    critical = _critical(entries, options, path)
     covered_tenants: dict[str, set[str]] = {}
     for entry in stories:
         covered_tenants.setdefault(component_of(entry["id"]), set()).update(_tenants_of(entry))
@@ -156,33 +165,27 @@ def parse(paths: Sequence[Path], options: Options) -> Report:
     own = [entry for entry in stories if tenant in _tenants_of(entry)]
     for entry in own:
         _check_story(entry, path)
+    value = percent(len(covered), len(critical))
     report = Report(
         KIND,
-        [
-            Sample(
-                "SC-002", percent(len(covered), len(critical)), options.collected_at, SOURCE, options.feature
-            )
-        ],
+        [Sample("SC-002", value, options.collected_at, SOURCE, options.feature)],
         stories=[
             _story_document(e, options.tenant, coverage(component_of(e["id"])), build, options.storybook_url)
             for e in own
         ],
     )
+    uncovered = {
+        c: sorted(set(active) - covered_tenants.get(c, set())) for c in sorted(critical) if c not in covered
+    }
     report.details.update(
-        {
-            "indexVersion": document["v"],
-            "activeTenants": active,
-            "critical": sorted(critical),
-            "covered": covered,
-            "uncovered": {
-                c: sorted(set(active) - covered_tenants.get(c, set()))
-                for c in sorted(critical)
-                if c not in covered
-            },
-            "stories": len(stories),
-            "storiesForTenant": len(own),
-            "build": build,
-        }
+        indexVersion=document["v"],
+        activeTenants=active,
+        critical=sorted(critical),
+        covered=covered,
+        uncovered=uncovered,
+        stories=len(stories),
+        storiesForTenant=len(own),
+        build=build,
     )
     unattributed = sum(1 for entry in stories if not _tenants_of(entry))
     if unattributed:
