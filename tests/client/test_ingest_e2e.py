@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -303,3 +304,31 @@ def test_unknown_tenant_is_refused_by_the_api(site: Site, tmp_path: Path) -> Non
     line = error_line(result)
     assert result.returncode == 1
     assert "HTTP 404 tenant_not_found" in line and "nothing was written" in line
+
+
+def test_more_than_500_pages_go_in_several_atomic_requests(site: Site, tmp_path: Path) -> None:
+    tenant = site.new_tenant()
+    start = recent(600)
+    results = [
+        {
+            "timestamp": stamp(start + timedelta(seconds=i)),
+            "url": f"http://127.0.0.1/page/{i}",
+            "violations": [{"id": "color-contrast", "tags": ["wcag2aa"], "nodes": []}] if i % 2 else [],
+            "incomplete": [],
+            "passes": [{"id": "image-alt", "tags": ["wcag2a"], "nodes": []}],
+        }
+        for i in range(501)
+    ]
+    path = tmp_path / "many.axe.json"
+    path.write_text(json.dumps(results))
+    result = ingest("axe", path, "--tenant", tenant, "--json", api=site.url)
+    assert result.returncode == 0, result.stderr
+    written = json.loads(result.stdout)["written"]
+    assert written["requests"] == [
+        f"POST /api/v1/tenant-metrics/{tenant}/sc (500 samples)",
+        f"POST /api/v1/tenant-metrics/{tenant}/sc (1 samples)",
+    ]
+    assert written["samples"] == {"accepted": 501, "duplicates": 0}
+    item = site.criterion(tenant, "SC-004")
+    # 251 pages at 100 %, 250 at 50 %.
+    assert (item["samples"], item["value"]) == (501, round((251 * 100 + 250 * 50) / 501, 6))
