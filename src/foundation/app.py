@@ -39,6 +39,7 @@ from foundation.scaffolds.registry import ScaffoldService
 from foundation.scaffolds.router import router as scaffolds_router
 from foundation.settings import AuthMode, Settings, get_settings
 from foundation.success_metrics.router import router as metrics_router
+from foundation.success_metrics.scorecard import ScorecardService
 from foundation.success_metrics.service import SampleService
 from foundation.tenancy.service import TenantDirectory
 from foundation.themes.router import router as themes_router
@@ -145,6 +146,7 @@ def build_services(settings: Settings, db: Database, authenticator: Authenticato
         SampleService: samples,
         ScaffoldService: ScaffoldService(db, samples, idempotency_ttl=ttl),
         StoryService: StoryService(db, tenants, cache),
+        ScorecardService: ScorecardService(db, settings),
     }
 
 

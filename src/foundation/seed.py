@@ -99,13 +99,11 @@ async def _demo_data(db: Database, tenants: list[TenantRef], report: SeedReport)
     for index, tenant in enumerate(tenants):
         samples = (
             [
-                NewSample("SC-002", 0.97 - index * 0.01, base + timedelta(days=day), "chromatic")
+                # Percentages, as the scorecard and `foundation metrics ingest` use them.
+                NewSample("SC-002", 97.0 - index, base + timedelta(days=day), "chromatic")
                 for day in range(7)
             ]
-            + [
-                NewSample("SC-003", 92.0 + day * 0.5, base + timedelta(days=day), "lighthouse")
-                for day in range(7)
-            ]
+            + [NewSample("SC-003", 92.0 + day * 0.5, base + timedelta(days=day), "ci") for day in range(7)]
             + [
                 NewSample("SC-001", 12.0 + day, base + timedelta(days=day), "manual", f"demo-feature-{day}")
                 for day in range(7)

@@ -109,6 +109,14 @@ class Settings(BaseSettings):
     # Browser origins allowed by CORS, comma-separated (e.g. https://app.iabank.local); none by default.
     cors_allow_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
+    # Deployment-wide targets of the success-criteria scorecard (GET …/sc/summary); a tenant may override
+    # them with PUT …/sc/targets. Defaults are the product's success criteria (docs/success-criteria.md).
+    sc_target_sc001_minutes: float = Field(default=60.0, gt=0, le=1_000_000)
+    sc_target_sc002_percent: float = Field(default=95.0, ge=0, le=100)
+    sc_target_sc003_percent: float = Field(default=100.0, ge=0, le=100)
+    sc_target_sc004_percent: float = Field(default=98.0, ge=0, le=100)
+    sc_target_sc005_incidents: float = Field(default=0.0, ge=0, le=1_000_000)
+
     var_dir: Path = Path("var")
 
     @field_validator("cors_allow_origins", mode="before")

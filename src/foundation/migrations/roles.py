@@ -24,6 +24,7 @@ DATA_TABLES = (
     "scaffold_registrations",
     "idempotency_records",
     "sc_samples",
+    "sc_targets",
     "stories",
     "story_tags",
 )
