@@ -21,6 +21,7 @@ from foundation.cli import (
     stack,
     tenants,
     themes,
+    validate,
 )
 
 root = typer.Typer(
@@ -31,7 +32,21 @@ root = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (serve, database, seed, tenants, themes, openapi, otel, collector, perf, stack, observe, auth):
+for module in (
+    serve,
+    database,
+    seed,
+    tenants,
+    themes,
+    openapi,
+    otel,
+    collector,
+    perf,
+    stack,
+    observe,
+    validate,
+    auth,
+):
     module.register(root)
 
 
