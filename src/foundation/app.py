@@ -15,7 +15,7 @@ import structlog
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
-from foundation import health
+from foundation import docs_ui, health
 from foundation.auth.authenticator import JwtAuthenticator, check_security
 from foundation.auth.scopes import AllowAll, Authenticator
 from foundation.db import Database
@@ -155,6 +155,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         default_response_class=JsonResponse,
         lifespan=lifespan,
         redoc_url=None,
+        docs_url=None,  # served by foundation.docs_ui from installed files (no CDN, no inline script)
         **_WITHOUT_NATIVE_TELEMETRY,
     )
     app.state.settings = settings
@@ -167,6 +168,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     routers = (health.router, themes_router, scaffolds_router, metrics_router, stories_router)
     for router in routers:
         app.include_router(router)
+    app.include_router(docs_ui.router)
     install_problem_handlers(app)
 
     # Innermost first: errors become Problems inside the stack, so headers, metrics and logs see them.
