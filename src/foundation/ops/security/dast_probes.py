@@ -1,9 +1,9 @@
 """Targeted DAST probes against the running API, driven by its OpenAPI document.
 
-Every response of every probe is also checked for a 5xx, the security headers and leaked internals
-(dast_prober.py). Probes: injection payloads in every path and query parameter (and X-Tenant-Id), oversized
-and deeply nested bodies, CR/LF header injection, method-override headers (dast_attacks.py), cross-tenant access
-with a token bound to another tenant, and missing, expired, foreign-key and malformed tokens (dast_access.py).
+Every answer of every probe is checked for a 5xx, the security headers and leaked internals (dast_prober.py).
+Probes: injection in every path and query parameter and in X-Tenant-Id, oversized and deeply nested bodies,
+CR/LF header injection, method-override headers (dast_attacks.py); cross-tenant access with a token bound to
+another tenant, and missing, expired, foreign-key and malformed tokens (dast_access.py).
 """
 
 from __future__ import annotations
