@@ -7,6 +7,7 @@ import asyncio
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from foundation import db_role
 from foundation.http.openapi import problem_responses
 from foundation.http.responses import json_response
 from foundation.observability.metrics import render_exposition
@@ -42,7 +43,7 @@ async def health(request: Request) -> Response:
 
 @router.get(
     "/health/ready",
-    summary="Readiness: the database answers",
+    summary="Readiness: the database answers (and, on PostgreSQL, the API's role cannot bypass RLS)",
     responses={
         200: {
             "content": {
@@ -60,13 +61,20 @@ async def health(request: Request) -> Response:
 )
 async def ready(request: Request) -> Response:
     timeout = request.app.state.settings.db_timeout_seconds
+    db = request.app.state.db
     try:
-        await asyncio.wait_for(request.app.state.db.ping(), timeout=timeout)
+        await asyncio.wait_for(db.ping(), timeout=timeout)
+        # On PostgreSQL: is the API's role unable to bypass row-level security? (foundation.db_role)
+        role = await asyncio.wait_for(db_role.inspect_role(db.engine), timeout=timeout)
     except Exception as exc:
         raise ProblemError(
             Kinds.unavailable, "The database is unreachable.", headers={"Retry-After": "5"}
         ) from exc
-    return json_response({"status": "ok", "checks": {"database": "ok"}})
+    checks = {"database": "ok"}
+    role_check = db_role.readiness_value(role)
+    if role_check is not None:
+        checks[db_role.CHECK_NAME] = role_check
+    return json_response({"status": "ok", "checks": checks})
 
 
 @router.get("/metrics", include_in_schema=False)
