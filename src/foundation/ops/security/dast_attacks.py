@@ -151,7 +151,8 @@ class AttackProbes(ProberBase):
                 )
 
     def method_override(self, op: Operation, all_ops: list[Operation]) -> None:
-        methods_here = {o.method for o in all_ops if o.path == op.path}
+        # Every method some route answers on this concrete URL (a template such as {version} may match it too).
+        methods_here = {o.method for o in all_ops if o.matches(op.url())}
         for other in ("GET", "POST", "PUT", "DELETE", "PATCH"):
             if other == op.method:
                 continue

@@ -3,6 +3,7 @@ for a 5xx, the security headers and leaked internals on every answer, findings c
 
 from __future__ import annotations
 
+import re
 import socket
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -29,6 +30,10 @@ class Operation:
     @property
     def key(self) -> str:
         return f"{self.method} {self.path}"
+
+    def matches(self, path: str) -> bool:
+        pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(self.path))
+        return re.fullmatch(pattern, path) is not None
 
     def url(self, **values: str) -> str:
         path = self.path
