@@ -27,10 +27,9 @@ VULN = {
         }
     ],
 }
-LOCK = (
-    "requests==2.19.0 \\\n    --hash=sha256:{a}\n"
-    "idna==3.10 \\\n    --hash=sha256:{b}\n"
-).format(a="1" * 64, b="2" * 64)
+LOCK = ("requests==2.19.0 \\\n    --hash=sha256:{a}\nidna==3.10 \\\n    --hash=sha256:{b}\n").format(
+    a="1" * 64, b="2" * 64
+)
 
 
 class Osv(BaseHTTPRequestHandler):

@@ -79,8 +79,8 @@ def test_docs_page_works_offline_with_a_self_only_csp(api: ApiServer) -> None:
             page.route("**/*", guard)
             # Added through the DevTools protocol, so the page's CSP does not apply to this listener itself.
             page.add_init_script(
-                "document.addEventListener('securitypolicyviolation', e => "
-                "(window.__violations = window.__violations || []).push(e.violatedDirective + ' ' + e.blockedURI))"
+                "document.addEventListener('securitypolicyviolation', e => (window.__violations = "
+                "window.__violations || []).push(e.violatedDirective + ' ' + e.blockedURI))"
             )
             page.goto(f"{origin}/docs", wait_until="load")
             page.wait_for_selector(".opblock", timeout=30_000)

@@ -151,7 +151,7 @@ class AttackProbes(ProberBase):
                 )
 
     def method_override(self, op: Operation, all_ops: list[Operation]) -> None:
-        # Every method some route answers on this concrete URL (a template such as {version} may match it too).
+        # Every method some route answers on this URL (a template such as {version} may match it too).
         methods_here = {o.method for o in all_ops if o.matches(op.url())}
         for other in ("GET", "POST", "PUT", "DELETE", "PATCH"):
             if other == op.method:

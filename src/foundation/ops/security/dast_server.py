@@ -147,7 +147,8 @@ def start(workdir: Path, app: str = DEFAULT_APP, ready_timeout: float = 90.0) ->
     port = free_port()
     if app == DEFAULT_APP:
         cmd = cli_command("serve", "--host", "127.0.0.1", "--port", str(port))
-    else:  # a test's fixture app (same settings, served by uvicorn directly)
+    else:  # a test's fixture app (same settings, served by uvicorn directly), importable from the cwd
+        server_env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.getcwd(), server_env.get("PYTHONPATH")]))
         cmd = [
             cli_command()[0],
             "-m",

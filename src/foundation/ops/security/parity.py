@@ -30,7 +30,7 @@ def _normalise(command: str) -> str:
     return " ".join(shlex.split(command.strip()))
 
 
-def test_script_commands(script: Path) -> list[str]:
+def make_test_linters(script: Path) -> list[str]:
     """The lint/type-check commands of scripts/test.sh, as ``<tool> <args>``."""
     commands = []
     for line in script.read_text(encoding="utf-8").splitlines():
@@ -70,7 +70,7 @@ def pre_commit_problems(root: Path) -> list[str]:
     config_path, script = root / ".pre-commit-config.yaml", root / "scripts" / "test.sh"
     if not config_path.is_file():
         return [f"{config_path.name} is missing"]
-    expected = test_script_commands(script)
+    expected = make_test_linters(script)
     hooks, problems = pre_commit_commands(yaml.safe_load(config_path.read_text(encoding="utf-8")) or {})
     problems += [f"make test runs `{c}` but no pre-commit hook does" for c in expected if c not in hooks]
     problems += [f"pre-commit runs `{c}` but make test does not" for c in hooks if c not in expected]
@@ -140,7 +140,7 @@ def check(ctx: Context) -> Verdict:
     report = write_json(
         ctx.evidence / "parity.json",
         {
-            "makeTestLinters": test_script_commands(ctx.root / "scripts" / "test.sh"),
+            "makeTestLinters": make_test_linters(ctx.root / "scripts" / "test.sh"),
             "ciRun": ci_run_commands(ctx.root / ".ci" / "run")
             if (ctx.root / ".ci" / "run").is_file()
             else [],
@@ -149,7 +149,7 @@ def check(ctx: Context) -> Verdict:
     )
     if problems:
         return Verdict("pre-commit-parity", TITLE, FAIL, "; ".join(problems[:6]), [report])
-    linters = ", ".join(test_script_commands(ctx.root / "scripts" / "test.sh"))
+    linters = ", ".join(make_test_linters(ctx.root / "scripts" / "test.sh"))
     return Verdict(
         "pre-commit-parity", TITLE, PASS, f"hooks = make test's linters ({linters}); CI = .ci/run", [report]
     )
