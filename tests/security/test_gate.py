@@ -65,3 +65,41 @@ def test_unknown_checks_and_stages_are_one_error_line(tmp_path: Path) -> None:
     assert result.returncode == 1 and result.stderr.startswith(
         "error: --stage must be one of stack, security, all"
     )
+
+
+def test_the_release_report_shows_security_next_to_phases_6_and_7(tmp_path: Path) -> None:
+    """`--stage all`: the phase 6–7 report gains the security section, its verdicts and evidence links."""
+    from datetime import UTC, datetime
+
+    from foundation.ops.security.base import Verdict
+    from foundation.ops.security.gate import SecurityResult
+    from foundation.ops.stack.report import check
+    from foundation.ops.stack.validate import PerfRun, ValidateResult, security_criteria
+    from foundation.ops.stack.validate_report import write_reports
+    from foundation.ops.stack.verify import VerifyResult
+
+    run = tmp_path / "20260101T000000Z-validate-0000"
+    evidence = run / "security" / "sast"
+    evidence.mkdir(parents=True)
+    (evidence / "bandit.sarif").write_text("{}")
+    verdicts = [
+        Verdict("sast", "SAST", "pass", "0 High", [evidence / "bandit.sarif"]),
+        Verdict("dependency-audit", "Audit", "skipped", "offline", [], reason="service unreachable"),
+    ]
+    security = SecurityResult(run / "security", verdicts, frozenset(), run / "security" / "report.md")
+    observed = VerifyResult(run / "observability", run / "observability" / "report.md", [])
+    perf = PerfRun("local", 0, None, {}, run / "perf-local.log")
+    phase6 = [check("P6.3", "Runs kept apart", True, "ok")]
+    md, page = write_reports(
+        run, datetime.now(UTC), {"api": "http://127.0.0.1:1"}, [perf], phase6, [], observed, security
+    )
+    text = md.read_text()
+    assert text.index("## Phase 6") < text.index("## Phase 7") < text.index("## Phases 8–12")
+    assert "| P8.1 SAST | PASS | 0 High ([bandit.sarif](security/sast/bandit.sarif)) |" in text
+    assert "| P9.1 Audit | SKIPPED | skipped: service unreachable |" in text
+    assert "Security gate: **FAIL**" in text  # a skip nobody accepted is not a pass
+    assert 'href="security/sast/bandit.sarif"' in page.read_text()
+    result = ValidateResult(run, md, page, phase6 + security_criteria(security), security)
+    assert not result.passed
+    accepted = SecurityResult(run / "security", verdicts, frozenset({"dependency-audit"}), run / "r.md")
+    assert ValidateResult(run, md, page, phase6 + security_criteria(accepted), accepted).passed
