@@ -59,6 +59,11 @@ system-deps:
 test: venv-dev system-deps
 	BIN=$(BIN) bash scripts/test.sh
 
+# The security release gate alone (docs/security-gate.md); `make test` runs it too.
+.PHONY: security
+security: venv-dev
+	$(BIN)/foundation validate --stage security $(SECURITY_ARGS)
+
 # Private PostgreSQL / Redis for development (see docs/operations.md); `make db-env` prints the exports.
 .PHONY: db-up db-down db-env redis-up redis-down system-deps
 db-up: venv
