@@ -118,6 +118,7 @@ def _extra_tokens(auth: Path, issuer: str, audience: str) -> dict[str, str]:
 
 def start(workdir: Path, app: str = DEFAULT_APP, ready_timeout: float = 90.0) -> Target:
     """Prepare the database and keys under ``workdir`` and start the production-profile server."""
+    workdir = workdir.resolve()  # the CLI steps run with workdir as their cwd
     workdir.mkdir(parents=True, exist_ok=True)
     auth = workdir / "auth"
     env = _environment(workdir, None)

@@ -113,6 +113,7 @@ def run_gate(options: SecurityOptions, run_dir: Path, echo: Callable[[str], None
     unknown = [name for name in options.checks if name not in CHECKS]
     if unknown:
         raise ValueError(f"unknown check(s) {', '.join(unknown)}; known: {', '.join(CHECKS)}")
+    run_dir = run_dir.resolve()  # checks run tools in other working directories
     evidence = run_dir / "security"
     evidence.mkdir(parents=True, exist_ok=True)
     started = datetime.now(UTC)

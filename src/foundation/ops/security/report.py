@@ -37,7 +37,8 @@ def markdown_section(result: SecurityResult, base: Path) -> str:
             "",
             verdict_line(result),
             "",
-            f"Evidence folder: `{result.evidence.relative_to(base)}` (`verdicts.json` sums it up).",
+            f"Evidence folder: `{result.evidence.resolve().relative_to(base.resolve())}` "
+            "(`verdicts.json` sums it up).",
             "",
             markdown_table(criteria(result.verdicts), base),
         ]
