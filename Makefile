@@ -83,6 +83,11 @@ deploy-generate: venv-dev
 deploy-check: venv-dev deploy-tools
 	FOUNDATION_DEPLOY_BIN=$(DEPLOY_VENV)/bin $(BIN)/pytest -q tests/deploy
 
+# The security release gate alone (docs/security-gate.md); `make test` runs it too.
+.PHONY: security
+security: venv-dev
+	$(BIN)/foundation validate --stage security $(SECURITY_ARGS)
+
 # Private PostgreSQL / Redis for development (see docs/operations.md); `make db-env` prints the exports.
 .PHONY: db-up db-down db-env redis-up redis-down system-deps
 db-up: venv

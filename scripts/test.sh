@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite (`make test`): lint and types, then the HTTP suite on SQLite and on PostgreSQL,
 # the PostgreSQL/Redis/multi-worker tests, the observability stack tests, the Kubernetes manifests
-# (tests/deploy). Private PostgreSQL and Redis servers are started under var/test/ and always stopped at the end.
+# (tests/deploy), then the security gate. Private PostgreSQL and Redis servers are started under var/test/ and
+# always stopped at the end.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
@@ -52,5 +53,12 @@ FOUNDATION_TEST_BACKEND=sqlite FOUNDATION_TEST_SHORTCUTS=off "$BIN/pytest" -q -p
 wait "$pg_stage" || status=1
 step "pytest (PostgreSQL stage): tests/api tests/auth tests/postgres"
 grep -v '^{"' "$STATE/postgres-stage.log"
+
+# The security gate on the project itself (docs/security-gate.md): SAST, SBOM, DAST against the API in its
+# production profile, secrets, threat model, pre-commit/CI parity. The dependency audit needs the OSV service,
+# which this project's build machines cannot reach: its skip is accepted here, and shown as SKIPPED.
+step "security gate: foundation validate --stage security"
+"$BIN/foundation" validate --stage security --allow-skipped dependency-audit --output-dir "$STATE/validation" \
+  || status=1
 
 exit $status

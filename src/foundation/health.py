@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
+from foundation import db_role
 from foundation.db import Database
 from foundation.http.openapi import problem_responses
 from foundation.http.problems import Kinds, ProblemError
@@ -50,7 +51,7 @@ async def health(settings: SettingsDep) -> Response:
 
 @router.get(
     "/health/ready",
-    summary="Readiness: the database answers",
+    summary="Readiness: the database answers (and, on PostgreSQL, the API's role cannot bypass RLS)",
     responses={
         200: {
             "content": {
@@ -67,13 +68,20 @@ async def health(settings: SettingsDep) -> Response:
     },
 )
 async def ready(settings: SettingsDep, db: DatabaseDep) -> Response:
+    timeout = settings.db_timeout_seconds
     try:
-        await asyncio.wait_for(db.ping(), timeout=settings.db_timeout_seconds)
+        await asyncio.wait_for(db.ping(), timeout=timeout)
+        # On PostgreSQL: is the API's role unable to bypass row-level security? (foundation.db_role)
+        role = await asyncio.wait_for(db_role.inspect_role(db.engine), timeout=timeout)
     except Exception as exc:
         raise ProblemError(
             Kinds.unavailable, "The database is unreachable.", headers={"Retry-After": "5"}
         ) from exc
-    return json_response({"status": "ok", "checks": {"database": "ok"}})
+    checks = {"database": "ok"}
+    role_check = db_role.readiness_value(role)
+    if role_check is not None:
+        checks[db_role.CHECK_NAME] = role_check
+    return json_response({"status": "ok", "checks": checks})
 
 
 @router.get("/metrics", include_in_schema=False)

@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     # A token with an unknown `kid` refetches the JWKS (key rotation) at most once per this many seconds.
     auth_jwks_refetch_seconds: int = Field(default=30, ge=0)
     # OAuth2 token endpoint advertised in the OpenAPI client-credentials security scheme.
-    auth_token_url: str = "https://auth.iabank.local/oauth2/token"
+    auth_token_url: str = "https://auth.iabank.local/oauth2/token"  # noqa: S105  # a URL, not a secret
 
     # Rate limits, requests per minute per tenant and endpoint class.
     rate_limit_enabled: bool = True

@@ -152,7 +152,7 @@ async def test_unavailable_jwks_is_a_503_not_a_500(
 
 
 def test_parse_jwks_keeps_only_public_signature_keys(keys: KeySet) -> None:
-    small_rsa = rsa.generate_private_key(65537, 1024)
+    small_rsa = rsa.generate_private_key(65537, 1024)  # noqa: S505  # the weak key under test
     es = public_jwk_of(keys.es256)
     private_es = {**es, "kid": "with-private", "d": "AAAA"}
     document = {

@@ -64,7 +64,7 @@ def check_security(settings: Settings, *, load_keys: bool = False) -> None:
 
 
 def jwks_source(settings: Settings) -> JwksSource:
-    assert settings.auth_jwks
+    assert settings.auth_jwks  # noqa: S101  # type narrowing, checked by the caller
     return JwksSource(
         settings.auth_jwks,
         cache_seconds=settings.auth_jwks_cache_seconds,

@@ -23,6 +23,7 @@ from foundation.cli import (
     stack,
     tenants,
     themes,
+    validate,
 )
 
 root = typer.Typer(
@@ -46,6 +47,7 @@ for module in (
     perf,
     stack,
     observe,
+    validate,
     auth,
     deploy,
 ):

@@ -107,5 +107,5 @@ class RateLimiter:
 
 
 def _async_redis_uri(url: str | None) -> str:
-    assert url is not None
+    assert url is not None  # noqa: S101  # type narrowing, checked by the caller
     return url if url.startswith("async+") else f"async+{url}"

@@ -239,7 +239,7 @@ class SpanRequestEncoder:
         dropped_links: int,
         status: Status | None,
     ) -> bytes:
-        assert context is not None  # a finished span always has one
+        assert context is not None  # noqa: S101  # a finished span always has one (type narrowing)
         out = [
             _TRACE_ID_TAG,
             context.trace_id.to_bytes(16, "big"),

@@ -12,7 +12,7 @@ SEMVER = re.compile(
 )
 MAX_TOKENS_PER_CATEGORY = 2000
 
-TOKEN_NAME = r"^[A-Za-z0-9]+(?:[.-][A-Za-z0-9]+)*$"
+TOKEN_NAME = r"^[A-Za-z0-9]+(?:[.-][A-Za-z0-9]+)*$"  # noqa: S105  # design-token name pattern
 TokenName = Annotated[str, StringConstraints(pattern=TOKEN_NAME, max_length=128)]
 TokenValue = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 

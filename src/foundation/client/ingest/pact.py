@@ -29,6 +29,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import defusedxml.ElementTree as SafeElementTree
+
 from foundation.client.ingest.model import (
     InputError,
     Options,
@@ -201,7 +203,7 @@ def _load(path: Path) -> tuple[list[Interaction], Verification | None]:
         # JUnit needs no DTD; refusing them keeps entity expansion out of the parser's reach.
         expect("<!DOCTYPE" not in text and "<!ENTITY" not in text, path, "XML with a DTD is not accepted")
         try:
-            return [], junit_result(ElementTree.fromstring(text), path)
+            return [], junit_result(SafeElementTree.fromstring(text), path)
         except ElementTree.ParseError as exc:
             raise InputError(path, f"is not well-formed XML ({exc})") from None
     try:

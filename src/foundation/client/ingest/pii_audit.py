@@ -213,13 +213,12 @@ def parse(paths: Sequence[Path], options: Options) -> Report:
                 findings.extend(found)
     if times and options.collected_at is not None:
         raise InputError("--collected-at", "not used: the audited records carry their own times")
-    if not times and options.collected_at is None:
+    collected_at = max(times) if times else options.collected_at
+    if collected_at is None:
         where = ", ".join(str(p) for p in paths)
         raise InputError(
             where, "no record carries a time: pass --collected-at (the end of the audited period)"
         )
-    collected_at = max(times) if times else options.collected_at
-    assert collected_at is not None
     report = Report(KIND, [Sample("SC-005", float(incidents), collected_at, SOURCE, options.feature)])
     report.details.update(
         {
