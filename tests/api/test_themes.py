@@ -238,3 +238,9 @@ async def test_parallel_conflicting_publishes(make_client: Callable[..., httpx.A
         responses = await asyncio.gather(*(publish(http, "8.1.0", p) for p in payloads))
         statuses = sorted(r.status_code for r in responses)
         assert statuses == [201] + [409] * 9, statuses
+
+
+@pytest.mark.parametrize("value", [0, 1, "true", None])
+async def test_make_current_must_be_a_json_boolean(client: httpx.AsyncClient, value: object) -> None:
+    response = await publish(client, "9.1.0", PASSING, makeCurrent=value)
+    assert_problem(response, 400, "invalid_request", fields=["makeCurrent"])

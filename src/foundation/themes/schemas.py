@@ -3,7 +3,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 SEMVER = re.compile(
     r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)"
@@ -43,7 +43,9 @@ class ThemePublishRequest(BaseModel):
     wcagReport: dict[str, Any] | None = Field(
         default=None, description="Ignored: the server computes and stores its own contrast report."
     )
-    makeCurrent: bool = Field(default=False, description="Make this version the tenant's current theme.")
+    makeCurrent: StrictBool = Field(
+        default=False, description="Make this version the tenant's current theme."
+    )
 
 
 class WcagCategoryReport(BaseModel):
