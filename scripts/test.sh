@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite (`make test`): lint and types, then the HTTP suite on SQLite and on PostgreSQL,
-# the PostgreSQL/Redis/multi-worker tests, the observability stack tests. Private PostgreSQL and Redis
-# servers are started under var/test/ and always stopped at the end.
+# the PostgreSQL/Redis/multi-worker tests, the observability stack tests, and last the rehearsal of three
+# instances behind HAProxy (`make rehearse`). Private PostgreSQL and Redis servers are started under
+# var/test/ and always stopped at the end; the rehearsal starts and stops its own.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
@@ -42,5 +43,9 @@ FOUNDATION_TEST_BACKEND=sqlite "$BIN/pytest" -q "$@" || status=1
 wait "$pg_stage" || status=1
 step "pytest (PostgreSQL stage): tests/api tests/auth tests/postgres"
 grep -v '^{"' "$STATE/postgres-stage.log"
+
+# Alone, after the others: it starts and kills processes under load and measures timings.
+step "pytest: rehearsal, 3 instances behind HAProxy on one PostgreSQL and one Redis (tests/rehearsal)"
+FOUNDATION_TEST_REHEARSAL=1 "$BIN/pytest" -q -p no:cacheprovider tests/rehearsal "$@" || status=1
 
 exit $status
