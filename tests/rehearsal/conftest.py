@@ -17,23 +17,33 @@ from typing import Any
 import httpx
 import pytest
 
-from foundation.ops.rehearsal.fleet import Fleet, create_tenants
+from foundation.ops.rehearsal.fleet import Fleet
 
 ENABLED = os.environ.get("FOUNDATION_TEST_REHEARSAL") == "1"
 HERE = Path(__file__).parent
-ROOT = HERE.parents[1]
 REPORT: list[str] = []
 
 
+# Contract checks a real server fails while the in-process suite passes them (it bypasses the HTTP parser).
+KNOWN_REAL_SERVER_GAPS = {
+    "test_unsupported_methods_are_405_with_allow[FOO]": (
+        "uvicorn's httptools parser answers an unknown method with its own text/plain 400 before the app "
+        "sees it (api.md wants 405 method_not_allowed); reproduced against one `foundation serve` as well"
+    ),
+}
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if ENABLED:
-        return
     skip = pytest.mark.skip(
         reason="the rehearsal runs on its own: make rehearse (FOUNDATION_TEST_REHEARSAL=1)"
     )
     for item in items:
-        if HERE in Path(str(item.fspath)).parents:
+        if HERE not in Path(str(item.fspath)).parents:
+            continue
+        if not ENABLED:
             item.add_marker(skip)
+        elif item.name in KNOWN_REAL_SERVER_GAPS:  # strict: once the server is fixed this fails until removed
+            item.add_marker(pytest.mark.xfail(reason=KNOWN_REAL_SERVER_GAPS[item.name], strict=True))
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -75,7 +85,7 @@ def whole_fleet(request: pytest.FixtureRequest) -> Iterator[None]:
 @pytest.fixture(scope="session")
 def tenants(fleet: Fleet) -> list[str]:
     """Eight tenants of the rehearsal's own, each with a current theme, for tests that need a fresh one."""
-    return create_tenants(fleet.owner_url, [f"rehearsal-{n}" for n in range(8)])
+    return fleet.create_tenants([f"rehearsal-{n}" for n in range(8)])
 
 
 @pytest.fixture

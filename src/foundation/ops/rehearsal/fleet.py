@@ -42,7 +42,6 @@ DEFAULT_SETTINGS: Mapping[str, str] = {
     "FOUNDATION_RATE_LIMIT_METRICS_READ_PER_MINUTE": "1000000",
     "FOUNDATION_RATE_LIMIT_STORIES_READ_PER_MINUTE": "1000000",
     "FOUNDATION_RATE_LIMIT_WRITE_PER_MINUTE": "20",
-    "FOUNDATION_DB_TIMEOUT_SECONDS": "2",
 }
 
 
@@ -237,6 +236,13 @@ class Fleet:
         old.wait(timeout=60)
         return time.monotonic() - started
 
+    def create_tenants(self, slugs: Sequence[str], *, concurrency: int = 16) -> list[str]:
+        """Provision tenants (the tenant directory, as `foundation tenants create` does) and publish a
+        current, WCAG-passing theme for each through the balancer (``PUT …/themes/1.0.0``); their ids."""
+        tenants = asyncio.run(_create_tenant_rows(self.owner_url, slugs, concurrency))
+        asyncio.run(_publish_themes(self.url, tenants, concurrency))
+        return tenants
+
     # --- the database ---------------------------------------------------------------------------------------
 
     def crash_database(self, down_seconds: float) -> None:
@@ -292,30 +298,39 @@ def prepare_database(cluster: postgres.Cluster) -> None:
     asyncio.run(seed_demo())
 
 
-def create_tenants(owner_url: str, slugs: Sequence[str], *, concurrency: int = 8) -> list[str]:
-    """Create tenants with a current (WCAG-passing) theme through the service layer; returns their ids."""
-    return asyncio.run(_create_tenants(owner_url, slugs, concurrency))
-
-
-async def _create_tenants(owner_url: str, slugs: Sequence[str], concurrency: int) -> list[str]:
+async def _create_tenant_rows(owner_url: str, slugs: Sequence[str], concurrency: int) -> list[str]:
     from foundation.db import Database
-    from foundation.seed import demo_theme
     from foundation.tenancy.service import TenantDirectory
-    from foundation.themes.service import publish_theme
 
     db = Database(owner_url)
     directory = TenantDirectory(db)
     gate = asyncio.Semaphore(concurrency)
 
-    async def one(slug: str, index: int) -> str:
+    async def one(slug: str) -> str:
         async with gate:
-            tenant = await directory.create(slug, f"Rehearsal {slug}", status="production")
-            # A distinct brand colour per tenant, each channel ≤ 0x5F: white text on it passes WCAG AA.
-            primary = f"#{(index * 37) % 0x60:02X}{(index * 59) % 0x60:02X}{(index * 83) % 0x60:02X}"
-            await publish_theme(db, tenant, "1.0.0", demo_theme(primary), make_current=True)
-            return str(tenant.id)
+            return str((await directory.create(slug, f"Rehearsal {slug}", status="production")).id)
 
     try:
-        return list(await asyncio.gather(*(one(slug, i) for i, slug in enumerate(slugs))))
+        return list(await asyncio.gather(*(one(slug) for slug in slugs)))
     finally:
         await db.dispose()
+
+
+async def _publish_themes(base_url: str, tenants: Sequence[str], concurrency: int) -> None:
+    from foundation.seed import demo_theme
+
+    gate = asyncio.Semaphore(concurrency)
+    async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+
+        async def one(index: int, tenant: str) -> None:
+            # A distinct brand colour per tenant, each channel at most 0x5F: white on it passes WCAG AA.
+            primary = f"#{(index * 37) % 0x60:02X}{(index * 59) % 0x60:02X}{(index * 83) % 0x60:02X}"
+            body = {"categories": demo_theme(primary), "makeCurrent": True}
+            async with gate:
+                response = await client.put(
+                    f"/api/v1/tenants/{tenant}/themes/1.0.0", json=body, headers={"X-Tenant-Id": tenant}
+                )
+            if response.status_code != 201:
+                raise RuntimeError(f"publishing a theme for {tenant}: {response.status_code} {response.text}")
+
+        await asyncio.gather(*(one(i, tenant) for i, tenant in enumerate(tenants)))
