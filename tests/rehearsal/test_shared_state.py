@@ -100,7 +100,9 @@ def test_one_rate_limit_budget_across_instances(fleet: Fleet, tenants: list[str]
 @dataclass(frozen=True)
 class Read:
     instance: str
+    variant: int
     started: float
+    finished: float
     fresh: bool
 
 
@@ -154,13 +156,40 @@ def resources(tenant: str, marker: str) -> list[Resource]:
     ]
 
 
-def read(instance: Instance, resource: Resource, tenant: str) -> Read:
+def read(instance: Instance, resource: Resource, tenant: str, variant: int) -> Read:
+    """Variant 0 is the plain request; variant 1 adds a query parameter the API ignores, as another client
+    would: a distinct cached answer of the same data, refreshed on its own schedule."""
+    params = {**resource.params, **({"client": "other"} if variant else {})}
     started = time.monotonic()
     response = httpx.get(
-        f"{instance.url}{resource.path}", params=resource.params, headers={"X-Tenant-Id": tenant}, timeout=30
+        f"{instance.url}{resource.path}", params=params, headers={"X-Tenant-Id": tenant}, timeout=30
     )
     assert response.status_code == 200, response.text
-    return Read(instance.name, started, resource.fresh(response))
+    return Read(instance.name, variant, started, time.monotonic(), resource.fresh(response))
+
+
+class Poller(threading.Thread):
+    """Reads ``resource`` from each instance in turn, both variants, back to back, until stopped."""
+
+    def __init__(self, instances: list[Instance], resource: Resource, tenant: str) -> None:
+        super().__init__(daemon=True)
+        self.instances, self.resource, self.tenant = instances, resource, tenant
+        self.reads: list[Read] = []
+        self.started_at = time.monotonic()
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            for instance in self.instances:
+                for variant in (0, 1):
+                    self.reads.append(read(instance, self.resource, self.tenant, variant))
+
+    def wait_until(self, moment: float, timeout: float = 120) -> None:
+        """Until a read has started at ``moment`` or later (the poller runs on its own)."""
+        deadline = time.monotonic() + timeout
+        while not (self.reads and self.reads[-1].started >= moment):
+            assert self.is_alive() and time.monotonic() < deadline, "the poller stopped"
+            time.sleep(0.02)
 
 
 def test_a_write_on_one_instance_is_seen_on_every_other_within_the_read_cache_bound(
@@ -170,44 +199,49 @@ def test_a_write_on_one_instance_is_seen_on_every_other_within_the_read_cache_bo
     answers the new state, on every instance; the writing instance answers it at once; no instance goes back
     to the old state once it has shown the new one.
 
-    The caches are filled on every instance right before the write, so each holds the old state for up to
-    the bound (how long each instance went on answering the old state is reported). An answer may be served
-    at most the bound after the read that produced it started; reads here are sequential (one client),
-    so an entry computed before the write has expired for every read that starts the bound after it, and any
-    later entry was computed after the write: the bound is exact, with no slack for scheduling. (With a
-    data-level cache under the response cache, as before the "one cache, one bound" change, an answer could
-    be rebuilt after the write from data cached before it: measured 1.06-1.28 s with a 1 s setting.)
+    The other instances are read continuously (one client, each instance's own port) from a bound before the
+    write to half a second past the bound after it, in two request variants whose cached answers refresh on
+    their own schedules. An answer may be served at most the bound after the read that produced it started,
+    so the bound is exact, with no slack. With a data-level cache under the response cache (before the "one
+    cache, one bound" change) a variant's answer could be rebuilt after the write from data cached before it:
+    old answers were measured up to 1.28 s after the write with a 1 s setting.
     """
     bound = float(fleet.settings["FOUNDATION_READ_CACHE_SECONDS"])
     tenant = tenants[6]
     writer, *readers = fleet.instances
     for resource in resources(tenant, uuid.uuid4().hex[:8]):
-        # Twice per instance: the first read makes the instance resolve the tenant, the second is cached.
-        warm = [read(instance, resource, tenant) for instance in fleet.instances for _ in range(2)]
-        assert not any(r.fresh for r in warm), f"{resource.name}: the new state exists before the write"
-        written = resource.write(writer)
-        assert written.status_code in (200, 201), written.text
-        acknowledged = time.monotonic()
-        assert read(writer, resource, tenant).fresh, f"{resource.name}: the writer must read its own write"
-
-        reads: list[Read] = []
-        while time.monotonic() < acknowledged + bound + 0.5:
-            reads += [read(instance, resource, tenant) for instance in readers]
+        poller = Poller(readers, resource, tenant)
+        poller.start()
+        try:
+            poller.wait_until(poller.started_at + bound)  # caches filled and refreshed before the write
+            writing = time.monotonic()
+            written = resource.write(writer)
+            assert written.status_code in (200, 201), written.text
+            acknowledged = time.monotonic()
+            assert read(writer, resource, tenant, 0).fresh, f"{resource.name}: the writer must read its write"
+            poller.wait_until(acknowledged + bound + 0.5)
+        finally:
+            poller.stopping.set()
+            poller.join(timeout=60)
+        before = [r for r in poller.reads if r.finished < writing]
+        assert before and not any(r.fresh for r in before), f"{resource.name}: new state before the write"
+        after = [r for r in poller.reads if r.started >= acknowledged]
         late_stale = [
-            (r.instance, round(r.started - acknowledged, 3))
-            for r in reads
+            (r.instance, r.variant, round(r.started - acknowledged, 3))
+            for r in after
             if not r.fresh and r.started >= acknowledged + bound
         ]
         assert late_stale == [], (
             f"{resource.name}: reads started after {bound} s answered the old state: {late_stale}"
         )
         for instance in readers:
-            mine = [r for r in reads if r.instance == instance.name]
-            first_fresh = next(i for i, r in enumerate(mine) if r.fresh)
-            assert all(r.fresh for r in mine[first_fresh:]), f"{resource.name}: {instance.name} went back"
-        stale = [r.started - acknowledged for r in reads if not r.fresh]
+            for variant in (0, 1):
+                mine = [r.fresh for r in after if r.instance == instance.name and r.variant == variant]
+                assert True in mine, f"{resource.name}: {instance.name} never answered the new state"
+                assert all(mine[mine.index(True) :]), f"{resource.name}: {instance.name} went back"
+        stale = [r.started - acknowledged for r in after if not r.fresh]
         report(
-            f"staleness of {resource.name} on other instances: {len(stale)} of {len(reads)} reads after the "
+            f"staleness of {resource.name} on other instances: {len(stale)} of {len(after)} reads after the "
             f"write answered the old state, the last one started {max(stale, default=0.0):.2f} s after it "
             f"(bound {bound:.1f} s)"
         )
