@@ -7,7 +7,7 @@ UV_VERSION := 0.13.9
 UV := VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/uv
 export FOUNDATION_DATABASE_URL ?= sqlite+aiosqlite:///./var/foundation.db
 
-.PHONY: run test venv venv-dev lint typecheck pytest clean lock
+.PHONY: run test venv venv-dev lint typecheck pytest clean lock rehearse
 
 $(BIN)/uv:
 	$(PY) -m venv $(VENV)
@@ -87,6 +87,12 @@ deploy-check: venv-dev deploy-tools
 .PHONY: security
 security: venv-dev
 	$(BIN)/foundation validate --stage security $(SECURITY_ARGS)
+
+# Three API instances behind HAProxy on one PostgreSQL and one Redis, all private and stopped at the end:
+# the tests under tests/rehearsal (docs/operations.md, "Rehearsing several instances"). `foundation rehearse`
+# runs the same fleet in the foreground for manual use.
+rehearse: venv-dev system-deps
+	FOUNDATION_TEST_REHEARSAL=1 $(BIN)/pytest -q -p no:cacheprovider tests/rehearsal
 
 # Private PostgreSQL / Redis for development (see docs/operations.md); `make db-env` prints the exports.
 .PHONY: db-up db-down db-env redis-up redis-down system-deps

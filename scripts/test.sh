@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite (`make test`): lint and types, then the HTTP suite on SQLite and on PostgreSQL,
 # the PostgreSQL/Redis/multi-worker tests, the observability stack tests, the Kubernetes manifests
-# (tests/deploy), then the security gate. Private PostgreSQL and Redis servers are started under var/test/ and
-# always stopped at the end.
+# (tests/deploy), the security gate, and last the rehearsal of three instances behind HAProxy (`make rehearse`).
+# Private PostgreSQL and Redis servers are started under var/test/ and always stopped at the end; the rehearsal
+# starts and stops its own.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
@@ -60,5 +61,9 @@ grep -v '^{"' "$STATE/postgres-stage.log"
 step "security gate: foundation validate --stage security"
 "$BIN/foundation" validate --stage security --allow-skipped dependency-audit --output-dir "$STATE/validation" \
   || status=1
+
+# Alone, after the others: it starts and kills processes under load and measures timings.
+step "pytest: rehearsal, 3 instances behind HAProxy on one PostgreSQL and one Redis (tests/rehearsal)"
+FOUNDATION_TEST_REHEARSAL=1 "$BIN/pytest" -q -p no:cacheprovider tests/rehearsal "$@" || status=1
 
 exit $status

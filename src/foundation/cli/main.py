@@ -18,6 +18,7 @@ from foundation.cli import (
     openapi,
     otel,
     perf,
+    rehearse,
     seed,
     serve,
     stack,
@@ -50,6 +51,7 @@ for module in (
     validate,
     auth,
     deploy,
+    rehearse,
 ):
     module.register(root)
 

@@ -18,13 +18,12 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi import routing as fastapi_routing
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import Scope
 
 from foundation import errors
+from foundation.db_failures import is_transient_unavailability
 from foundation.http.responses import dumps
 from foundation.observability.context import trace_id_of
 
@@ -253,23 +252,6 @@ def validation_problem(errors: Sequence[Mapping[str, Any]]) -> ProblemError:
 
 # --- handlers ------------------------------------------------------------------------------------------
 
-_UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
-    OperationalError,
-    PoolTimeoutError,
-    ConnectionError,
-    OSError,
-    TimeoutError,
-)
-
-
-def _is_unavailable(exc: BaseException) -> bool:
-    if isinstance(exc, _UNAVAILABLE_ERRORS):
-        return True
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    # asyncpg raises its own connection errors; match them by module to avoid importing the driver here.
-    return type(exc).__module__.startswith("asyncpg") and "Connection" in type(exc).__name__
-
 
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(ProblemError)
@@ -363,7 +345,7 @@ def unhandled_problem(exc: BaseException) -> ProblemError:
         return exc
     if isinstance(exc, errors.DomainError):
         return problem_of(exc)
-    if _is_unavailable(exc) or (exc.__cause__ is not None and _is_unavailable(exc.__cause__)):
+    if is_transient_unavailability(exc):  # database failover, restart, saturation: db_failures.py
         log.warning("dependency_unavailable", error_type=type(exc).__name__)
         return ProblemError(
             Kinds.unavailable, "A dependency is unavailable; retry later.", headers={"Retry-After": "5"}

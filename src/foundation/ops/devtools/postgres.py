@@ -250,7 +250,11 @@ def _create_owner(binaries: Path, cluster: Cluster) -> None:
     _psql(binaries, cluster, f"ALTER SCHEMA public OWNER TO {OWNER}", database=DATABASE)
 
 
-def stop(directory: Path, timeout: float = 30.0) -> bool:
+def stop(directory: Path, timeout: float = 30.0, *, mode: str = "fast") -> bool:
+    """``pg_ctl stop -m <mode>``: ``fast`` (sessions terminated, clean shutdown) or ``immediate`` (no
+    shutdown checkpoint: the next start runs crash recovery, as after a crash)."""
+    if mode not in ("smart", "fast", "immediate"):
+        raise ValueError(f"unknown shutdown mode {mode!r}")
     cluster = load(directory.resolve())
     if cluster is None or not is_running(cluster):
         return False
@@ -261,7 +265,7 @@ def stop(directory: Path, timeout: float = 30.0) -> bool:
             "-D",
             str(cluster.data),
             "-m",
-            "fast",
+            mode,
             "-w",
             "-t",
             str(int(timeout)),
