@@ -9,7 +9,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from foundation.ops.devtools._proc import free_port
+from foundation.ops.procs import free_port
 from tests.conftest import ALFA
 
 REDIS_URL = os.environ.get("FOUNDATION_TEST_REDIS_URL")
