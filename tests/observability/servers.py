@@ -102,16 +102,18 @@ def running_server(
     port: int | None = None,
     ready_seconds: float = 60,
     extra_args: Sequence[str] = (),
+    python: str = sys.executable,
 ) -> Iterator[Server]:
     """`foundation serve` in its own process group; SIGTERM then SIGKILL to that group on exit.
 
     Ready when ``/health/ready`` answers and, with a socket per worker, when every worker listens.
+    ``python`` is the interpreter of the install under test (another virtualenv's, for the runtime-only one).
     """
     port = port or free_port()
     log_dir.mkdir(parents=True, exist_ok=True)
     stdout, stderr = log_dir / f"server-{port}.out", log_dir / f"server-{port}.err"
     command = [
-        sys.executable,
+        python,
         "-m",
         "foundation.cli.main",
         "serve",
