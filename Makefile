@@ -38,6 +38,30 @@ lock: $(BIN)/uv
 venv: $(BIN)/foundation
 venv-dev: $(VENV)/.dev
 
+# Two more environments for `make test`, each from its lock file with hashes, rebuilt only when it changes:
+# - .venv-lowest: the lowest versions pyproject.toml's floors admit (the floors' check), project editable;
+# - .venv-runtime: the production install, runtime lock + `pip install --no-deps .` (a real wheel, so the
+#   package data it ships is what is tested); the project is reinstalled on every run, the locked
+#   dependencies only when runtime.txt changes.
+LOWEST_VENV := .venv-lowest
+RUNTIME_VENV := .venv-runtime
+
+$(LOWEST_VENV)/.installed: requirements/lowest-direct.txt pyproject.toml | $(BIN)/uv
+	$(BIN)/uv venv -q --clear --python $(PY) $(LOWEST_VENV)
+	VIRTUAL_ENV=$(abspath $(LOWEST_VENV)) $(BIN)/uv pip install -q --require-hashes -r requirements/lowest-direct.txt
+	VIRTUAL_ENV=$(abspath $(LOWEST_VENV)) $(BIN)/uv pip install -q --no-deps -e .
+	touch $@
+
+$(RUNTIME_VENV)/.installed: requirements/runtime.txt | $(BIN)/uv
+	$(BIN)/uv venv -q --clear --python $(PY) $(RUNTIME_VENV)
+	VIRTUAL_ENV=$(abspath $(RUNTIME_VENV)) $(BIN)/uv pip install -q --require-hashes -r requirements/runtime.txt
+	touch $@
+
+.PHONY: venv-lowest venv-runtime
+venv-lowest: $(LOWEST_VENV)/.installed
+venv-runtime: $(RUNTIME_VENV)/.installed
+	VIRTUAL_ENV=$(abspath $(RUNTIME_VENV)) $(BIN)/uv pip install -q --no-deps --reinstall-package iabank-foundation .
+
 run: venv
 	mkdir -p var
 	$(BIN)/foundation db upgrade
@@ -45,8 +69,8 @@ run: venv
 	$(BIN)/foundation serve --host 127.0.0.1 --port 8000
 
 lint: venv-dev
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench conftest.py
+	$(BIN)/ruff format --check src tests bench conftest.py
 
 typecheck: venv-dev
 	$(BIN)/mypy
@@ -59,8 +83,9 @@ system-deps:
 
 # Lint, types, the whole suite on SQLite, the HTTP suite again on PostgreSQL, Redis/multi-worker tests, the
 # Kubernetes manifests (kubectl kustomize, kubernetes-validate, checkov).
-test: venv-dev system-deps deploy-tools
-	BIN=$(BIN) DEPLOY_BIN=$(DEPLOY_VENV)/bin bash scripts/test.sh
+test: venv-dev venv-lowest venv-runtime system-deps deploy-tools
+	BIN=$(BIN) LOWEST_BIN=$(LOWEST_VENV)/bin RUNTIME_BIN=$(RUNTIME_VENV)/bin DEPLOY_BIN=$(DEPLOY_VENV)/bin \
+	  bash scripts/test.sh
 
 # Kubernetes deployment (docs/deploy-kubernetes.md). checkov and a pinned kubectl have their own venv and lock
 # (checkov's pins conflict with the dev lock); rebuilt only when requirements/deploy-tools.txt changes.
@@ -135,4 +160,4 @@ dashboards: venv
 	$(BIN)/foundation stack dashboards
 
 clean:
-	rm -rf var artifacts .pytest_cache .mypy_cache .ruff_cache
+	rm -rf var artifacts .pytest_cache .mypy_cache .ruff_cache $(LOWEST_VENV) $(RUNTIME_VENV)

@@ -22,12 +22,10 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 import uuid
 from pathlib import Path
 
@@ -35,6 +33,7 @@ import httpx
 
 from foundation.http import listeners
 from foundation.http.server_protocol import PROTOCOL_PATH
+from foundation.ops.procs import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 ALFA = "00000000-0000-0000-0000-000000000001"
@@ -85,37 +84,26 @@ BARE_APP = textwrap.dedent(
 )
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def ready() -> bool:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(url)
+        return httpx.get(url, timeout=2).status_code == 200
+
+    wait_until(ready, timeout, 0.2, what=url, ignore=(httpx.HTTPError,))
 
 
 def wait_all_workers(port: int, workers: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
     """Until every worker listens: ready means one answered, and a late one would start cold mid-run."""
     if workers <= 1 or not listeners.REUSE_PORT_BALANCES:
         return
-    deadline = time.monotonic() + timeout
-    while listeners.listening_sockets(port) < workers:
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(
-                f"only {listeners.listening_sockets(port)} of {workers} workers listen on {port}"
-            )
-        time.sleep(0.2)
+
+    def listening() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        return listeners.listening_sockets(port) >= workers
+
+    wait_until(listening, timeout, 0.2, what=f"{workers} workers listening on {port}")
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

@@ -33,8 +33,9 @@ def serve(port: int) -> None:
 
 def measure(users: int, duration_seconds: float) -> dict[str, float]:
     from foundation.ops.perf.runner import import_locust, run_load
-    from foundation.ops.perf.server import free_port, wait_until
+    from foundation.ops.perf.server import wait_ready
     from foundation.ops.perf.stats import Recorder
+    from foundation.ops.procs import free_port
 
     import_locust()
     port = free_port()
@@ -43,7 +44,7 @@ def measure(users: int, duration_seconds: float) -> dict[str, float]:
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        if not wait_until(f"{base_url}/ping", 30.0, alive=server):
+        if not wait_ready(f"{base_url}/ping", 30.0, alive=server):
             raise SystemExit("error: the bare Starlette server did not start")
 
         def user_class(recorder: Recorder) -> type:

@@ -30,7 +30,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.observability.servers import ALFA, free_port, poll, seeded_database, stop  # noqa: E402
+from tests.observability.servers import ALFA, seeded_database, stop  # noqa: E402
+
+from foundation.ops.procs import free_port, wait_until  # noqa: E402
 
 PATH = f"/api/v1/tenants/{ALFA}/themes/current"
 
@@ -135,7 +137,7 @@ def main() -> None:
         )
         try:
             url = f"http://127.0.0.1:{port}"
-            poll(lambda: _up(url), 30, f"{url}/health")
+            wait_until(lambda: _up(url), 30, what=f"{url}/health")
             print("| mode | process CPU µs / request | event-loop thread CPU µs / request |")
             print("|---|---:|---:|")
             for mode in ("off", "spans", "export"):

@@ -44,13 +44,13 @@ sys.path.insert(0, str(ROOT))
 
 from tests.observability.servers import (  # noqa: E402
     ALFA,
-    free_port,
     running_server,
     seeded_database,
     server_env,
 )
 
 from foundation.ops.collector.server import collector_in_thread  # noqa: E402
+from foundation.ops.procs import free_port  # noqa: E402
 
 PATH = f"/api/v1/tenants/{ALFA}/themes/current"
 LUA = 'wrk.headers["X-Tenant-Id"] = "tenant-alfa"\n'

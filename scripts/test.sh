@@ -1,15 +1,36 @@
 #!/usr/bin/env bash
-# The whole test suite (`make test`): lint and types, then the HTTP suite on SQLite and on PostgreSQL,
-# the PostgreSQL/Redis/multi-worker tests, the observability stack tests, the Kubernetes manifests
-# (tests/deploy), the security gate, and last the rehearsal of three instances behind HAProxy (`make rehearse`).
-# Private PostgreSQL and Redis servers are started under var/test/ and always stopped at the end; the rehearsal
-# starts and stops its own.
+# The whole test suite (`make test`), in stages, each printed with its wall time at the end:
+#
+#   lint      ruff (lint + format), mypy, import-linter contracts
+#   servers   private PostgreSQL and Redis under var/test/ (always stopped at the end)
+#   sqlite    everything except the PostgreSQL-only, timing and rehearsal tests, HTTP suite on SQLite;
+#             tests/runtime against the production install (.venv-runtime), tests/deploy with .venv-deploy
+#   postgres  the HTTP and auth suites and tests/postgres on PostgreSQL (row-level security as the app role)
+#   lowest    the HTTP and auth suites on SQLite in .venv-lowest (the lowest versions pyproject.toml's floors
+#             admit, requirements/lowest-direct.txt) with the response cache and the direct dispatcher off,
+#             so every answer comes from the framework route: a floor too low, or a shortcut that answers
+#             differently from the route, fails here
+#   security  the security gate on the project itself (foundation validate --stage security)
+#   timing    the @pytest.mark.timing tests (wall-clock assertions), alone
+#   rehearsal three instances behind HAProxy on one PostgreSQL and one Redis (tests/rehearsal), alone
+#
+# sqlite, postgres, lowest and security run side by side (most of their time is spent waiting on
+# subprocesses and sockets, and nothing in them asserts wall-clock time); their output is printed stage by
+# stage when all are done. FOUNDATION_TEST_REQUIRE makes a missing server or tool a failure, not a skip.
+# Extra arguments go to every pytest stage, e.g. `bash scripts/test.sh -k scaffold` (the security gate is
+# then left out).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
+LOWEST_BIN=${LOWEST_BIN:-.venv-lowest/bin}
+RUNTIME_BIN=${RUNTIME_BIN:-.venv-runtime/bin}
 PY="$BIN/python"
 STATE=var/test
+ARGS=$#
+mkdir -p "$STATE"
+: > "$STATE/stages.txt"
 status=0
+STARTED=$(date +%s.%N)
 
 cleanup() {
   "$PY" -m foundation.ops.devtools.redis down --dir "$STATE/redis" >/dev/null 2>&1 || true
@@ -17,53 +38,106 @@ cleanup() {
 }
 trap cleanup EXIT
 
+now() { date +%s.%N; }
+seconds_since() { awk -v start="$1" -v end="$(now)" 'BEGIN { printf "%.0f", end - start }'; }
 step() { echo; echo "==> $*"; }
 
-step "ruff"; "$BIN/ruff" check src tests bench && "$BIN/ruff" format --check src tests bench || exit 1
-step "mypy"; "$BIN/mypy" || exit 1
-step "import contracts"; "$BIN/lint-imports" || exit 1
+# stage NAME COMMAND...: run it, record "NAME <exit code> <seconds>" in stages.txt, return its exit code.
+stage() {
+  local name=$1 start code
+  shift
+  start=$(now)
+  "$@"
+  code=$?
+  if [ $code -eq 5 ] && [ $ARGS -gt 0 ]; then code=0; fi  # 5: no test selected, fine with -k/-m arguments
+  echo "$name $code $(seconds_since "$start")" >> "$STATE/stages.txt"
+  return $code
+}
 
-step "private PostgreSQL and Redis"
-"$PY" -m foundation.ops.devtools.postgres up --dir "$STATE/pg" || exit 1
-"$PY" -m foundation.ops.devtools.redis up --dir "$STATE/redis" || exit 1
+# A stage in the background: output to var/test/NAME.log, printed by show().
+background() {
+  local name=$1
+  shift
+  stage "$name" "$@" > "$STATE/$name.log" 2>&1 &
+}
+
+show() {  # the JSON log lines of servers started by the tests are left out (they stay in the .log file)
+  step "$1: ${*:2}"
+  grep -v '^{"' "$STATE/$1.log"
+}
+
+lint() {
+  "$BIN/ruff" check src tests bench conftest.py && "$BIN/ruff" format --check src tests bench conftest.py \
+    && "$BIN/mypy" && "$BIN/lint-imports"
+}
+
+servers() {
+  "$PY" -m foundation.ops.devtools.postgres up --dir "$STATE/pg" && \
+    "$PY" -m foundation.ops.devtools.redis up --dir "$STATE/redis"
+}
+
+# The dependency audit needs the OSV service, which this project's build machines cannot reach: its skip is
+# accepted here, and shown as SKIPPED in the report (docs/security-gate.md).
+security() {
+  "$BIN/foundation" validate --stage security --allow-skipped dependency-audit --output-dir "$STATE/validation"
+}
+
+step "lint: ruff, ruff format, mypy, import contracts"
+stage lint lint || exit 1
+
+step "servers: private PostgreSQL and Redis"
+stage servers servers || exit 1
 eval "$("$PY" -m foundation.ops.devtools.postgres env --dir "$STATE/pg")"
 eval "$("$PY" -m foundation.ops.devtools.redis env --dir "$STATE/redis")"
 # The suite builds its own settings; these only tell it where the servers are.
 export FOUNDATION_TEST_PG_URL FOUNDATION_TEST_REDIS_URL="$FOUNDATION_REDIS_URL"
+export FOUNDATION_TEST_RUNTIME_BIN="$RUNTIME_BIN"
 unset FOUNDATION_DATABASE_URL FOUNDATION_MIGRATION_DATABASE_URL FOUNDATION_REDIS_URL FOUNDATION_DB_APP_ROLE
 # tests/deploy use the tools of `make deploy-tools` (checkov, a pinned kubectl, cloudcoil); when the Makefile names
 # them, a missing one fails instead of skipping.
 if [ -n "${DEPLOY_BIN:-}" ]; then export FOUNDATION_DEPLOY_BIN="$DEPLOY_BIN"; fi
 
-# The two stages run side by side (most tests wait on subprocesses and sockets, not the CPU); the
-# PostgreSQL stage's output is printed after the SQLite stage's.
-step "pytest: HTTP suite and database isolation on PostgreSQL (in the background, output below)"
-FOUNDATION_TEST_BACKEND=postgres "$BIN/pytest" -q -p no:cacheprovider tests/api tests/auth tests/postgres "$@" \
-  > "$STATE/postgres-stage.log" 2>&1 &
-pg_stage=$!
+HTTP_SUITE=(tests/api tests/auth)
+step "sqlite, postgres, lowest and security side by side (output below, stage by stage)"
+background sqlite env FOUNDATION_TEST_BACKEND=sqlite FOUNDATION_TEST_REQUIRE=redis,prometheus,chromium,runtime_install \
+  "$BIN/pytest" -q -p no:cacheprovider -m "not postgres and not timing" "$@"
+background postgres env FOUNDATION_TEST_BACKEND=postgres FOUNDATION_TEST_REQUIRE=postgres,redis \
+  "$BIN/pytest" -q -p no:cacheprovider -m "not timing" "${HTTP_SUITE[@]}" tests/postgres "$@"
+background lowest env FOUNDATION_TEST_BACKEND=sqlite FOUNDATION_TEST_SHORTCUTS=off \
+  "$LOWEST_BIN/pytest" -q -p no:cacheprovider -m "not timing" "${HTTP_SUITE[@]}" "$@"
+if [ $ARGS -eq 0 ]; then background security security; fi
+wait
+show sqlite "everything but PostgreSQL-only, timing and rehearsal tests, on SQLite"
+show postgres "${HTTP_SUITE[*]} tests/postgres on PostgreSQL"
+show lowest "${HTTP_SUITE[*]} on SQLite, shortcuts off, lowest versions the floors admit ($LOWEST_BIN)"
+if [ $ARGS -eq 0 ]; then show security "foundation validate --stage security"; fi
 
-step "pytest: everything, HTTP suite on SQLite"
-FOUNDATION_TEST_BACKEND=sqlite "$BIN/pytest" -q "$@" || status=1
+timing() {
+  local code=0 each
+  FOUNDATION_TEST_BACKEND=sqlite FOUNDATION_TEST_REQUIRE=redis,prometheus,chromium \
+    "$BIN/pytest" -q -p no:cacheprovider -m "timing and not postgres" "$@"
+  each=$?
+  if [ $each -ne 0 ] && ! { [ $each -eq 5 ] && [ $ARGS -gt 0 ]; }; then code=$each; fi
+  FOUNDATION_TEST_BACKEND=postgres FOUNDATION_TEST_REQUIRE=postgres,redis \
+    "$BIN/pytest" -q -p no:cacheprovider -m timing "${HTTP_SUITE[@]}" tests/postgres "$@"
+  each=$?
+  if [ $each -ne 0 ] && ! { [ $each -eq 5 ] && [ $ARGS -gt 0 ]; }; then code=$each; fi
+  return $code
+}
+step "timing: wall-clock tests alone (SQLite, then PostgreSQL)"
+stage timing timing "$@"
 
-# The same HTTP and auth assertions with the response cache and the direct dispatcher off: every answer
-# comes from the framework route (docs/architecture.md, "One declaration per endpoint").
-step "pytest: HTTP and auth suites on SQLite, shortcuts off"
-FOUNDATION_TEST_BACKEND=sqlite FOUNDATION_TEST_SHORTCUTS=off "$BIN/pytest" -q -p no:cacheprovider \
-  tests/api tests/auth "$@" || status=1
+# Alone, last: it starts and kills processes under load and measures timings. It starts its own servers.
+step "rehearsal: 3 instances behind HAProxy on one PostgreSQL and one Redis (tests/rehearsal)"
+stage rehearsal env FOUNDATION_TEST_REHEARSAL=1 "$BIN/pytest" -q -p no:cacheprovider tests/rehearsal "$@"
 
-wait "$pg_stage" || status=1
-step "pytest (PostgreSQL stage): tests/api tests/auth tests/postgres"
-grep -v '^{"' "$STATE/postgres-stage.log"
-
-# The security gate on the project itself (docs/security-gate.md): SAST, SBOM, DAST against the API in its
-# production profile, secrets, threat model, pre-commit/CI parity. The dependency audit needs the OSV service,
-# which this project's build machines cannot reach: its skip is accepted here, and shown as SKIPPED.
-step "security gate: foundation validate --stage security"
-"$BIN/foundation" validate --stage security --allow-skipped dependency-audit --output-dir "$STATE/validation" \
-  || status=1
-
-# Alone, after the others: it starts and kills processes under load and measures timings.
-step "pytest: rehearsal, 3 instances behind HAProxy on one PostgreSQL and one Redis (tests/rehearsal)"
-FOUNDATION_TEST_REHEARSAL=1 "$BIN/pytest" -q -p no:cacheprovider tests/rehearsal "$@" || status=1
-
+step "stages (wall time)"
+for wanted in lint servers sqlite postgres lowest security timing rehearsal; do
+  while read -r name code seconds; do
+    [ "$name" = "$wanted" ] || continue
+    printf '%-9s %5ss  %s\n' "$name" "$seconds" "$([ "$code" -eq 0 ] && echo ok || echo "FAILED (exit $code)")"
+    [ "$code" -eq 0 ] || status=1
+  done < "$STATE/stages.txt"
+done
+printf '%-9s %5ss\n' total "$(seconds_since "$STARTED")"
 exit $status

@@ -27,7 +27,6 @@ from tests.api.helpers import (
 )
 from tests.auth import conftest as auth_fixtures
 from tests.auth.conftest import bearer
-from tests.conftest import BACKEND
 
 # The JWT fixtures of tests/auth (keys on disk, token minting, a client with FOUNDATION_AUTH=jwt).
 _key_material, keys = auth_fixtures._key_material, auth_fixtures.keys
@@ -409,7 +408,7 @@ async def test_rate_limits_are_the_metrics_read_and_write_budgets(
         )
 
 
-@pytest.mark.skipif(BACKEND != "postgres", reason="PostgreSQL only")
+@pytest.mark.postgres
 async def test_targets_are_isolated_by_row_level_security(
     client: httpx.AsyncClient, database_url: str
 ) -> None:

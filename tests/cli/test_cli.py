@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from foundation.ops.procs import free_port
+
 CLI = [sys.executable, "-m", "foundation.cli.main"]
 TIMEOUT = 120
 
@@ -228,9 +230,3 @@ def test_serve_port_taken(migrated: Path) -> None:
         port = taken.getsockname()[1]
         line = error_line(run("serve", "--host", "127.0.0.1", "--port", str(port), db=migrated))
     assert str(port) in line
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])

@@ -15,7 +15,8 @@ import pytest
 from uvicorn.config import STARTUP_FAILURE
 
 from foundation.http import listeners
-from tests.observability.servers import free_port, poll, running_server, seeded_database, server_env
+from foundation.ops.procs import free_port, wait_until
+from tests.observability.servers import running_server, seeded_database, server_env
 from tests.observability.test_workers import HEADERS, THEME, theme_count_per_pid
 
 linux_only = pytest.mark.skipif(
@@ -64,6 +65,7 @@ def test_a_worker_that_cannot_bind_exits_with_the_startup_failure_code() -> None
 
 @linux_only
 @pytest.mark.integration
+@pytest.mark.timing  # 40 connections at once must reach both workers: both awake and keeping up
 def test_each_worker_listens_on_its_own_socket_and_keep_alive_connections_reach_both(tmp_path: Path) -> None:
     multiproc = tmp_path / "multiproc"
     env = server_env(
@@ -104,10 +106,10 @@ def test_a_killed_worker_is_replaced_by_one_listening_on_a_new_socket(tmp_path: 
         first = listener_owners(server.port)
         victim = min(first)
         os.kill(victim, signal.SIGKILL)
-        replaced = poll(
+        replaced = wait_until(
             lambda: (owners := listener_owners(server.port)) - first and len(owners) == 2 and owners,
             60,
-            "a replacement worker listening",
+            what="a replacement worker listening",
         )
         assert victim not in replaced and len(replaced & first) == 1
         with httpx.Client(base_url=server.url, limits=httpx.Limits(max_keepalive_connections=0)) as client:

@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from typer.testing import CliRunner
 
 from foundation.cli.collector import register
 from foundation.ops.collector.server import wait_healthy
+from foundation.ops.procs import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -75,18 +75,17 @@ def test_subprocess_prints_url_and_serves(tmp_path: Path) -> None:
         assert process.stdout is not None
         stdout = process.stdout
         threading.Thread(target=lambda: [lines.put(line) for line in stdout], daemon=True).start()
-        deadline = time.monotonic() + 30
-        url = ""
-        while not url and time.monotonic() < deadline and process.poll() is None:
-            try:
-                line = lines.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            if line.startswith("collector: "):
-                url = line.removeprefix("collector: ").strip()
-        assert url.startswith("http://127.0.0.1:"), (
-            process.stderr.read() if process.poll() is not None else url
-        )
+
+        def announced() -> str | None:
+            while not lines.empty():
+                line = lines.get_nowait()
+                if line.startswith("collector: "):
+                    return line.removeprefix("collector: ").strip()
+            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+            return None
+
+        url = wait_until(announced, 30, 0.05, what="the collector's `collector: <url>` line")
+        assert url.startswith("http://127.0.0.1:"), url
         wait_healthy(url)
         assert httpx.get(f"{url}/stats").json()["dataDir"] == str((tmp_path / "d").resolve())
     finally:

@@ -15,9 +15,10 @@ import pytest
 from foundation.ops.dashboards import browser
 from foundation.ops.dashboards.panels import CORE_PANEL_IDS, PANELS
 from foundation.ops.dashboards.png import render_panels_png
+from foundation.ops.procs import WaitTimeout, free_port, wait_until
 from foundation.ops.stack import config, procs
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.prometheus]
 
 
 class _Counter:
@@ -61,23 +62,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-def _wait(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return True
-        except (httpx.HTTPError, ValueError, KeyError):
-            pass
-        time.sleep(0.3)
-    return False
-
-
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     binary = config.find_prometheus()
-    if binary is None:
-        pytest.skip(config.PROMETHEUS_INSTALL_HINT)
+    assert binary is not None  # the prometheus marker skipped (or failed) the test otherwise
     tmp = tmp_path_factory.mktemp("prom")
     fake = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     thread = threading.Thread(target=fake.serve_forever, daemon=True)
@@ -86,7 +74,7 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     cfg = config.write_prometheus_config(
         tmp / "prometheus.yml", config.prometheus_config(target, target, config.find_rules_file(), "1s")
     )
-    port = procs.free_port()
+    port = free_port()
     cmd = [
         binary,
         f"--config.file={cfg}",
@@ -96,13 +84,18 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc = procs.start(cmd, tmp / "prometheus.log")
     url = f"http://127.0.0.1:{port}"
     try:
-        up = _wait(
-            lambda: httpx.get(
-                f"{url}/api/v1/query", params={"query": "sum(rate(http_server_requests_total[5m]))"}
-            ).json()["data"]["result"],
-            60,
-        )
-        assert up, (tmp / "prometheus.log").read_text()
+        try:
+            wait_until(
+                lambda: httpx.get(
+                    f"{url}/api/v1/query", params={"query": "sum(rate(http_server_requests_total[5m]))"}
+                ).json()["data"]["result"],
+                60,
+                0.3,
+                what="a request-rate series in Prometheus",
+                ignore=(httpx.HTTPError, ValueError, KeyError),
+            )
+        except WaitTimeout as exc:
+            pytest.fail(f"{exc}\n{(tmp / 'prometheus.log').read_text()}")
         yield url
     finally:
         procs.stop(proc.pid)
@@ -120,10 +113,9 @@ def test_png_panels_drawn(prometheus: str, tmp_path: Path) -> None:
         assert path.stat().st_size > 5000
 
 
+@pytest.mark.chromium
 def test_live_dashboard_in_chromium(prometheus: str, tmp_path: Path) -> None:
-    if browser.find_chromium() is None:
-        pytest.skip("chromium not found; install it with: sudo apt-get install -y chromium")
-    port = procs.free_port()
+    port = free_port()
     cmd = [
         shutil.which("python3") or "python3",
         "-m",
@@ -139,7 +131,13 @@ def test_live_dashboard_in_chromium(prometheus: str, tmp_path: Path) -> None:
     proc = procs.start(cmd, tmp_path / "dashboard.log")
     url = f"http://127.0.0.1:{port}/"
     try:
-        assert _wait(lambda: httpx.get(url + "health").status_code == 200, 20)
+        wait_until(
+            lambda: httpx.get(url + "health").status_code == 200,
+            20,
+            0.3,
+            what="the dashboard server's /health",
+            ignore=(httpx.HTTPError,),
+        )
         page = browser.dump_dom(url)
         assert page.ready == "true", page.dom[:2000]
         by_id = {panel.id: panel for panel in page.panels}

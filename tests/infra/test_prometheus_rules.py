@@ -14,9 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PROM_DIR = ROOT / "infra/prometheus"
 PROMTOOL = shutil.which("promtool")
 
-pytestmark = pytest.mark.skipif(
-    PROMTOOL is None, reason="promtool not found; install it with: sudo apt-get install -y prometheus"
-)
+pytestmark = pytest.mark.prometheus
 
 
 def _promtool(*args: str, cwd: Path = PROM_DIR) -> subprocess.CompletedProcess[str]:

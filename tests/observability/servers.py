@@ -9,31 +9,23 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from foundation.http import listeners
+from foundation.ops.procs import free_port, wait_until
 
 ALFA = "00000000-0000-0000-0000-000000000001"
 BETA = "00000000-0000-0000-0000-000000000002"
 THEME_ROUTE = "/api/v1/tenants/{tenantId}/themes/current"
-T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def seeded_database(directory: Path) -> str:
@@ -55,18 +47,6 @@ def seeded_database(directory: Path) -> str:
 
     asyncio.run(run())
     return url
-
-
-def poll(check: Callable[[], T | None], deadline_seconds: float, what: str, interval: float = 0.05) -> T:
-    """Call ``check`` until it returns something truthy or the deadline passes."""
-    deadline = time.monotonic() + deadline_seconds
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"gave up after {deadline_seconds}s waiting for {what}")
-        time.sleep(interval)
 
 
 @dataclass
@@ -122,16 +102,18 @@ def running_server(
     port: int | None = None,
     ready_seconds: float = 60,
     extra_args: Sequence[str] = (),
+    python: str = sys.executable,
 ) -> Iterator[Server]:
     """`foundation serve` in its own process group; SIGTERM then SIGKILL to that group on exit.
 
     Ready when ``/health/ready`` answers and, with a socket per worker, when every worker listens.
+    ``python`` is the interpreter of the install under test (another virtualenv's, for the runtime-only one).
     """
     port = port or free_port()
     log_dir.mkdir(parents=True, exist_ok=True)
     stdout, stderr = log_dir / f"server-{port}.out", log_dir / f"server-{port}.err"
     command = [
-        sys.executable,
+        python,
         "-m",
         "foundation.cli.main",
         "serve",
@@ -156,13 +138,12 @@ def running_server(
             except httpx.HTTPError:
                 return False
 
-        poll(ready, ready_seconds, f"{server.url}/health/ready", interval=0.1)
+        wait_until(ready, ready_seconds, what=f"{server.url}/health/ready")
         if workers > 1 and listeners.REUSE_PORT_BALANCES and "--no-reuse-port" not in extra_args:
-            poll(
-                lambda: listeners.listening_sockets(port) >= workers or None,
+            wait_until(
+                lambda: listeners.listening_sockets(port) >= workers,
                 ready_seconds,
-                f"{workers} workers listening on {port}",
-                interval=0.1,
+                what=f"{workers} workers listening on {port}",
             )
         yield server
     finally:
@@ -214,7 +195,7 @@ def wait_for_spans(
         spans = read_spans(data_dir)
         return spans if predicate(spans) else None
 
-    return poll(check, deadline_seconds, "spans in the collector", interval=0.1)
+    return wait_until(check, deadline_seconds, what="spans in the collector")
 
 
 def scrape(base_url: str) -> dict[str, Any]:

@@ -17,12 +17,12 @@ import httpx
 import pytest
 
 from foundation.ops.collector.server import RunningCollector, collector_in_thread
+from foundation.ops.procs import wait_until
 from tests.observability.servers import (
     ALFA,
     BETA,
     THEME_ROUTE,
     Server,
-    poll,
     running_server,
     seeded_database,
     server_env,
@@ -137,10 +137,10 @@ def test_problem_trace_id_and_access_log_match_the_server_span(stack: Stack) -> 
     server = server_span(spans, trace_id)
     assert server is not None and server["attributes"]["http.response.status_code"] == 400
 
-    line = poll(
+    line = wait_until(
         lambda: next((r for r in stack.server.access_lines() if r.get("trace_id") == trace_id), None),
         10,
-        "the access-log line",
+        what="the access-log line",
     )
     assert line["span_id"] == server["spanId"]
     assert line["route"] == THEME_ROUTE and line["status"] == 400 and line["method"] == "GET"
@@ -213,10 +213,10 @@ def test_pii_in_headers_query_and_body_never_leaves_the_process(stack: Stack) ->
         stack.collector.data_dir,
         lambda s: all(server_span(s, t) is not None for t in trace_ids),
     )
-    poll(
+    wait_until(
         lambda: set(trace_ids) <= {r.get("trace_id") for r in stack.server.access_lines()},
         10,
-        "access-log lines",
+        what="access-log lines",
     )
     # The values did reach the span (captured header, URL) and were masked there.
     first = server_span(spans, trace_ids[0])

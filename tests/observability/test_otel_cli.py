@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from typer.testing import CliRunner
 from foundation.cli.otel import register
 from foundation.client.spans import SPAN_NAME, send_bootstrap_spans
 from foundation.ops.collector.server import RunningCollector, collector_in_thread
+from foundation.ops.procs import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -86,12 +86,6 @@ def fake_endpoint(
         thread.join(timeout=10)
 
 
-def closed_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_spans_reach_the_embedded_collector(collector: RunningCollector) -> None:
     code, out = run_cli(
         "--endpoint", collector.url, "--tenant", "tenant-beta", "--feature", "sc-001",
@@ -126,7 +120,7 @@ def test_endpoint_from_environment(collector: RunningCollector) -> None:
 
 
 def test_closed_port_fails() -> None:
-    port = closed_port()
+    port = free_port()
     code, out = run_cli("--endpoint", f"http://127.0.0.1:{port}")
     assert code == 1
     assert out["exportedSpans"] == 0

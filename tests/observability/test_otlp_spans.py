@@ -30,7 +30,7 @@ from foundation.observability.otlp_spans import OtlpHttpSpanExporter
 from foundation.observability.pii import REDACTED, scrub_span
 from foundation.observability.provider import FoundationTracerProvider
 from foundation.observability.server_spans import ServerSpanMiddleware
-from tests.observability.servers import free_port
+from foundation.ops.procs import free_port
 
 CPF = "123.456.789-09"
 EMAIL = "maria.souza@banco.com.br"
@@ -286,6 +286,7 @@ def test_retryable_answers_are_retried_and_others_fail_at_once(otel_env: pytest.
         rejecting.close()
 
 
+@pytest.mark.timing  # asserts the wall time of an export against its deadline
 def test_a_dead_endpoint_fails_within_the_timeout(otel_env: pytest.MonkeyPatch) -> None:
     otel_env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{free_port()}")
     otel_env.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "2")

@@ -10,11 +10,10 @@ import httpx
 import pytest
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from foundation.ops.procs import free_port, wait_until
 from tests.observability.servers import (
     ALFA,
     THEME_ROUTE,
-    free_port,
-    poll,
     running_server,
     sample_value,
     scrape,
@@ -121,6 +120,6 @@ def test_dead_collector_drops_spans_but_every_request_succeeds(tmp_path: Path) -
         def dropped() -> float:
             return sample_value(scrape(server.url), "foundation_otel_spans_dropped_total")
 
-        assert poll(dropped, 60, "foundation_otel_spans_dropped_total > 0", interval=0.25) > 0
+        assert wait_until(dropped, 60, 0.25, what="foundation_otel_spans_dropped_total > 0") > 0
         assert server.process.poll() is None
     assert os.path.exists(server.stdout)

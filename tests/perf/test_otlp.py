@@ -7,15 +7,14 @@ import socket
 from pathlib import Path
 
 import httpx
-import pytest
 
 from foundation.observability import otlp_env
+from foundation.ops.collector import collector_in_thread
 from foundation.ops.perf.otlp import publish_run_metrics
 
 
 def test_publication_reaches_the_embedded_collector(tmp_path: Path) -> None:
-    collector = pytest.importorskip("foundation.ops.collector")
-    with collector.collector_in_thread(tmp_path / "collector") as running:
+    with collector_in_thread(tmp_path / "collector") as running:
         outcome = publish_run_metrics(
             otlp_env.endpoint("metrics", running.url),
             throughput=12.5,

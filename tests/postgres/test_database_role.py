@@ -20,11 +20,11 @@ from sqlalchemy.engine import make_url
 from foundation.app import create_app
 from foundation.db import Database
 from foundation.db_role import UnsafeDatabaseRole
-from foundation.ops.perf.server import free_port, wait_until
+from foundation.ops.perf.server import wait_ready
+from foundation.ops.procs import free_port
 from foundation.settings import Settings
-from tests.conftest import BACKEND
 
-pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="PostgreSQL only")
+pytestmark = pytest.mark.postgres
 CLI = [sys.executable, "-c", "from foundation.cli.main import main; main()"]
 
 
@@ -117,7 +117,7 @@ def local_server(owner_database_url: str, tmp_path: Path) -> Iterator[tuple[str,
             [*CLI, "serve", "--port", str(port)], env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT
         )
         try:
-            assert wait_until(f"http://127.0.0.1:{port}/health/ready", 60, alive=process), log.read_text()
+            assert wait_ready(f"http://127.0.0.1:{port}/health/ready", 60, alive=process), log.read_text()
             yield f"http://127.0.0.1:{port}", log
         finally:
             process.terminate()

@@ -26,13 +26,14 @@ from foundation.db import Database
 from foundation.db_failures import _chain, is_transient_unavailability
 from foundation.migrations import roles, runner
 from foundation.ops.devtools import postgres
-from foundation.ops.devtools._proc import free_port, run, wait_until
+from foundation.ops.devtools._proc import run
+from foundation.ops.procs import free_port, wait_until
 from foundation.seed import demo_theme, seed
 from foundation.settings import Settings
-from tests.conftest import ALFA, BACKEND
+from tests.conftest import ALFA
 from tests.postgres.test_row_level_security import dsn, scaffold, story
 
-pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="PostgreSQL only")
+pytestmark = pytest.mark.postgres
 
 # A write any tenant may do (refused before its foreign key is even checked when the database is read-only).
 INSERT_TAG = text("INSERT INTO story_tags (story_pk, tag, tenant_id) VALUES (:id, 'x', :tenant)")
@@ -360,7 +361,7 @@ def restart_as(cluster: Any, *, standby: bool, hot_standby: bool = True) -> None
         signal_file.unlink(missing_ok=True)
     flags = [f"-c hot_standby={'on' if hot_standby else 'off'}"]
     pg_ctl(cluster, *start_options(cluster, *flags), "-W", "start")
-    wait_until(lambda: accepting(cluster) or (not hot_standby and rejecting(cluster)), 60, "PostgreSQL")
+    wait_until(lambda: accepting(cluster) or (not hot_standby and rejecting(cluster)), 60, what="PostgreSQL")
 
 
 def test_a_standby_that_accepts_no_connections_yet(own_cluster: tuple[Path, Any]) -> None:
@@ -404,7 +405,7 @@ def test_a_server_shutting_down_then_stopped(own_cluster: tuple[Path, Any]) -> N
         connection = await pooled.__aenter__()
         await connection.execute(text("SELECT 1"))
         await asyncio.to_thread(pg_ctl, cluster, "-m", "smart", "-W", "stop")
-        await asyncio.to_thread(wait_until, lambda: rejecting(cluster), 30, "a shutting-down server")
+        await asyncio.to_thread(wait_until, lambda: rejecting(cluster), 30, what="a shutting-down server")
         shutting_down = await failure_of(lambda: asyncpg.connect(dsn(cluster.app_url)))
         await held.close()
         await pooled.__aexit__(None, None, None)  # back to the pool

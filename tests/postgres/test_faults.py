@@ -16,12 +16,13 @@ import pytest
 from foundation.db import Database
 from foundation.migrations import roles, runner
 from foundation.ops.devtools import postgres
+from foundation.ops.procs import wait_until
 from foundation.seed import seed
 from foundation.settings import Settings
-from tests.conftest import ALFA, BACKEND
-from tests.observability.servers import poll, running_server, server_env
+from tests.conftest import ALFA
+from tests.observability.servers import running_server, server_env
 
-pytestmark = [pytest.mark.integration, pytest.mark.skipif(BACKEND != "postgres", reason="PostgreSQL only")]
+pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
 TIMEOUT = 2.0
 
@@ -58,6 +59,7 @@ def cluster(tmp_path: Path):  # type: ignore[no-untyped-def]
         postgres.down(directory, purge=True)
 
 
+@pytest.mark.timing  # each 503 must come within the database timeout (wall clock)
 def test_outage_gives_503_then_recovers_without_restart(cluster, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     directory, pg = cluster
     env = server_env(pg.app_url, tmp_path / "var", FOUNDATION_DB_TIMEOUT_SECONDS=str(TIMEOUT))
@@ -98,7 +100,7 @@ def test_outage_gives_503_then_recovers_without_restart(cluster, tmp_path: Path)
             assert elapsed < TIMEOUT * 2 + 3, (path, elapsed)
 
         postgres.up(directory, pg.port)
-        poll(lambda: http.get("/health/ready").status_code == 200, 60, "readiness after restart")
+        wait_until(lambda: http.get("/health/ready").status_code == 200, 60, what="readiness after restart")
         for slug in acknowledged:
             response = http.get(f"/api/v1/tenants/{ALFA}/features/scaffold/{slug}", headers=headers)
             assert response.status_code == 200, slug

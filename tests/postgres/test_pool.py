@@ -13,10 +13,9 @@ from sqlalchemy import event, text
 from foundation import db as db_module
 from foundation.db import Database
 from foundation.settings import Settings
-from tests.conftest import BACKEND
 from tests.postgres.test_row_level_security import dsn
 
-pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="PostgreSQL only")
+pytestmark = pytest.mark.postgres
 
 
 async def backend_pids(database: Database) -> set[int]:

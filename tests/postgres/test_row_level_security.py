@@ -9,9 +9,9 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.conftest import ALFA, BACKEND, BETA
+from tests.conftest import ALFA, BETA
 
-pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="PostgreSQL only")
+pytestmark = pytest.mark.postgres
 
 TENANT_TABLES = ("theme_versions", "scaffold_registrations", "idempotency_records", "sc_samples")
 SHARED_TABLES = ("stories", "story_tags")

@@ -10,14 +10,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ALFA, BACKEND
+from tests.conftest import ALFA
 from tests.observability.servers import running_server, server_env
 
 REDIS_URL = os.environ.get("FOUNDATION_TEST_REDIS_URL")
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(BACKEND != "postgres", reason="PostgreSQL only"),
-    pytest.mark.skipif(not REDIS_URL, reason="FOUNDATION_TEST_REDIS_URL not set (make test starts Redis)"),
+    pytest.mark.postgres,
+    pytest.mark.redis,
 ]
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from foundation.ops.devtools._proc import free_port
+from foundation.ops.procs import free_port
 from tests.conftest import ALFA
 
 REDIS_URL = os.environ.get("FOUNDATION_TEST_REDIS_URL")
@@ -42,7 +42,7 @@ async def test_unreachable_redis_fails_closed_when_configured(
     assert response.headers["Retry-After"] == "5"
 
 
-@pytest.mark.skipif(not REDIS_URL, reason="FOUNDATION_TEST_REDIS_URL not set (make test starts Redis)")
+@pytest.mark.redis
 async def test_two_apps_share_one_counter_in_redis(make_client: Callable[..., httpx.AsyncClient]) -> None:
     prefix = f"test-{uuid.uuid4().hex}"  # counters of this test only, in the shared Redis
     limit = 4

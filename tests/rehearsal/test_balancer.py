@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from foundation.ops.devtools._proc import free_port
+from foundation.ops.procs import free_port
 from foundation.ops.rehearsal.haproxy import LIVE_BACKEND, READY_BACKEND, Backend, Config, HAProxy
 from tests.api.helpers import assert_problem
 from tests.observability.servers import poll

@@ -15,7 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from foundation.ops.devtools._proc import free_port, pid_alive
+from foundation.ops.devtools._proc import pid_alive
+from foundation.ops.procs import free_port
 from tests.api.helpers import ALFA
 from tests.observability.servers import poll
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from foundation.ops.perf.server import free_port
+from foundation.ops.procs import free_port
 from tests.security.conftest import run_check
 
 VULN = {

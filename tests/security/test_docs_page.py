@@ -42,10 +42,10 @@ def test_docs_csp_allows_only_self_and_no_inline_script(api: ApiServer) -> None:
     assert httpx.get(f"{api.base_url}/docs/oauth2-redirect", timeout=10).status_code == 404
 
 
+@pytest.mark.chromium
 def test_docs_page_works_offline_with_a_self_only_csp(api: ApiServer) -> None:
     chromium = find_chromium()
-    if chromium is None:
-        pytest.skip("chromium not found; install it with: sudo apt-get install -y chromium")
+    assert chromium is not None
     from playwright.sync_api import sync_playwright
 
     origin = api.base_url

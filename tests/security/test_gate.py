@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from foundation.ops.perf.server import free_port
+from foundation.ops.procs import free_port
 from tests.security.conftest import ROOT
 
 CLI = [sys.executable, "-c", "from foundation.cli.main import main; main()"]

@@ -21,7 +21,7 @@ def copy(tmp_path: Path) -> Path:
 
 
 def test_the_repository_is_in_sync(tmp_path: Path) -> None:
-    assert "ruff check src tests bench" in make_test_linters(ROOT / "scripts" / "test.sh")
+    assert "ruff check src tests bench conftest.py" in make_test_linters(ROOT / "scripts" / "test.sh")
     assert "mypy" in make_test_linters(ROOT / "scripts" / "test.sh")
     verdict = run_check("pre-commit-parity", ROOT, tmp_path / "evidence")
     assert verdict.status == "pass", verdict.summary

@@ -17,9 +17,10 @@ import pytest
 from foundation.http import listeners
 from foundation.ops.dashboards import browser
 from foundation.ops.dashboards.panels import CORE_PANEL_IDS, PANELS
+from foundation.ops.procs import port_is_free
 from foundation.ops.stack import config, procs, state
 
-pytestmark = [pytest.mark.stack, pytest.mark.integration]
+pytestmark = [pytest.mark.stack, pytest.mark.integration, pytest.mark.prometheus]
 
 COMPONENTS = ("collector", "api", "prometheus", "dashboard")
 
@@ -44,8 +45,6 @@ def _rows(report: Path) -> list[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    if config.find_prometheus() is None:
-        pytest.skip(config.PROMETHEUS_INSTALL_HINT)
     state_dir = tmp_path_factory.mktemp("stack")
     ports = ["--api-port", "0", "--collector-port", "0", "--prometheus-port", "0", "--dashboard-port", "0"]
     # Two API workers, the production shape: metrics summed over processes, spans from both.
@@ -98,9 +97,8 @@ def test_observe_verify_passes(stack: Stack, tmp_path: Path) -> None:
     assert len(list((run_dir / "panels").glob("*.png"))) == len(PANELS)
 
 
+@pytest.mark.chromium
 def test_live_dashboard_draws_data_in_chromium(stack: Stack, tmp_path: Path) -> None:
-    if browser.find_chromium() is None:
-        pytest.skip("chromium not found; install it with: sudo apt-get install -y chromium")
     url = stack.urls["dashboard"] + "/"
     page = browser.dump_dom(url, budget_ms=10000)
     assert page.ready == "true", page.dom[:2000]
@@ -145,7 +143,7 @@ def test_down_leaves_no_process_and_no_port(stack: Stack) -> None:
         assert procs.read_cmdline(pid) is None, f"{name} (pid {pid}) still running"
         assert not (stack.state_dir / f"{name}.pid").exists()
     for name, port in stack.ports.items():
-        assert procs.port_is_free(port), f"{name} port {port} still bound"
+        assert port_is_free(port), f"{name} port {port} still bound"
         with socket.socket() as sock:
             assert sock.connect_ex(("127.0.0.1", port)) != 0, f"{name} port {port} still accepts connections"
     assert state.load(stack.state_dir) is None

@@ -11,19 +11,21 @@ import typer
 from typer.testing import CliRunner
 
 from foundation.cli import stack as stack_cli
+from foundation.ops.procs import free_port, port_is_free
 from foundation.ops.stack import config, manager, procs, state
 
 
-def test_pick_port_falls_back_when_taken() -> None:
+def test_free_port_prefers_the_given_port_unless_taken() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         busy = sock.getsockname()[1]
-        assert not procs.port_is_free(busy)
-        chosen = procs.pick_port(busy, set())
-        assert chosen != busy and procs.port_is_free(chosen)
-    free = procs.free_port()
-    assert procs.pick_port(free, {free}) != free
+        assert not port_is_free(busy)
+        chosen = free_port(busy)
+        assert chosen != busy and port_is_free(chosen)
+    free = free_port()
+    assert free_port(free) == free
+    assert free_port(free, taken={free}) != free
 
 
 def test_start_identity_and_stop(tmp_path: Path) -> None:

@@ -7,10 +7,11 @@ from pathlib import Path
 import typer
 
 from foundation.cli.errors import fail
+from foundation.cli.extras import requires_extra
 
 
 def register(root: typer.Typer) -> None:
-    root.command("collector")(collector)
+    root.command("collector")(requires_extra("ops", "foundation collector")(collector))
 
 
 def collector(

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from foundation.cli.errors import fail
+from foundation.cli.extras import requires_extra
 
 
 def register(root: typer.Typer) -> None:
@@ -17,6 +18,7 @@ def register(root: typer.Typer) -> None:
         """Kubernetes deployment files."""
 
     @app.command("render")
+    @requires_extra("ops", "foundation deploy render")
     def render(
         check: bool = typer.Option(False, "--check", help="Exit 1 when a committed file differs."),
         root_dir: Path = typer.Option(Path("."), "--root", help="The repository checkout."),

@@ -16,6 +16,7 @@ from pathlib import Path
 import typer
 
 from foundation.cli.errors import fail
+from foundation.cli.extras import requires_extra
 
 INPUT_ERROR = 2
 TENANT = re.compile(
@@ -46,6 +47,7 @@ def _collected_at(text: str | None) -> datetime | None:
 
 
 @metrics_app.command("ingest")
+@requires_extra("client", "foundation metrics ingest")
 def ingest(
     kind: str = typer.Argument(..., help="storybook | lighthouse | axe | pact | pii-audit"),
     files: list[Path] = typer.Argument(..., help="The report files (see docs/success-criteria.md)."),

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from foundation.cli.errors import fail
+from foundation.cli.extras import requires_extra
 
 
 def _stack_urls(state_dir: Path) -> dict[str, str]:
@@ -22,6 +23,7 @@ def register(root: typer.Typer) -> None:
     app = typer.Typer(help="Observability acceptance checks against a running stack.", no_args_is_help=True)
 
     @app.command("verify")
+    @requires_extra("ops", "foundation observe verify")
     def verify_command(
         prometheus: str | None = typer.Option(None, help="Prometheus URL (default: the running stack's)."),
         collector: str | None = typer.Option(None, help="Collector URL (default: the running stack's)."),

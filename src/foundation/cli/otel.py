@@ -7,10 +7,11 @@ import json
 import typer
 
 from foundation.cli.errors import fail
+from foundation.cli.extras import requires_extra
 
 
 def register(root: typer.Typer) -> None:
-    root.command("otel")(otel)
+    root.command("otel")(requires_extra("client", "foundation otel")(otel))
 
 
 def otel(

@@ -14,6 +14,7 @@ from typing import Any
 import typer
 
 from foundation.cli.errors import fail
+from foundation.cli.extras import requires_extra
 from foundation.observability import otlp_env
 
 app = typer.Typer(
@@ -120,6 +121,7 @@ def build_config(
 
 
 @app.command()
+@requires_extra("ops", "foundation perf smoke")
 def smoke(
     mode: str = typer.Option("local", "--mode", help="local (1 VU, 30 s) or ci (50 VUs, 30 s)."),
     vus: int | None = typer.Option(None, "--vus", help="Virtual users [env FOUNDATION_PERF_VUS]."),

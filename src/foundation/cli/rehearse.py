@@ -11,11 +11,12 @@ from pathlib import Path
 import typer
 
 from foundation.cli.errors import fail
+from foundation.cli.extras import requires_extra
 
 
 def register(root: typer.Typer) -> None:
     root.command(help="Run N API instances behind HAProxy (private PostgreSQL and Redis) until Ctrl-C.")(
-        rehearse
+        requires_extra("ops", "foundation rehearse")(rehearse)
     )
 
 

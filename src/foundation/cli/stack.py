@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from foundation.cli.errors import fail
+from foundation.cli.extras import requires_extra
 
 STATE_DIR_OPTION = typer.Option(Path("var/stack"), "--state-dir", help="PID files, state JSON, logs, data.")
 
@@ -17,6 +18,7 @@ app = typer.Typer(
 
 
 @app.command("up")
+@requires_extra("ops", "foundation stack up")
 def up(
     state_dir: Path = STATE_DIR_OPTION,
     api_port: int = typer.Option(8000, help="Preferred API port (a free one is picked when taken)."),

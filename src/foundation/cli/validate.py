@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from foundation.cli.errors import fail
+from foundation.cli.extras import requires_extra
 
 STAGE_HELP = (
     "stack: phases 6–7 (perf smoke + observability against the native stack); security: phases 8–12 "
@@ -16,7 +17,7 @@ STAGE_HELP = (
 
 
 def register(root: typer.Typer) -> None:
-    root.command("validate")(validate_command)
+    root.command("validate")(requires_extra("ops", "foundation validate")(validate_command))
 
 
 def validate_command(

@@ -11,6 +11,7 @@ second.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import structlog
 
@@ -21,13 +22,20 @@ WARN_AFTER_SECONDS = 0.5
 log = structlog.get_logger(component="foundation.loop_lag")
 
 
-async def watch(interval: float = INTERVAL_SECONDS, warn_after_seconds: float = WARN_AFTER_SECONDS) -> None:
-    """Runs until cancelled."""
-    loop = asyncio.get_running_loop()
+async def watch(
+    interval: float = INTERVAL_SECONDS,
+    warn_after_seconds: float = WARN_AFTER_SECONDS,
+    *,
+    clock: Callable[[], float] | None = None,
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+) -> None:
+    """Runs until cancelled. ``clock`` (the loop's clock by default) and ``sleep`` are injectable so the
+    measurement is tested on a scripted clock rather than on a real stall."""
+    clock = clock or asyncio.get_running_loop().time
     while True:
-        due = loop.time() + interval
-        await asyncio.sleep(interval)
-        lag = max(loop.time() - due, 0.0)
+        due = clock() + interval
+        await sleep(interval)
+        lag = max(clock() - due, 0.0)
         metrics.event_loop_lag.observe(lag)
         if lag >= warn_after_seconds:
             log.warning("event_loop_stalled", lag_ms=round(lag * 1000))

@@ -8,7 +8,6 @@ from __future__ import annotations
 import errno
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import uvicorn
 
 from foundation.ops.collector.app import create_collector_app
 from foundation.ops.collector.storage import DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_FILES
+from foundation.ops.procs import WaitTimeout, wait_until
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4318
@@ -81,16 +81,24 @@ def _url_host(host: str) -> str:
 
 def wait_healthy(base_url: str, deadline_seconds: float = 15.0) -> None:
     """Poll ``/health`` until it answers 200 or the deadline passes (no blind sleeps)."""
-    deadline = time.monotonic() + deadline_seconds
     last_error = "no answer"
-    while time.monotonic() < deadline:
+
+    def healthy() -> bool:
+        nonlocal last_error
         try:
-            if httpx.get(f"{base_url}/health", timeout=1.0).status_code == 200:
-                return
+            status = httpx.get(f"{base_url}/health", timeout=1.0).status_code
         except httpx.HTTPError as exc:
             last_error = str(exc)
-        time.sleep(0.05)
-    raise TimeoutError(f"collector at {base_url} not healthy after {deadline_seconds}s: {last_error}")
+            return False
+        last_error = f"status {status}"
+        return status == 200
+
+    try:
+        wait_until(healthy, deadline_seconds, 0.05, what=f"collector at {base_url}")
+    except WaitTimeout:
+        raise TimeoutError(
+            f"collector at {base_url} not healthy after {deadline_seconds}s: {last_error}"
+        ) from None
 
 
 @dataclass

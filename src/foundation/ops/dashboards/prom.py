@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,13 +83,3 @@ def range_series(body: dict[str, Any]) -> list[Series]:
         points = [(ts, v) for ts, v in points if math.isfinite(v)]
         out.append(Series(labels=item.get("metric", {}), points=points))
     return out
-
-
-def wait_for(predicate: Any, timeout: float, interval: float = 0.5) -> Any:
-    """Poll ``predicate()`` until truthy or the deadline passes; returns the last value."""
-    deadline = time.monotonic() + timeout
-    value = predicate()
-    while not value and time.monotonic() < deadline:
-        time.sleep(interval)
-        value = predicate()
-    return value

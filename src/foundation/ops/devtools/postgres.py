@@ -15,17 +15,18 @@ password (scram) authentication. It creates:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
 import shutil
 import signal
 import subprocess
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from foundation.ops.devtools._proc import die, free_port, pid_alive, run, wait_until
+from foundation.ops.devtools._proc import die, pid_alive, run
+from foundation.ops.procs import WaitTimeout, free_port, wait_until
 
 OS_USER = "postgres"
 OWNER = "foundation_owner"
@@ -207,7 +208,7 @@ def _start(binaries: Path, cluster: Cluster, timeout: float) -> None:
         ],
         user=OS_USER,
     )
-    wait_until(lambda: _ready(binaries, cluster), timeout, "PostgreSQL")
+    wait_until(lambda: _ready(binaries, cluster), timeout, what="PostgreSQL to accept connections")
 
 
 def _ready(binaries: Path, cluster: Cluster) -> bool:
@@ -278,9 +279,8 @@ def stop(directory: Path, timeout: float = 30.0, *, mode: str = "fast") -> bool:
         pid = _pid(cluster)
         if pid:
             os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout
-            while pid_alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.1)
+            with contextlib.suppress(WaitTimeout):
+                wait_until(lambda: not pid_alive(pid), timeout, what=f"postmaster {pid} to exit")
     return True
 
 

@@ -7,16 +7,17 @@ Listens on 127.0.0.1 on a free port with its files under ``./var/redis`` (or ``-
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
-from foundation.ops.devtools._proc import die, free_port, pid_alive, wait_until
+from foundation.ops.devtools._proc import die, pid_alive
+from foundation.ops.procs import WaitTimeout, free_port, wait_until
 
 
 def _state(directory: Path) -> dict[str, int] | None:
@@ -70,7 +71,7 @@ def up(directory: Path, port: int | None = None) -> int:
         check=True,
         capture_output=True,
     )
-    wait_until(lambda: _ping(chosen), 15, "Redis")
+    wait_until(lambda: _ping(chosen), 15, what="Redis to answer PING")
     pid = int(pid_file.read_text().strip())
     (directory / "redis.json").write_text(json.dumps({"port": chosen, "pid": pid}))
     return chosen
@@ -81,9 +82,8 @@ def down(directory: Path) -> None:
     if not state or not pid_alive(state["pid"]):
         return
     os.kill(state["pid"], signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    while pid_alive(state["pid"]) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    with contextlib.suppress(WaitTimeout):
+        wait_until(lambda: not pid_alive(state["pid"]), 10, 0.05, what=f"redis-server {state['pid']} to exit")
 
 
 def main() -> None:

@@ -7,15 +7,15 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from foundation.ops.procs import WaitTimeout, free_port, wait_until
 
 RATE_LIMIT_VARIABLES = (
     "FOUNDATION_RATE_LIMIT_SCAFFOLD_PER_MINUTE",
@@ -32,12 +32,6 @@ class ServerError(RuntimeError):
     """The self-started server could not be prepared or did not become ready."""
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
 def http_status(url: str, timeout: float = 2.0) -> int | None:
     """Status code of a GET, or None when the server cannot be reached."""
     if not url.startswith(("http://", "https://")):
@@ -51,20 +45,24 @@ def http_status(url: str, timeout: float = 2.0) -> int | None:
         return None
 
 
-def wait_until(
+class _Exited(Exception):
+    pass
+
+
+def wait_ready(
     url: str, deadline_seconds: float, *, expect: int = 200, alive: subprocess.Popen | None = None
 ) -> bool:
-    """Poll ``url`` until it answers ``expect`` or the deadline passes (or the process exits)."""
-    deadline = time.monotonic() + deadline_seconds
-    delay = 0.05
-    while time.monotonic() < deadline:
+    """True once ``url`` answers ``expect``; False when the deadline passes or the process ``alive`` exits."""
+
+    def answered() -> bool:
         if alive is not None and alive.poll() is not None:
-            return False
-        if http_status(url, timeout=min(2.0, max(0.1, deadline - time.monotonic()))) == expect:
-            return True
-        time.sleep(delay)  # back-off between polls, bounded by the deadline
-        delay = min(delay * 1.5, 0.5)
-    return False
+            raise _Exited
+        return http_status(url, timeout=min(2.0, max(0.1, deadline_seconds))) == expect
+
+    try:
+        return wait_until(answered, deadline_seconds, 0.1, what=url)
+    except (WaitTimeout, _Exited):
+        return False
 
 
 def server_environment(database_url: str, base: dict[str, str] | None = None) -> dict[str, str]:
@@ -115,7 +113,7 @@ class ApiServer:
                 if result.returncode != 0:
                     tail = (result.stderr or result.stdout).decode(errors="replace").strip().splitlines()[-5:]
                     raise ServerError(f"`foundation {' '.join(step)}` failed: {' | '.join(tail)}")
-            self.port = free_port(self.host)
+            self.port = free_port(host=self.host)
             log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
             self._log_file = log
             self.process = subprocess.Popen(
@@ -126,7 +124,7 @@ class ApiServer:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-            if not wait_until(f"{self.base_url}/health/ready", self.ready_timeout, alive=self.process):
+            if not wait_ready(f"{self.base_url}/health/ready", self.ready_timeout, alive=self.process):
                 raise ServerError(
                     f"server did not become ready within {self.ready_timeout:g}s: {self.log_tail()}"
                 )

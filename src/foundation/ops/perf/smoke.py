@@ -68,7 +68,7 @@ def _run_against(config: SmokeConfig, base_url: str, console: Console) -> Any:
 
 def run_smoke(config: SmokeConfig, console: Console | None = None) -> SmokeOutcome:
     from foundation.ops.perf.runner import import_locust
-    from foundation.ops.perf.server import ApiServer, ServerError, wait_until
+    from foundation.ops.perf.server import ApiServer, ServerError, wait_ready
 
     console = console or Console(stderr=True)
     import_locust()  # patch the stdlib before sockets and subprocesses are created
@@ -92,7 +92,7 @@ def run_smoke(config: SmokeConfig, console: Console | None = None) -> SmokeOutco
         base_url = server.base_url
     else:
         base_url = config.base_url.rstrip("/")
-        if not wait_until(f"{base_url}/health", 5.0):
+        if not wait_ready(f"{base_url}/health", 5.0):
             raise SmokeError(f"{base_url} is not reachable (GET /health did not answer 200 within 5s)")
         load = _run_against(config, base_url, console)
 

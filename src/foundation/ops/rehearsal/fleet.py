@@ -26,7 +26,7 @@ from types import TracebackType
 import httpx
 
 from foundation.ops.devtools import postgres, redis
-from foundation.ops.devtools._proc import free_port
+from foundation.ops.procs import free_port, wait_until
 from foundation.ops.rehearsal.haproxy import READY_BACKEND, Backend, Config, HAProxy
 
 # Rate limits are part of what is rehearsed (one Redis budget for all instances), but load must not be
@@ -188,19 +188,16 @@ class Fleet:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def wait_instance_ready(self, instance: Instance, timeout: float | None = None) -> None:
-        deadline = time.monotonic() + (timeout or self.ready_timeout)
-        while time.monotonic() < deadline:
+        def ready() -> bool:
             process = instance.process
             if process is None or process.poll() is not None:
                 code = None if process is None else process.returncode
                 raise RuntimeError(f"{instance.name} exited with {code}:\n{self.log_of(instance)[-3000:]}")
-            try:
-                if httpx.get(f"{instance.url}/health/ready", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"{instance.name} not ready after {timeout or self.ready_timeout:.0f}s")
+            return httpx.get(f"{instance.url}/health/ready", timeout=2).status_code == 200
+
+        wait_until(
+            ready, timeout or self.ready_timeout, what=f"{instance.name} ready", ignore=(httpx.HTTPError,)
+        )
 
     def wait_balancer(
         self, instance: Instance, status: str, timeout: float = 60.0, backend: str = READY_BACKEND

@@ -37,10 +37,11 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from foundation.ops.procs import wait_until
 
 READY_BACKEND = "ready"
 LIVE_BACKEND = "live"
@@ -202,16 +203,16 @@ class HAProxy:
             self.process = subprocess.Popen(
                 [binary(), "-db", "-f", str(self.path)], stdout=log, stderr=log, start_new_session=True
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
+        process = self.process
+
+        def listening() -> bool:
+            if process.poll() is not None:
                 raise RuntimeError(
-                    f"haproxy exited with {self.process.returncode}: {self.log.read_text()[-2000:]}"
+                    f"haproxy exited with {process.returncode}: {self.log.read_text()[-2000:]}"
                 )
-            if self._accepts() and self.config.runtime_socket.exists():
-                return
-            time.sleep(0.05)
-        raise TimeoutError(f"haproxy not listening on {self.url} after {timeout:.0f}s")
+            return self._accepts() and self.config.runtime_socket.exists()
+
+        wait_until(listening, timeout, 0.05, what=f"haproxy listening on {self.url}")
 
     def _accepts(self) -> bool:
         try:

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from foundation.ops.perf.server import RAISED_RATE_LIMIT, RATE_LIMIT_VARIABLES, free_port, wait_until
+from foundation.ops.perf.server import RAISED_RATE_LIMIT, RATE_LIMIT_VARIABLES, wait_ready
+from foundation.ops.procs import free_port
 from foundation.ops.stack.config import cli_command
 
 ALFA = "00000000-0000-0000-0000-000000000001"
@@ -167,7 +168,7 @@ def start(workdir: Path, app: str = DEFAULT_APP, ready_timeout: float = 90.0) ->
         cmd, env=server_env, cwd=workdir, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
     )
     target = Target(f"http://127.0.0.1:{port}", tokens, log, process, handle)
-    if not wait_until(f"{target.base_url}/health/ready", ready_timeout, alive=process):
+    if not wait_ready(f"{target.base_url}/health/ready", ready_timeout, alive=process):
         target.stop()
         tail = log.read_text(errors="replace").strip().splitlines()[-5:]
         raise TargetError(f"the API did not become ready: {' | '.join(tail) or 'no output'}")

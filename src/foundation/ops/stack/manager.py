@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from foundation.http import listeners
+from foundation.ops.procs import WaitTimeout, free_port, wait_until
 from foundation.ops.stack import config, procs, state
 from foundation.ops.stack.state import Component, StackState
 
@@ -56,14 +57,17 @@ def _healthy(url: str, timeout: float = 2.0) -> bool:
 
 
 def _wait(component: Component, check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def ready() -> bool:
         if not component.alive():
             raise StackError(f"{component.name} exited during start-up; see its log: {component.log}")
-        if check():
-            return
-        time.sleep(0.25)
-    raise StackError(f"{component.name} not {what} after {timeout:.0f}s; see its log: {component.log}")
+        return check()
+
+    try:
+        wait_until(ready, timeout, 0.25, what=f"{component.name} {what}")
+    except WaitTimeout:
+        raise StackError(
+            f"{component.name} not {what} after {timeout:.0f}s; see its log: {component.log}"
+        ) from None
 
 
 def running(state_dir: Path) -> StackState | None:
@@ -126,7 +130,7 @@ def up(options: UpOptions, echo: Callable[[str], None] = print) -> StackState:
         ("prometheus", options.prometheus_port),
         ("dashboard", options.dashboard_port),
     ):
-        ports[name] = procs.pick_port(preferred, taken)
+        ports[name] = free_port(preferred, taken=taken)
         taken.add(ports[name])
     urls = {name: f"http://{HOST}:{port}" for name, port in ports.items()}
     current = StackState(state_dir=str(state_dir), started_at=datetime.now(UTC).isoformat(timespec="seconds"))
@@ -256,11 +260,11 @@ def _start_all(
 
 
 def _wait_targets(prometheus: Component, current: StackState, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if _targets_up(prometheus.url, expected=2):
-            return
-        time.sleep(0.5)
+    with contextlib.suppress(WaitTimeout):
+        wait_until(
+            lambda: _targets_up(prometheus.url, expected=2), timeout, 0.5, what="Prometheus targets up"
+        )
+        return
     try:
         body = httpx.get(f"{prometheus.url}/api/v1/targets", timeout=2.0).json()
         active = body.get("data", {}).get("activeTargets", [])

@@ -5,39 +5,11 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-
-def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
-    """Nobody listens on ``port`` (SO_REUSEADDR: closed connections in TIME_WAIT do not count)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def pick_port(preferred: int, taken: set[int], host: str = "127.0.0.1") -> int:
-    """``preferred`` when it is free (and not already handed out), otherwise a free ephemeral port."""
-    if preferred and preferred not in taken and port_is_free(preferred, host):
-        return preferred
-    for _ in range(50):
-        port = free_port(host)
-        if port not in taken:
-            return port
-    raise RuntimeError("no free TCP port found")
+from foundation.ops.procs import WaitTimeout, wait_until
 
 
 def read_cmdline(pid: int) -> list[str] | None:
@@ -52,12 +24,10 @@ def read_cmdline(pid: int) -> list[str] | None:
 
 def wait_cmdline(pid: int, timeout: float = 3.0) -> list[str] | None:
     """The command line of a just-started process (briefly empty while it execs)."""
-    deadline = time.monotonic() + timeout
-    cmdline = read_cmdline(pid)
-    while cmdline is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-        cmdline = read_cmdline(pid)
-    return cmdline
+    try:
+        return wait_until(lambda: read_cmdline(pid), timeout, 0.02, what=f"/proc/{pid}/cmdline")
+    except WaitTimeout:
+        return None
 
 
 def same_process(pid: int, cmdline: Sequence[str]) -> bool:
@@ -106,6 +76,11 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
+def _gone(pid: int) -> bool:
+    _reap(pid)
+    return not _group_alive(pid) and read_cmdline(pid) is None
+
+
 def stop(pid: int, timeout: float = 10.0) -> bool:
     """SIGTERM the process group led by ``pid``, SIGKILL after ``timeout``; True when nothing is left."""
     for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
@@ -114,11 +89,7 @@ def stop(pid: int, timeout: float = 10.0) -> bool:
         except ProcessLookupError:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            _reap(pid)
-            if not _group_alive(pid) and read_cmdline(pid) is None:
-                return True
-            time.sleep(0.1)
+        with contextlib.suppress(WaitTimeout):
+            return wait_until(lambda: _gone(pid), wait, what=f"process group {pid} to exit")
     _reap(pid)
     return not _group_alive(pid)

@@ -7,9 +7,9 @@ overwritten, each criterion PASS/FAIL with links to its evidence. Written in Eng
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from foundation.ops.dashboards.prom import Prometheus, PrometheusError, instant_values
+from foundation.ops.procs import WaitTimeout, wait_until
 from foundation.ops.stack import manager
 from foundation.ops.stack.config import cli_command
 from foundation.ops.stack.report import (
@@ -142,19 +143,20 @@ def _perf_criteria(runs: list[PerfRun]) -> list[Criterion]:
 def _throughput_in_prometheus(
     prometheus_url: str, modes: list[str], run_dir: Path, timeout: float
 ) -> Criterion:
-    deadline = time.monotonic() + timeout
     body: dict[str, Any] = {}
     seen: set[str] = set()
-    with Prometheus(prometheus_url) as prom:
-        while True:
-            try:
-                body = prom.query(THROUGHPUT_QUERY)
-                seen = {labels.get("mode", "") for labels, _ in instant_values(body)}
-            except PrometheusError as exc:
-                body = {"status": "error", "error": str(exc)}
-            if set(modes) <= seen or time.monotonic() >= deadline:
-                break
-            time.sleep(1.0)
+
+    def published() -> bool:
+        nonlocal body, seen
+        try:
+            body = prom.query(THROUGHPUT_QUERY)
+            seen = {labels.get("mode", "") for labels, _ in instant_values(body)}
+        except PrometheusError as exc:
+            body = {"status": "error", "error": str(exc)}
+        return set(modes) <= seen
+
+    with Prometheus(prometheus_url) as prom, contextlib.suppress(WaitTimeout):
+        wait_until(published, timeout, 1.0, what="perf throughput in Prometheus")
     file = run_dir / "query-foundation-api-throughput.json"
     write_json(file, {"query": THROUGHPUT_QUERY, **body})
     values = ", ".join(f"{lab.get('mode')}={v:g}" for lab, v in instant_values(body)) if seen else "no series"

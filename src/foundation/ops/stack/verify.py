@@ -23,6 +23,7 @@ from foundation.ops.dashboards.panels import (
     SC001_MEAN_BY_FEATURE,
 )
 from foundation.ops.dashboards.prom import Prometheus, PrometheusError, instant_values
+from foundation.ops.procs import WaitTimeout, wait_until
 from foundation.ops.stack.config import cli_command
 from foundation.ops.stack.report import Criterion, check, markdown_table, new_run_dir, write_json
 
@@ -54,16 +55,15 @@ class VerifyResult:
         return all(item.passed for item in self.criteria)
 
 
-def _poll(fn: Callable[[], Any], timeout: float, interval: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = fn()
-        except (PrometheusError, httpx.HTTPError):
-            value = None
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(interval)
+def _poll(fn: Callable[[], Any], timeout: float) -> Any:
+    """``fn()``'s first truthy answer within ``timeout``, else None (the check that follows records the
+    evidence either way); Prometheus and HTTP errors count as no answer yet."""
+    try:
+        return wait_until(
+            fn, timeout, 0.5, what="a verify criterion", ignore=(PrometheusError, httpx.HTTPError)
+        )
+    except WaitTimeout:
+        return None
 
 
 def _json_output(stdout: str) -> dict[str, Any] | None:
