@@ -21,8 +21,9 @@ import httpx
 import pytest
 
 from foundation.http import listeners
+from foundation.ops.procs import free_port, wait_until
 from tests.cli.test_serve_workers import listener_owners
-from tests.observability.servers import ALFA, free_port, poll, running_server, seeded_database, server_env
+from tests.observability.servers import ALFA, running_server, seeded_database, server_env
 
 MODES = {
     "one worker": (1, ()),
@@ -105,13 +106,15 @@ def test_a_server_stopped_under_load_comes_back_on_its_port_at_once(mode: str, t
     with running_server(env, tmp_path / "old", **server) as old:  # type: ignore[arg-type]
         old_tree = process_tree(old.process.pid)
         with load(port):
-            poll(lambda: connections_on(port) >= 100, 60, "the load's connections")
+            wait_until(lambda: connections_on(port) >= 100, 60, what="the load's connections")
             in_flight = half_sent_upload(port)
             os.killpg(old.process.pid, signal.SIGTERM)
 
             # The old server lets go of the port at once (no socket of its processes listens any more), while
             # it still drains the request in flight and its connections occupy the port.
-            poll(lambda: not (listener_owners(port) & old_tree), 10, "the stopped server to stop listening")
+            wait_until(
+                lambda: not (listener_owners(port) & old_tree), 10, what="the old server to stop listening"
+            )
             assert old.process.poll() is None, "the old server should still be draining the upload"
             assert connections_on(port) > 0
 

@@ -10,10 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from foundation.ops.procs import free_port
+from foundation.ops.procs import free_port, wait_until
 from foundation.ops.rehearsal.haproxy import LIVE_BACKEND, READY_BACKEND, Backend, Config, HAProxy
 from tests.api.helpers import assert_problem
-from tests.observability.servers import poll
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 
@@ -31,10 +30,10 @@ def lonely_balancer(tmp_path: Path) -> Iterator[HAProxy]:
 
 def test_with_no_instance_alive_the_balancer_answers_a_503_problem(lonely_balancer: HAProxy) -> None:
     for backend in (READY_BACKEND, LIVE_BACKEND):
-        poll(
+        wait_until(
             lambda b=backend: set(lonely_balancer.server_states(b).values()) == {"DOWN"},  # type: ignore[misc]
             30,
-            f"servers of {backend} DOWN",
+            what=f"servers of {backend} DOWN",
         )
     with httpx.Client(base_url=lonely_balancer.url, timeout=10) as client:
         traced = client.get(

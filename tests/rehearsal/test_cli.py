@@ -16,9 +16,8 @@ import httpx
 import pytest
 
 from foundation.ops.devtools._proc import pid_alive
-from foundation.ops.procs import free_port
+from foundation.ops.procs import free_port, wait_until
 from tests.api.helpers import ALFA
-from tests.observability.servers import poll
 
 REHEARSE = [sys.executable, "-m", "foundation.cli.main", "rehearse"]
 
@@ -37,7 +36,9 @@ def test_foundation_rehearse_runs_until_sigterm_and_leaves_nothing_running(tmp_p
             start_new_session=True,
         )
     try:
-        poll(lambda: process.poll() is not None or "redis:" in output.read_text(), 240, "the fleet")
+        wait_until(
+            lambda: process.poll() is not None or "redis:" in output.read_text(), 240, what="the fleet"
+        )
         assert process.poll() is None, output.read_text()
         theme = httpx.get(
             f"http://127.0.0.1:{port}/api/v1/tenants/{ALFA}/themes/current", headers={"X-Tenant-Id": ALFA}
@@ -52,7 +53,7 @@ def test_foundation_rehearse_runs_until_sigterm_and_leaves_nothing_running(tmp_p
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=90) == 0, output.read_text()
         assert "stopping" in output.read_text()
-        poll(lambda: not any(pid_alive(pid) for pid in started), 30, "every process of the fleet to stop")
+        wait_until(lambda: not any(pid_alive(pid) for pid in started), 30, what="the fleet to stop")
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"http://127.0.0.1:{port}/health", timeout=5)
     finally:
