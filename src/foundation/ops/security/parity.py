@@ -33,7 +33,8 @@ def _normalise(command: str) -> str:
 def make_test_linters(script: Path) -> list[str]:
     """The lint/type-check commands of scripts/test.sh, as ``<tool> <args>``."""
     commands = []
-    for line in script.read_text(encoding="utf-8").splitlines():
+    text = script.read_text(encoding="utf-8").replace("\\\n", " ")  # join continued lines
+    for line in text.splitlines():
         if line.lstrip().startswith("#"):
             continue
         for tool_name, args in _INVOCATION.findall(line):
