@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -51,13 +52,41 @@ def error_line(result: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-@pytest.fixture
-def migrated(tmp_path: Path) -> Path:
-    db = tmp_path / "var" / "foundation.db"
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One `db upgrade` through the CLI per session; each test gets a copy (the CLI start-up is seconds)."""
+    db = tmp_path_factory.mktemp("migrated") / "foundation.db"
     result = run("db", "upgrade", db=db)
     assert result.returncode == 0, result.stderr
     assert "revision" in result.stdout
     return db
+
+
+@pytest.fixture(scope="session")
+def seeded_template(migrated_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    db = copy_database(migrated_template, tmp_path_factory.mktemp("seeded"))
+    result = run("seed", db=db)
+    assert result.returncode == 0, result.stderr
+    return db
+
+
+def copy_database(template: Path, directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal", "-shm"):  # a database left in WAL mode is the file plus its log
+        source = template.with_name(template.name + suffix)
+        if source.exists():
+            shutil.copy(source, directory / source.name)
+    return directory / template.name
+
+
+@pytest.fixture
+def migrated(migrated_template: Path, tmp_path: Path) -> Path:
+    return copy_database(migrated_template, tmp_path / "var")
+
+
+@pytest.fixture
+def seeded(seeded_template: Path, tmp_path: Path) -> Path:
+    return copy_database(seeded_template, tmp_path / "var")
 
 
 def test_tenants_create_and_list(migrated: Path) -> None:
@@ -150,8 +179,7 @@ def test_seed_with_taken_demo_id_is_one_line(migrated: Path) -> None:
     assert "tenant-default" in error_line(run("seed", db=migrated))
 
 
-def test_themes_publish(migrated: Path, tmp_path: Path) -> None:
-    assert run("seed", db=migrated).returncode == 0
+def test_themes_publish(seeded: Path, tmp_path: Path) -> None:
     theme = tmp_path / "theme.json"
     theme.write_text(
         json.dumps(
@@ -163,13 +191,13 @@ def test_themes_publish(migrated: Path, tmp_path: Path) -> None:
             }
         )
     )
-    first = run("themes", "publish", "tenant-alfa", str(theme), "--current", db=migrated)
+    first = run("themes", "publish", "tenant-alfa", str(theme), "--current", db=seeded)
     assert first.returncode == 0, first.stderr
     assert "2.0.0" in first.stdout and "created" in first.stdout and "current=True" in first.stdout
-    again = run("themes", "publish", "tenant-alfa", str(theme), "--current", db=migrated)
+    again = run("themes", "publish", "tenant-alfa", str(theme), "--current", db=seeded)
     assert again.returncode == 0 and "unchanged" in again.stdout
     theme.write_text(json.dumps({"version": "2.0.0", "categories": {"foundation": {"space.md": "8px"}}}))
-    assert "2.0.0" in error_line(run("themes", "publish", "tenant-alfa", str(theme), db=migrated))
+    assert "2.0.0" in error_line(run("themes", "publish", "tenant-alfa", str(theme), db=seeded))
 
 
 @pytest.mark.parametrize(
@@ -184,11 +212,10 @@ def test_themes_publish(migrated: Path, tmp_path: Path) -> None:
         json.dumps({"version": "3.0.0", "categories": {"nope": {}}}),
     ],
 )
-def test_themes_publish_bad_file(migrated: Path, tmp_path: Path, content: str) -> None:
-    assert run("seed", db=migrated).returncode == 0
+def test_themes_publish_bad_file(seeded: Path, tmp_path: Path, content: str) -> None:
     theme = tmp_path / "bad.json"
     theme.write_text(content)
-    error_line(run("themes", "publish", "tenant-alfa", str(theme), db=migrated))
+    error_line(run("themes", "publish", "tenant-alfa", str(theme), db=seeded))
 
 
 def test_themes_publish_missing_file_and_unknown_tenant(migrated: Path, tmp_path: Path) -> None:
