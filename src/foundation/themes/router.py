@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from starlette.responses import Response
 
 from foundation.auth.scopes import requires
@@ -13,7 +13,7 @@ from foundation.http.responses import JsonResponse, json_response
 from foundation.problems import Kinds, ProblemError, Violation
 from foundation.tenancy.dependencies import limited_path_tenant
 from foundation.tenancy.service import TenantRef
-from foundation.themes import service
+from foundation.themes import css, service
 from foundation.themes.schemas import SEMVER, ThemePublishRequest, ThemePublishResponse, ThemeResponse
 
 router = APIRouter(prefix="/api/v1/tenants/{tenantId}/themes", tags=["themes"])
@@ -45,6 +45,37 @@ async def get_current_theme(
     if if_none_match_matches(if_none_match, theme.etag):
         return Response(status_code=304, headers=headers)
     return JsonResponse(theme.document, headers=headers)
+
+
+@router.get(
+    "/current.css",
+    summary="Current design tokens of a tenant as CSS custom properties",
+    response_class=css.CssResponse,
+    dependencies=[requires("tokens.read")],
+    responses={
+        200: {
+            "description": '`--<token name, dots as dashes>: <value>;` in `:root[data-tenant="<slug>"]` '
+            "(and `:root` with `root=1`); values are escaped so they cannot leave their declaration.",
+            "content": {css.CSS_MEDIA_TYPE: {"schema": {"type": "string"}}},
+            "headers": success_headers(etag=True),
+        },
+        **conditional_get_responses(),
+        **problem_responses(400, 404, 429),
+    },
+)
+async def get_current_theme_css(
+    request: Request,
+    tenant: Annotated[TenantRef, Depends(limited_path_tenant(EndpointClass.theme_read))],
+    if_none_match: IfNoneMatch = None,
+    root: Annotated[
+        bool, Query(description="Also declare the properties on `:root` (a page serving one tenant).")
+    ] = False,
+) -> Response:
+    stylesheet = await css.current_css(request.app.state.db, tenant, root=root)
+    headers = {"ETag": stylesheet.etag, "Cache-Control": CONDITIONAL_CACHE_CONTROL}
+    if if_none_match_matches(if_none_match, stylesheet.etag):
+        return Response(status_code=304, headers=headers)
+    return css.CssResponse(stylesheet.body, headers=headers)
 
 
 @router.put(
