@@ -52,6 +52,7 @@ class Kinds:
     idempotency_conflict = Kind("idempotency-replay", "idempotency_conflict", 409)
     feature_conflict = Kind("feature-conflict", "feature_already_registered", 409)
     theme_conflict = Kind("theme-conflict", "theme_version_conflict", 409)
+    invalid_transition = Kind("lifecycle", "invalid_transition", 409)
     precondition = Kind("precondition", "precondition_failed", 412)
     payload_too_large = Kind("payload-too-large", "payload_too_large", 413)
     unsupported_media_type = Kind("media-type", "unsupported_media_type", 415)

@@ -23,6 +23,8 @@ DATA_TABLES = (
     "theme_versions",
     "scaffold_registrations",
     "idempotency_records",
+    "scaffold_events",
+    "scaffold_event_keys",
     "sc_samples",
     "stories",
     "story_tags",
