@@ -16,6 +16,7 @@ from foundation.cli import (
     openapi,
     otel,
     perf,
+    scaffold,
     seed,
     serve,
     stack,
@@ -31,7 +32,21 @@ root = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (serve, database, seed, tenants, themes, openapi, otel, collector, perf, stack, observe, auth):
+for module in (
+    serve,
+    database,
+    seed,
+    tenants,
+    themes,
+    openapi,
+    otel,
+    scaffold,
+    collector,
+    perf,
+    stack,
+    observe,
+    auth,
+):
     module.register(root)
 
 
