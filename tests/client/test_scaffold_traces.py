@@ -3,6 +3,7 @@ server span of the registration continues that trace under the register step (it
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -70,3 +71,23 @@ def test_steps_are_spans_and_the_post_carries_traceparent(
     [server] = [s for s in spans if s["kind"] == "SPAN_KIND_SERVER" and s["name"].startswith("POST")]
     assert server["parentSpanId"] == by_name["scaffold.register"]["spanId"]
     assert root["attributes"]["scaffold.outcome"] == "created"
+
+
+def test_an_unreachable_collector_does_not_fail_the_command(
+    traced: tuple[Api, RunningCollector], tmp_path: Path
+) -> None:
+    api, _collector = traced
+    repo = make_repo(tmp_path / "web")
+    started = time.monotonic()
+    run = scaffold(
+        "new",
+        "untraced-feature",
+        "--tenant",
+        "tenant-alfa",
+        "--root",
+        str(repo),
+        api_url=api.url,
+        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{free_port()}",
+    )
+    assert run.exit_code == 0, run.stderr
+    assert time.monotonic() - started < 60

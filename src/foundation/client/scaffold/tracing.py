@@ -33,7 +33,7 @@ class Tracer:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
         from foundation.observability.pii import PiiRedactingSpanExporter
 
@@ -42,7 +42,14 @@ class Tracer:
         )
         provider = TracerProvider(resource=resource)
         exporter = OTLPSpanExporter(endpoint=otlp_env.endpoint("traces"), timeout=EXPORT_TIMEOUT_SECONDS)
-        provider.add_span_processor(SimpleSpanProcessor(PiiRedactingSpanExporter(exporter)))
+        # Exported together at the end of the run, off the command's path: a collector that is down delays
+        # the exit by the export timeout at most, and never fails the command.
+        processor = BatchSpanProcessor(
+            PiiRedactingSpanExporter(exporter),
+            schedule_delay_millis=60_000,
+            export_timeout_millis=EXPORT_TIMEOUT_SECONDS * 1000,
+        )
+        provider.add_span_processor(processor)
         self._provider = provider
         self._tracer = provider.get_tracer("foundation.client.scaffold")
         self._root = self._tracer.start_span(f"foundation scaffold {self.command}")
