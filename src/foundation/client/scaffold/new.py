@@ -70,6 +70,22 @@ class Report:
         return {"conflict": errors.CONFLICT, "spooled": errors.NOT_CONFIRMED}.get(self.outcome, errors.OK)
 
 
+@dataclass
+class _Run:
+    """What the steps of one `new` share."""
+
+    options: NewOptions
+    root: Path
+    config: dict[str, Any]
+    data: dict[str, Any]
+    version: str
+    tenant: TenantInfo
+    report: Report
+    api: Api
+    tracer: Tracer
+    progress: Progress
+
+
 class _Timer:
     def __init__(self) -> None:
         self.started = time.perf_counter()
@@ -122,62 +138,49 @@ def run_new(options: NewOptions, progress: Progress) -> Report:
                 initiated_by=initiated_by,
             )
             report.templateVersion = version
-            _generate(options, root, config, data, version, tenant, report, api, tracer, progress)
+            _generate(_Run(options, root, config, data, version, tenant, report, api, tracer, progress))
     finally:
         tracer.finish(**{"scaffold.outcome": report.outcome, "scaffold.feature": options.slug})
     return report
 
 
-def _generate(
-    options: NewOptions,
-    root: Path,
-    config: dict[str, Any],
-    data: dict[str, Any],
-    version: str,
-    tenant: TenantInfo,
-    report: Report,
-    api: Api,
-    tracer: Tracer,
-    progress: Progress,
-) -> None:
+def _generate(run: _Run) -> None:
+    options, root, report = run.options, run.root, run.report
     timer = _Timer()
-    with tracer.step("template", **{"scaffold.template_version": version}):
-        rendered = template.render(options.slug, data, version)
-    ignore_path = repo.IGNORE_FILE.as_posix()
-    current_ignore = (
-        (root / ignore_path).read_text(encoding="utf-8") if (root / ignore_path).is_file() else None
-    )
-    rendered.append(template.RenderedFile(ignore_path, repo.ignore_file_content(current_ignore).encode()))
-    writes = _plan_writes(root, rendered, force=options.force)
-    src_dir = str(data["src_dir"])
-    report.timings["templateMs"] = timer.ms()
-    if options.dry_run:
-        files = _entries(src_dir, {f.path: f.content for f in rendered})
-        report.files = [f.as_dict() for f in files]
-        report.request = _request(tenant, options.slug, data, files, None, version)
-        progress(
-            "template",
-            f"{len(rendered)} files planned from feature template {version} (dry run)",
-            report.timings["templateMs"],
+    with run.tracer.step("template", **{"scaffold.template_version": run.version}):
+        rendered = template.render(options.slug, run.data, run.version)
+        ignore = root / repo.IGNORE_FILE
+        current = ignore.read_text(encoding="utf-8") if ignore.is_file() else None
+        rendered.append(
+            template.RenderedFile(repo.IGNORE_FILE.as_posix(), repo.ignore_file_content(current).encode())
         )
-        return
-    for item in writes:
-        target = root / item.path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(item.content)
-    save_stylesheet(root, tenant)
-    template.persist(root)
-    files = _entries(src_dir, {f.path: (root / f.path).read_bytes() for f in rendered})
+        writes = _plan_writes(root, rendered, force=options.force)
+        src_dir = str(run.data["src_dir"])
+        if options.dry_run:
+            files = _entries(src_dir, {f.path: f.content for f in rendered})
+        else:
+            for item in writes:
+                target = root / item.path
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(item.content)
+            save_stylesheet(root, run.tenant)
+            template.persist(root)
+            files = _entries(src_dir, {f.path: (root / f.path).read_bytes() for f in rendered})
+    report.timings["templateMs"] = timer.ms()
     report.files = [f.as_dict() for f in files]
-    progress(
+    if options.dry_run:
+        report.request = _request(run, files, None)
+        run.progress("template", f"{len(rendered)} files planned (dry run)", report.timings["templateMs"])
+        return
+    slices = len({f.slice for f in files})
+    run.progress(
         "template",
-        f"{len(files)} files in {len({f.slice for f in files})} slices, {len(writes)} written "
-        f"(feature template {version})",
+        f"{len(files)} files in {slices} slices, {len(writes)} written (feature template {run.version})",
         report.timings["templateMs"],
     )
-    _lint(options, root, config, files, report, tracer, progress)
-    _commit(options, root, [f.path for f in rendered], report, tracer, progress)
-    _register(options, root, tenant, data, files, version, report, api, tracer, progress)
+    _lint(run, files)
+    _commit(run, [f.path for f in rendered])
+    _register(run, files)
 
 
 def _plan_writes(
@@ -212,32 +215,23 @@ def _entries(src_dir: str, contents: dict[str, bytes]) -> list[registration.File
     return entries
 
 
-def _lint(
-    options: NewOptions,
-    root: Path,
-    config: dict[str, Any],
-    files: list[registration.FileEntry],
-    report: Report,
-    tracer: Tracer,
-    progress: Progress,
-) -> None:
+def _lint(run: _Run, files: list[registration.FileEntry]) -> None:
     timer = _Timer()
-    command = lint.command_of(options.lint_cmd, config)
-    with tracer.step("lint"):
+    command = lint.command_of(run.options.lint_cmd, run.config)
+    with run.tracer.step("lint"):
         try:
-            result = lint.run(root, command, [f.path for f in files])
+            result = lint.run(run.root, command, [f.path for f in files])
         finally:
-            report.timings["lintMs"] = timer.ms()
-    report.lint = result.status
+            run.report.timings["lintMs"] = timer.ms()
+    run.report.lint = result.status
     detail = "skipped (no lint command configured)" if result.command is None else f"passed: {result.command}"
-    progress("lint", detail, report.timings["lintMs"])
+    run.progress("lint", detail, run.report.timings["lintMs"])
 
 
-def _commit(
-    options: NewOptions, root: Path, paths: list[str], report: Report, tracer: Tracer, progress: Progress
-) -> None:
+def _commit(run: _Run, paths: list[str]) -> None:
+    options, root, report = run.options, run.root, run.report
     timer = _Timer()
-    with tracer.step("commit"):
+    with run.tracer.step("commit"):
         if not options.commit:
             dirty = repo.dirty(root)
             if dirty:
@@ -260,17 +254,11 @@ def _commit(
         )
     report.lintCommitHash = sha
     report.timings["commitMs"] = timer.ms()
-    progress("commit", f"{what} {sha[:12]}", report.timings["commitMs"])
+    run.progress("commit", f"{what} {sha[:12]}", report.timings["commitMs"])
 
 
-def _request(
-    tenant: TenantInfo,
-    slug: str,
-    data: dict[str, Any],
-    files: list[registration.FileEntry],
-    commit: str | None,
-    version: str,
-) -> dict[str, Any]:
+def _request(run: _Run, files: list[registration.FileEntry], commit: str | None) -> dict[str, Any]:
+    slug, data = run.options.slug, run.data
     body = registration.body(
         slug=slug,
         initiated_by=str(data["initiated_by"]),
@@ -278,45 +266,35 @@ def _request(
         commit=commit,
         sc_references=list(data["sc_references"]),
         started_at=str(data["started_at"]),
-        template_version=version,
+        template_version=run.version,
     )
-    key = registration.idempotency_key(tenant.key, slug, files)
+    key = registration.idempotency_key(run.tenant.key, slug, files)
     return {
         "method": "POST",
-        "path": registration.path_of(tenant.identifier),
+        "path": registration.path_of(run.tenant.identifier),
         "featureSlug": slug,
-        "headers": {"X-Tenant-Id": tenant.identifier, "Idempotency-Key": key},
+        "headers": {"X-Tenant-Id": run.tenant.identifier, "Idempotency-Key": key},
         "body": body,
     }
 
 
-def _register(
-    options: NewOptions,
-    root: Path,
-    tenant: TenantInfo,
-    data: dict[str, Any],
-    files: list[registration.FileEntry],
-    version: str,
-    report: Report,
-    api: Api,
-    tracer: Tracer,
-    progress: Progress,
-) -> None:
+def _register(run: _Run, files: list[registration.FileEntry]) -> None:
+    report, slug = run.report, run.options.slug
     timer = _Timer()
-    request = _request(tenant, options.slug, data, files, report.lintCommitHash, version)
-    with tracer.step("register", **{"scaffold.feature": options.slug}):
+    request = _request(run, files, report.lintCommitHash)
+    with run.tracer.step("register", **{"scaffold.feature": slug}):
         try:
-            answer = api.request(
+            answer = run.api.request(
                 "POST",
                 request["path"],
-                headers={**request["headers"], "traceparent": tracer.traceparent()},
+                headers={**request["headers"], "traceparent": run.tracer.traceparent()},
                 json=request["body"],
             )
         except Unconfirmed as exc:
             report.timings["registerMs"] = timer.ms()
-            path = spool.add(root, {**request, "api": api.base_url})
-            report.outcome, report.spooledTo = "spooled", path.relative_to(root).as_posix()
-            progress(
+            path = spool.add(run.root, {**request, "api": run.api.base_url})
+            report.outcome, report.spooledTo = "spooled", path.relative_to(run.root).as_posix()
+            run.progress(
                 "register",
                 f"not confirmed ({exc.reason} after {exc.attempts} attempt(s)); spooled to "
                 f"{report.spooledTo}: run `foundation scaffold sync`",
@@ -324,12 +302,9 @@ def _register(
             )
             return
     report.timings["registerMs"] = timer.ms()
-    apply_answer(report, answer, what=f"register {options.slug}")
-    progress(
-        "register",
-        f"{report.outcome}: {report.location}" if report.location else report.outcome,
-        report.timings["registerMs"],
-    )
+    apply_answer(report, answer, what=f"register {slug}")
+    shown = f"{report.outcome}: {report.location}" if report.location else report.outcome
+    run.progress("register", shown, report.timings["registerMs"])
 
 
 def apply_answer(report: Report, answer: Any, *, what: str) -> None:
