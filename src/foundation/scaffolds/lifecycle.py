@@ -150,13 +150,57 @@ async def _record_once(
         raise ProblemError(
             Kinds.not_found, f"No scaffold registration {attempt.feature_slug!r} for {tenant.slug}."
         )
+    change = _apply(tenant, attempt, registration, now)
+    updated = await connection.execute(
+        update(ScaffoldRegistration)
+        .where(
+            ScaffoldRegistration.id == registration.id,
+            ScaffoldRegistration.event_count == registration.event_count,
+        )
+        .values(
+            status=change.status,
+            document=change.document.decode(),
+            etag=change.etag,
+            event_count=change.event["seq"],
+        )
+    )
+    if updated.rowcount != 1:
+        raise _Raced()
+    await connection.execute(insert(ScaffoldEvent), [change.event])
+    key_row = {
+        "tenant_id": tenant.id,
+        "idempotency_key": attempt.key,
+        "fingerprint": attempt.fingerprint,
+        "scaffold_id": registration.id,
+        "event_id": change.event["id"],
+        "created_at": now,
+        "expires_at": now + ttl,
+    }
+    await connection.execute(insert(EventIdempotencyRecord), [key_row])
+    if change.sample is not None:
+        await record_samples(connection, tenant.id, [change.sample], count=False)
+    location = location_of(tenant.id, attempt.feature_slug)
+    return EventResult(True, change.document, change.etag, location), change.sample is not None
+
+
+@dataclass(frozen=True)
+class _Change:
+    status: str
+    event: dict[str, Any]
+    document: bytes
+    etag: str
+    sample: NewSample | None
+
+
+def _apply(tenant: TenantRef, attempt: EventAttempt, registration: Any, now: datetime) -> _Change:
+    """The event's row, the registration's new status and representation, and the SC-001 sample at publish
+    (or the Problem: 400 for occurredAt, 409 invalid_transition)."""
     request = attempt.request
     occurred_at = to_millisecond(request.occurredAt or now)
     _check_occurred_at(occurred_at, registration.initiated_at, now)
     status = next_status(registration.status, request.type, attempt.feature_slug)
-    event_id = uuid.uuid4()
     event = {
-        "id": event_id,
+        "id": uuid.uuid4(),
         "tenant_id": tenant.id,
         "scaffold_id": registration.id,
         "seq": registration.event_count + 1,
@@ -176,41 +220,11 @@ async def _record_once(
         lead_time = minutes_between(registration.initiated_at, occurred_at)
         representation["leadTimeMinutes"] = lead_time
         if registration.duration_ms is None:  # else the registration's own sample is SC-001's
-            sample = NewSample("SC-001", lead_time, occurred_at, "ci", attempt.feature_slug, registration.id)
-            representation["metrics"] = [
-                sample_document("SC-001", lead_time, occurred_at, "ci", attempt.feature_slug)
-            ]
+            slug = attempt.feature_slug
+            sample = NewSample("SC-001", lead_time, occurred_at, "ci", slug, registration.id)
+            representation["metrics"] = [sample_document("SC-001", lead_time, occurred_at, "ci", slug)]
     document = canonical_json(representation).encode()
-    etag = weak_etag_of_canonical(document)
-    updated = await connection.execute(
-        update(ScaffoldRegistration)
-        .where(
-            ScaffoldRegistration.id == registration.id,
-            ScaffoldRegistration.event_count == registration.event_count,
-        )
-        .values(status=status, document=document.decode(), etag=etag, event_count=event["seq"])
-    )
-    if updated.rowcount != 1:
-        raise _Raced()
-    await connection.execute(insert(ScaffoldEvent), [event])
-    await connection.execute(
-        insert(EventIdempotencyRecord),
-        [
-            {
-                "tenant_id": tenant.id,
-                "idempotency_key": attempt.key,
-                "fingerprint": attempt.fingerprint,
-                "scaffold_id": registration.id,
-                "event_id": event_id,
-                "created_at": now,
-                "expires_at": now + ttl,
-            }
-        ],
-    )
-    if sample is not None:
-        await record_samples(connection, tenant.id, [sample], count=False)
-    location = location_of(tenant.id, attempt.feature_slug)
-    return EventResult(True, document, etag, location), sample is not None
+    return _Change(status, event, document, weak_etag_of_canonical(document), sample)
 
 
 async def _replay(
