@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
+from foundation import db_role
+from foundation.db import Database
 from foundation.http.openapi import problem_responses
+from foundation.http.problems import Kinds, ProblemError
+from foundation.http.provide import provide
 from foundation.http.responses import json_response
 from foundation.observability.metrics import render_exposition
-from foundation.problems import Kinds, ProblemError
+from foundation.settings import Settings
 from foundation.success_metrics.service import sc001_distributions
+from foundation.tenancy.service import TenantDirectory
 
 router = APIRouter(tags=["health"])
+SettingsDep = Annotated[Settings, Depends(provide(Settings))]
+DatabaseDep = Annotated[Database, Depends(provide(Database))]
+TenantsDep = Annotated[TenantDirectory, Depends(provide(TenantDirectory))]
 
 
 @router.get(
@@ -33,16 +42,16 @@ router = APIRouter(tags=["health"])
         }
     },
 )
-async def health(request: Request) -> Response:
+async def health(settings: SettingsDep) -> Response:
     body = {"status": "ok"}
-    if request.app.state.settings.auth.value == "off":
+    if settings.auth.value == "off":
         body["auth"] = "off"
     return json_response(body)
 
 
 @router.get(
     "/health/ready",
-    summary="Readiness: the database answers",
+    summary="Readiness: the database answers (and, on PostgreSQL, the API's role cannot bypass RLS)",
     responses={
         200: {
             "content": {
@@ -58,23 +67,28 @@ async def health(request: Request) -> Response:
         **problem_responses(503),
     },
 )
-async def ready(request: Request) -> Response:
-    timeout = request.app.state.settings.db_timeout_seconds
+async def ready(settings: SettingsDep, db: DatabaseDep) -> Response:
+    timeout = settings.db_timeout_seconds
     try:
-        await asyncio.wait_for(request.app.state.db.ping(), timeout=timeout)
+        await asyncio.wait_for(db.ping(), timeout=timeout)
+        # On PostgreSQL: is the API's role unable to bypass row-level security? (foundation.db_role)
+        role = await asyncio.wait_for(db_role.inspect_role(db.engine), timeout=timeout)
     except Exception as exc:
         raise ProblemError(
             Kinds.unavailable, "The database is unreachable.", headers={"Retry-After": "5"}
         ) from exc
-    return json_response({"status": "ok", "checks": {"database": "ok"}})
+    checks = {"database": "ok"}
+    role_check = db_role.readiness_value(role)
+    if role_check is not None:
+        checks[db_role.CHECK_NAME] = role_check
+    return json_response({"status": "ok", "checks": checks})
 
 
 @router.get("/metrics", include_in_schema=False)
-async def prometheus_metrics(request: Request) -> Response:
-    settings = request.app.state.settings
-    db, per_tenant = request.app.state.db, settings.metrics_sc001_features_per_tenant
+async def prometheus_metrics(settings: SettingsDep, db: DatabaseDep, directory: TenantsDep) -> Response:
+    per_tenant = settings.metrics_sc001_features_per_tenant
     try:
-        tenants = await request.app.state.tenants.list()
+        tenants = await directory.list()
         # One small transaction per tenant (row-level security scopes each to its tenant), run concurrently.
         parts = await asyncio.gather(*(sc001_distributions(db, [tenant], per_tenant) for tenant in tenants))
         sc001 = [series for part in parts for series in part]

@@ -8,7 +8,7 @@ from foundation.scaffolds.models import (
     ScaffoldEvent,
     ScaffoldRegistration,
 )
-from foundation.success_metrics.models import ScSample
+from foundation.success_metrics.models import ScSample, ScTarget
 from foundation.tenancy.models import Tenant
 from foundation.themes.models import ThemeVersion
 
@@ -18,6 +18,7 @@ __all__ = [
     "EventIdempotencyRecord",
     "IdempotencyRecord",
     "ScSample",
+    "ScTarget",
     "ScaffoldEvent",
     "ScaffoldRegistration",
     "Story",

@@ -13,7 +13,7 @@ import pytest
 from foundation.client.scaffold.api import Api, Unconfirmed
 from foundation.seed import demo_theme
 from foundation.themes.css import render_css
-from tests.client.conftest import scaffold
+from tests.client.scaffolding import scaffold
 from tests.client.scripted import Reply, scripted
 from tests.observability.servers import free_port
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.client.conftest import Api, Run, git, scaffold
+from tests.client.scaffolding import Api, Run, git, scaffold
 from tests.client.scripted import Reply, scripted
 
 pytestmark = pytest.mark.integration

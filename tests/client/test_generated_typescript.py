@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.client.conftest import Api, make_repo, scaffold
 from tests.client.npm import node_modules
+from tests.client.scaffolding import Api, make_repo, scaffold
 
 pytestmark = pytest.mark.integration
 

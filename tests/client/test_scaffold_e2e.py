@@ -19,7 +19,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.client.conftest import Api, git, make_repo, scaffold, scaffold_process
+from tests.client.scaffolding import Api, git, make_repo, scaffold, scaffold_process
 from tests.observability.servers import sample_value, scrape
 
 pytestmark = pytest.mark.integration

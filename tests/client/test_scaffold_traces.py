@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from foundation.ops.collector.server import RunningCollector, collector_in_thread
-from tests.client.conftest import Api, make_repo, scaffold
+from tests.client.scaffolding import Api, make_repo, scaffold
 from tests.observability.servers import free_port, seeded_database, wait_for_spans
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from foundation.client.scaffold import template
-from tests.client.conftest import Api, git, make_repo, scaffold
+from tests.client.scaffolding import Api, git, make_repo, scaffold
 
 pytestmark = pytest.mark.integration
 COMPONENT = "src/features/user-settings/ui/UserSettings.tsx"

@@ -12,16 +12,20 @@ from foundation.cli import (
     auth,
     collector,
     database,
+    deploy,
+    metrics,
     observe,
     openapi,
     otel,
     perf,
+    rehearse,
     scaffold,
     seed,
     serve,
     stack,
     tenants,
     themes,
+    validate,
 )
 
 root = typer.Typer(
@@ -40,12 +44,16 @@ for module in (
     themes,
     openapi,
     otel,
+    metrics,
     scaffold,
     collector,
     perf,
     stack,
     observe,
+    validate,
     auth,
+    deploy,
+    rehearse,
 ):
     module.register(root)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import bisect
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,13 +28,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from foundation.db import Database, utcnow
+from foundation.errors import (
+    FieldError,
+    IdempotencyInProgress,
+    IdempotencyKeyReused,
+    InvalidInput,
+    InvalidTransition,
+    NotFound,
+)
 from foundation.http.etag import weak_etag_of_canonical
 from foundation.http.idempotency import fingerprint
 from foundation.http.responses import canonical_json, rfc3339
-from foundation.problems import Kinds, ProblemError, Violation
 from foundation.scaffolds.models import EventIdempotencyRecord, ScaffoldEvent, ScaffoldRegistration
 from foundation.scaffolds.schemas import EventType, ScaffoldEventRequest
-from foundation.success_metrics.service import NewSample, record_samples, sample_document, samples_changed
+from foundation.success_metrics.service import NewSample, record_samples, sample_document
 from foundation.tenancy.service import TenantRef
 
 STATUSES = ("initiated", "linted", "tested", "published")
@@ -57,7 +65,7 @@ def minutes_between(start: datetime, end: datetime) -> float:
     return milliseconds / 60000
 
 
-def started_at_problem(started_at: datetime | None, now: datetime) -> ProblemError | None:
+def started_at_problem(started_at: datetime | None, now: datetime) -> InvalidInput | None:
     """The clock-skew bounds of ``startedAt`` for a new registration (replays are answered before this)."""
     if started_at is None:
         return None
@@ -67,9 +75,7 @@ def started_at_problem(started_at: datetime | None, now: datetime) -> ProblemErr
         message = f"must not be more than 24 hours before the server's time ({rfc3339(now)})"
     else:
         return None
-    return ProblemError(
-        Kinds.validation, f"startedAt {message}.", violations=[Violation("startedAt", message)]
-    )
+    return InvalidInput(f"startedAt {message}.", errors=[FieldError("startedAt", message)])
 
 
 def initial_fields(initiated_at: datetime) -> dict[str, Any]:
@@ -104,8 +110,15 @@ class EventResult:
     location: str
 
 
-async def record_event(db: Database, tenant: TenantRef, attempt: EventAttempt, ttl: timedelta) -> EventResult:
-    """Record one event in its own transaction; a race lost to another writer is classified again."""
+async def record_event(
+    db: Database,
+    tenant: TenantRef,
+    attempt: EventAttempt,
+    ttl: timedelta,
+    samples_changed: Callable[[uuid.UUID], None],
+) -> EventResult:
+    """Record one event in its own transaction; a race lost to another writer is classified again.
+    ``samples_changed`` is told after an event committed the registration's SC-001 sample."""
     for _try in range(MAX_ATTEMPTS):
         try:
             async with db.write(tenant.id) as connection:
@@ -113,12 +126,10 @@ async def record_event(db: Database, tenant: TenantRef, attempt: EventAttempt, t
         except (IntegrityError, _Raced):
             continue
         if sampled:
-            samples_changed(db, tenant.id)
+            samples_changed(tenant.id)
         return result
-    raise ProblemError(
-        Kinds.idempotency_conflict,
-        "Other events of this registration are being recorded at the same moment; retry.",
-        headers={"Retry-After": "1"},
+    raise IdempotencyInProgress(
+        "Other events of this registration are being recorded at the same moment; retry.", retry_after=1
     )
 
 
@@ -147,9 +158,7 @@ async def _record_once(
     if replay is not None:
         return replay, False
     if registration is None:
-        raise ProblemError(
-            Kinds.not_found, f"No scaffold registration {attempt.feature_slug!r} for {tenant.slug}."
-        )
+        raise NotFound(f"No scaffold registration {attempt.feature_slug!r} for {tenant.slug}.")
     change = _apply(tenant, attempt, registration, now)
     updated = await connection.execute(
         update(ScaffoldRegistration)
@@ -194,7 +203,7 @@ class _Change:
 
 def _apply(tenant: TenantRef, attempt: EventAttempt, registration: Any, now: datetime) -> _Change:
     """The event's row, the registration's new status and representation, and the SC-001 sample at publish
-    (or the Problem: 400 for occurredAt, 409 invalid_transition)."""
+    (or the refusal: InvalidInput for occurredAt, InvalidTransition)."""
     request = attempt.request
     occurred_at = to_millisecond(request.occurredAt or now)
     _check_occurred_at(occurred_at, registration.initiated_at, now)
@@ -258,9 +267,7 @@ async def _replay(
         )
         return None
     if record.fingerprint != attempt.fingerprint:
-        raise ProblemError(
-            Kinds.idempotency_mismatch, "This Idempotency-Key was already used with a different payload."
-        )
+        raise IdempotencyKeyReused("This Idempotency-Key was already used with a different payload.")
     location = location_of(tenant.id, record.feature_slug)
     return EventResult(False, record.document.encode(), record.etag, location)
 
@@ -272,23 +279,19 @@ def _check_occurred_at(occurred_at: datetime, initiated_at: datetime, now: datet
         message = f"must not be before the registration's initiatedAt ({rfc3339(initiated_at)})"
     else:
         return
-    raise ProblemError(
-        Kinds.validation, f"occurredAt {message}.", violations=[Violation("occurredAt", message)]
-    )
+    raise InvalidInput(f"occurredAt {message}.", errors=[FieldError("occurredAt", message)])
 
 
 def next_status(current: str, event: EventType, feature_slug: str) -> str:
-    """The status after ``event``, or 409 invalid_transition."""
+    """The status after ``event``; InvalidTransition when it would go backwards or follow publication."""
     if current == "published":
-        raise ProblemError(
-            Kinds.invalid_transition,
+        raise InvalidTransition(
             f"Feature {feature_slug!r} is already published; no event is accepted after publication.",
         )
     if event is EventType.failed:
         return current
     if _RANK[event.value] < _RANK[current]:
-        raise ProblemError(
-            Kinds.invalid_transition,
+        raise InvalidTransition(
             f"Feature {feature_slug!r} is {current}; a {event.value} event would move it backwards.",
         )
     return event.value

@@ -4,7 +4,7 @@ import json
 import re
 import uuid
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -17,7 +17,7 @@ from pydantic import (
     field_validator,
 )
 
-from foundation.http.pagination import PaginationInfo
+from foundation.http.pagination import PageQuery, PaginationInfo
 from foundation.http.responses import rfc3339
 from foundation.success_metrics.schemas import Rfc3339
 
@@ -230,3 +230,9 @@ class ScaffoldResponse(BaseModel):
 class ScaffoldPage(BaseModel):
     data: list[ScaffoldResponse]
     pagination: PaginationInfo
+
+
+class ScaffoldQuery(PageQuery):
+    status: Literal["initiated", "linted", "tested", "published"] | None = Field(
+        None, description="Only registrations in this status."
+    )

@@ -24,10 +24,8 @@ from typing import Any
 
 from starlette.responses import Response
 
-from foundation.db import Database
 from foundation.http.etag import weak_etag_of_canonical
-from foundation.tenancy.service import TenantRef
-from foundation.themes.service import CATEGORY_KEYS, THEME_CACHE_KIND, current_theme
+from foundation.themes.service import CATEGORY_KEYS
 
 CSS_MEDIA_TYPE = "text/css; charset=utf-8"
 # Characters written as they are outside strings; everything else is escaped (or kept when it is a paired
@@ -155,16 +153,9 @@ def render_css(slug: str, version: str, categories: dict[str, dict[str, str]], *
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
-async def current_css(db: Database, tenant: TenantRef, *, root: bool) -> ThemeCss:
-    """The rendered stylesheet of the tenant's current theme, cached with it (invalidated by a publish)."""
-    cache_key = ("css", root)
-    cached: ThemeCss | None = db.read_cache.get(THEME_CACHE_KIND, tenant.id, cache_key)
-    if cached is not None:
-        return cached
-    generation = db.read_cache.generation(THEME_CACHE_KIND)
-    theme = await current_theme(db, tenant)  # 404 tenant_theme_not_found when there is none
-    representation: dict[str, Any] = json.loads(theme.document)
-    body = render_css(tenant.slug, representation["version"], representation["categories"], root=root)
-    css = ThemeCss(body, weak_etag_of_canonical(body))
-    db.read_cache.put(THEME_CACHE_KIND, tenant.id, cache_key, css, generation=generation)
-    return css
+def stylesheet(slug: str, theme_document: bytes, *, root: bool) -> ThemeCss:
+    """The stylesheet of a stored current-theme representation; its ETag derives from its bytes (which follow
+    from the stored canonical theme, so every process computes the same one)."""
+    representation: dict[str, Any] = json.loads(theme_document)
+    body = render_css(slug, representation["version"], representation["categories"], root=root)
+    return ThemeCss(body, weak_etag_of_canonical(body))

@@ -103,7 +103,8 @@ class Api:
         budget: float | None = None,
     ) -> Answer:
         """The first final answer; Unconfirmed when the budget ran out on retried failures."""
-        assert self._client is not None, "use Api as a context manager"
+        if self._client is None:
+            raise RuntimeError("use Api as a context manager")
         deadline = time.monotonic() + (self.budget if budget is None else budget)
         attempts, delay = 0, 0.25
         while True:
@@ -118,7 +119,7 @@ class Api:
                 status = response.status_code
                 reason = f"HTTP {status}"
                 wait = _retry_after(response.headers.get("Retry-After"))
-            pause = wait if wait is not None else delay * random.uniform(0.5, 1.0)
+            pause = wait if wait is not None else delay * random.uniform(0.5, 1.0)  # noqa: S311  # backoff jitter, not a secret
             left = deadline - time.monotonic()
             if pause > left:
                 raise Unconfirmed(reason, attempts, status)

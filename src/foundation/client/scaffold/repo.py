@@ -18,7 +18,12 @@ IGNORED = ("spool/", "cache/", "template/")
 
 def git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     try:
-        result = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=False)
+        result = subprocess.run(
+            ["git", "-C", str(root), *args],  # noqa: S607  # the developer's git, found on PATH on purpose
+            capture_output=True,
+            text=True,
+            check=False,
+        )
     except FileNotFoundError:
         raise errors.ScaffoldError(errors.USAGE, "git is not installed (it is needed to commit)") from None
     if check and result.returncode != 0:
@@ -99,5 +104,6 @@ def commit(root: Path, paths: Sequence[str], message: str) -> str:
             errors.USAGE, f"git commit failed (a commit hook, or no user.name/user.email?): {detail}"
         )
     sha = head(root)
-    assert sha is not None
+    if sha is None:  # a commit just succeeded, so HEAD exists
+        raise errors.ScaffoldError(errors.USAGE, "git commit succeeded but HEAD cannot be read")
     return sha
