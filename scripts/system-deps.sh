@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages the test suite and the stack use, only when missing:
-# PostgreSQL server binaries, redis-server, prometheus/promtool, chromium, wrk, haproxy (the rehearsal).
+# PostgreSQL server binaries, redis-server, prometheus/promtool, chromium, wrk, haproxy (the rehearsal), git,
+# and Node.js with npm (the scaffolding tests type-check and run the generated TypeScript:
+# tests/client/test_generated_typescript.py).
 set -euo pipefail
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
 missing=()
@@ -11,6 +13,8 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 { command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ]; } || missing+=(haproxy)
+command -v git >/dev/null 2>&1 || missing+=(git)
+{ command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; } || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing system packages: ${missing[*]}"
   $SUDO apt-get update -qq

@@ -11,7 +11,10 @@ import asyncio
 import os
 import secrets
 import uuid
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 from sqlalchemy.engine import make_url
@@ -94,8 +97,20 @@ class PgTemplate:
 
     def clone(self) -> str:
         name = f"foundation_test_{uuid.uuid4().hex[:12]}"
-        asyncio.run(self._admin(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE} OWNER {OWNER}"))
+        _run(self._admin(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE} OWNER {OWNER}"))
         return name
 
     def drop(self, name: str) -> None:
-        asyncio.run(self._admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        _run(self._admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+def _run(coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run ``coroutine`` to completion, also when called from a test's running event loop (``fresh_database``
+    inside an async test), where ``asyncio.run`` refuses: then in a thread with its own loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(coroutine)
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, coroutine).result()

@@ -57,6 +57,10 @@ class FeatureAlreadyRegistered(DomainError):
     """The feature slug is registered for this tenant under another idempotency key."""
 
 
+class InvalidTransition(DomainError):
+    """A lifecycle event would move a feature's status backwards, or arrives after its publication."""
+
+
 class IdempotencyKeyReused(DomainError):
     """The idempotency key was used before with a different payload."""
 

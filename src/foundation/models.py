@@ -2,7 +2,12 @@
 
 from foundation.db import Base
 from foundation.design_system.models import Story, StoryTag
-from foundation.scaffolds.models import IdempotencyRecord, ScaffoldRegistration
+from foundation.scaffolds.models import (
+    EventIdempotencyRecord,
+    IdempotencyRecord,
+    ScaffoldEvent,
+    ScaffoldRegistration,
+)
 from foundation.success_metrics.models import ScSample, ScTarget
 from foundation.tenancy.models import Tenant
 from foundation.themes.models import ThemeVersion
@@ -10,9 +15,11 @@ from foundation.themes.models import ThemeVersion
 metadata = Base.metadata
 
 __all__ = [
+    "EventIdempotencyRecord",
     "IdempotencyRecord",
     "ScSample",
     "ScTarget",
+    "ScaffoldEvent",
     "ScaffoldRegistration",
     "Story",
     "StoryTag",

@@ -6,6 +6,7 @@ import json
 import re
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -16,6 +17,7 @@ from hypothesis import settings as hypothesis_settings
 
 from foundation.app import create_app
 from foundation.settings import Settings
+from foundation.success_metrics.schemas import RFC3339
 
 ROUTES: dict[tuple[str, str], set[str]] = {
     ("get", "/health"): {"200"},
@@ -142,6 +144,21 @@ def header_names_the_path_tenant(context: Any, case: Any) -> Any:
     return case
 
 
+def _current_started_at(body: Any) -> Any:
+    """A schema-valid ``startedAt`` must also lie within the server's clock window (at most 5 minutes ahead,
+    24 hours behind: api.md §3), a rule OpenAPI cannot express; schema-valid values become the current time
+    (negative examples keep their invalid ones)."""
+    value = body.get("startedAt") if isinstance(body, dict) else None
+    if isinstance(value, str) and RFC3339.fullmatch(value):
+        return {**body, "startedAt": datetime.now(UTC).isoformat()}
+    return body
+
+
+@schema.hook("map_body")
+def started_now(context: Any, body: Any) -> Any:
+    return _current_started_at(body)
+
+
 @pytest.fixture
 def fuzz_app(make_settings: Callable[..., Settings]) -> Any:
     return create_app(make_settings(rate_limit_enabled=False, tracing_enabled=False))
@@ -183,6 +200,11 @@ def alfa_header(context: Any, headers: dict[str, Any] | None) -> dict[str, Any] 
     if headers and isinstance(key, str) and re.fullmatch(r"[!-~]{1,255}", key):
         headers["Idempotency-Key"] = f"fuzz-{uuid.uuid4().hex}"
     return headers
+
+
+@tenant_schema.hook("map_body")
+def started_now_for_alfa(context: Any, body: Any) -> Any:
+    return _current_started_at(body)
 
 
 @tenant_schema.hook("map_query")

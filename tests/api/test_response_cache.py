@@ -29,6 +29,8 @@ ALFA_HDR = {"X-Tenant-Id": ALFA}
 STEADY_TTL = 60.0
 CACHED_READS: list[tuple[str, str, dict[str, str]]] = [
     ("theme", THEME_PATH, ALFA_HDR),
+    ("stylesheet", THEME_PATH + ".css", ALFA_HDR),
+    ("stylesheet with root", THEME_PATH + ".css?root=1", ALFA_HDR),
     ("metrics", metrics_path(), ALFA_HDR),
     ("metrics page 2", metrics_path() + "?page=2&per_page=1", ALFA_HDR),
     ("stories of alfa", STORIES, ALFA_HDR),
@@ -83,7 +85,7 @@ async def test_replayed_answer_equals_the_full_stack_answer(
     assert remaining[0] - 1 == remaining[1] == remaining[2] + 1, "every replay spends one unit of budget"
 
 
-@pytest.mark.parametrize("path", [THEME_PATH, STORIES])
+@pytest.mark.parametrize("path", [THEME_PATH, THEME_PATH + ".css", STORIES])
 async def test_if_none_match_on_a_cached_entry_is_the_same_304(client: httpx.AsyncClient, path: str) -> None:
     first = await client.get(path, headers=ALFA_HDR)
     etag = first.headers["etag"]
@@ -141,7 +143,9 @@ async def test_writes_are_visible_at_once(client: httpx.AsyncClient) -> None:
     theme = await client.get(THEME_PATH, headers=ALFA_HDR)
     samples = await client.get(metrics_path(), headers=ALFA_HDR)
     stories = await client.get(STORIES, headers=ALFA_HDR)
+    stylesheet = await client.get(THEME_PATH + ".css", headers=ALFA_HDR)
     assert (await client.get(THEME_PATH, headers=ALFA_HDR)).content == theme.content  # warm
+    assert (await client.get(THEME_PATH + ".css", headers=ALFA_HDR)).content == stylesheet.content
 
     tokens = {"foundation": {"color.brand.primary": "#000000", "color.brand.on-primary": "#FFFFFF"}}
     published = await client.put(
@@ -150,6 +154,8 @@ async def test_writes_are_visible_at_once(client: httpx.AsyncClient) -> None:
     assert published.status_code == 201, published.text
     after = await client.get(THEME_PATH, headers=ALFA_HDR)
     assert after.json()["version"] == "7.0.0" and after.headers["etag"] != theme.headers["etag"]
+    css_after = await client.get(THEME_PATH + ".css", headers=ALFA_HDR)
+    assert "theme 7.0.0 of" in css_after.text and "--color-brand-primary: #000000;" in css_after.text
 
     await seed_samples(client)
     assert (await client.get(metrics_path(), headers=ALFA_HDR)).json()["pagination"]["totalItems"] == (

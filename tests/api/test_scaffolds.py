@@ -57,7 +57,18 @@ async def test_created(client: httpx.AsyncClient) -> None:
     response = await post(client, scaffold_body(), "key-1")
     assert response.status_code == 201, response.text
     body = response.json()
-    assert set(body) == {"scaffoldId", "tenantId", "featureSlug", "status", "recordedAt", "metrics"}
+    assert set(body) == {
+        "scaffoldId",
+        "tenantId",
+        "featureSlug",
+        "status",
+        "recordedAt",
+        "metrics",
+        # api.md §3 (tests/api/test_lifecycle.py)
+        "initiatedAt",
+        "events",
+        "leadTimeMinutes",
+    }
     uuid.UUID(body["scaffoldId"])
     assert body["tenantId"] == ALFA
     assert body["featureSlug"] == "loan-simulator"

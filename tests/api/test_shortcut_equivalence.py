@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -25,12 +26,16 @@ from tests.api.helpers import (
     scaffold_body,
     scaffold_path,
     story,
+    theme_path,
 )
 from tests.conftest import ALFA, BETA, SHORTCUTS_OFF
 
 ALFA_HDR = {"X-Tenant-Id": ALFA}
-# Differ between any two registrations, whichever path answers (random ids, clocks).
+# Differ between any two registrations, whichever path answers (random ids, clocks). ``initiatedAt`` is the
+# receipt time when no ``startedAt`` is sent (LIFECYCLE sends one: leadTimeMinutes checks it); ``generatedAt``
+# is a theme's publish time.
 VOLATILE_FIELDS = {"scaffoldId", "recordedAt", "collectedAt", "traceId", "id", "updatedAt"}
+VOLATILE_FIELDS |= {"initiatedAt", "generatedAt"}
 VOLATILE_HEADERS = {"date", "etag", "ratelimit-reset", "retry-after", "content-length"}
 COUNTERS = ("foundation_scaffold_registrations_total", "foundation_rate_limited_total")
 
@@ -67,6 +72,69 @@ REGISTRATIONS: list[Step] = [
     post("k-12", scaffold_body("six")),
     get(f"{scaffold_path()}/one", **ALFA_HDR),
     get(f"{scaffold_path()}/nope", **ALFA_HDR),
+]
+
+# Lifecycle events and the registrations list (api.md §3). Events spend the scaffold budget of 12 like the
+# registration; instants are fixed for the module, so lead times are the same in both runs.
+STARTED = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+
+
+def event(key: str, body: Any, slug: str = "life") -> Step:
+    path = f"{scaffold_path()}/{slug}/events"
+    return ("POST", path, {**ALFA_HDR, "Idempotency-Key": key}, body)
+
+
+def at(minutes: int) -> str:
+    return (STARTED + timedelta(minutes=minutes)).isoformat()
+
+
+LIFECYCLE: list[Step] = [
+    post("k-1", scaffold_body("life", startedAt=STARTED.isoformat())),  # 201
+    get(scaffold_path(), **ALFA_HDR),
+    get(scaffold_path() + "?status=initiated&per_page=1", **ALFA_HDR),
+    get(scaffold_path() + "?status=bogus", **ALFA_HDR),  # 400 with a status violation
+    get(scaffold_path() + "?page=0", **ALFA_HDR),  # 400 invalid_pagination
+    get(scaffold_path()),  # no X-Tenant-Id
+    event("e-1", {"type": "linted", "occurredAt": at(1), "commitHash": "c" * 40}),  # 201
+    event("e-1", {"type": "linted", "occurredAt": at(1), "commitHash": "c" * 40}),  # replay: 200
+    event("e-1", {"type": "tested", "occurredAt": at(2)}),  # same key, other payload: 422
+    event("e-2", {"type": "tested", "occurredAt": at(2)}),  # 201
+    event("e-3", {"type": "linted", "occurredAt": at(3)}),  # backwards: 409 invalid_transition
+    event("e-4", {"type": "linted"}, slug="nope"),  # 404
+    event("e-5", {"type": "linted"}, slug="Not A Slug"),  # 404
+    ("POST", f"{scaffold_path()}/life/events", ALFA_HDR, {"type": "linted"}),  # no key: 400
+    event("e-6", {"type": "linted", "stage": "lint"}),  # stage only with failed: 400
+    event("e-7", {"type": "published", "occurredAt": at(30)}),  # 201, leadTimeMinutes 30, the SC-001 sample
+    event("e-8", {"type": "failed", "stage": "publish"}),  # after publication: 409
+    event("e-9", {"type": "failed", "stage": "publish"}),  # over the budget of 12: 429
+    get(f"{scaffold_path()}/life", **ALFA_HDR),
+    get(scaffold_path() + "?status=published", **ALFA_HDR),
+    get(metrics_path(), **ALFA_HDR),
+]
+
+CSS_PATH = THEME_PATH + ".css"
+# The stylesheet shares the current theme's cache kind: a publish must reach both paths the same way.
+STYLESHEETS: list[Step] = [
+    get(CSS_PATH, **ALFA_HDR),
+    get(CSS_PATH, **ALFA_HDR),
+    get(CSS_PATH, **ALFA_HDR, **{"If-None-Match": "*"}),  # 304
+    get(CSS_PATH + "?root=1", **ALFA_HDR),
+    get(CSS_PATH + "?root=1", **ALFA_HDR),
+    get(CSS_PATH + "?root=maybe", **ALFA_HDR),  # 400 with a root violation
+    get(CSS_PATH),  # no X-Tenant-Id
+    get(CSS_PATH.replace(ALFA, "tenant-nope"), **ALFA_HDR),
+    (
+        "PUT",
+        theme_path(ALFA, "9.0.0"),
+        ALFA_HDR,
+        {
+            "categories": {"foundation": {"color.brand.primary": "#0F5132", "space.lg": "24px"}},
+            "makeCurrent": True,
+        },
+    ),
+    get(CSS_PATH, **ALFA_HDR),  # the new theme, not a kept answer
+    get(CSS_PATH + "?root=1", **ALFA_HDR),
+    *[get(CSS_PATH, **ALFA_HDR) for _ in range(3)],  # past the theme budget of 8: 429s
 ]
 
 READS: list[Step] = [
@@ -128,7 +196,11 @@ async def run(client: httpx.AsyncClient, steps: list[Step]) -> list[tuple[int, A
     return answers
 
 
-@pytest.mark.parametrize("steps", [REGISTRATIONS, READS], ids=["registrations", "reads"])
+@pytest.mark.parametrize(
+    "steps",
+    [REGISTRATIONS, READS, LIFECYCLE, STYLESHEETS],
+    ids=["registrations", "reads", "lifecycle", "stylesheets"],
+)
 async def test_shortcuts_answer_like_the_framework(
     make_settings: Callable[..., Any], fresh_database: Callable[[], str], steps: list[Step]
 ) -> None:
@@ -152,3 +224,10 @@ async def test_shortcuts_answer_like_the_framework(
     assert counted[0] == counted[1]
     statuses = [status for status, _, _ in answers[0]]
     assert 429 in statuses and 200 in statuses, statuses
+    if steps is LIFECYCLE:  # the steps do what their comments say
+        assert statuses[:9] == [201, 200, 200, 400, 400, 400, 201, 200, 422], statuses
+        assert statuses[9:18] == [201, 409, 404, 404, 400, 400, 201, 409, 429], statuses
+        assert answers[0][18][1]["leadTimeMinutes"] == 30, answers[0][18]
+    if steps is STYLESHEETS:
+        assert statuses == [200, 200, 304, 200, 200, 400, 400, 404, 201, 200, 200, 429, 429, 429], statuses
+        assert answers[0][0][1] != answers[0][9][1] and b"--space-lg: 24px;" in answers[0][9][1]

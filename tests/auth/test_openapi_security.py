@@ -16,6 +16,10 @@ EXPECTED = {
         "scaffolding.write",
         "metrics.read",
     ],
+    # api.md §3
+    ("get", "/api/v1/tenants/{tenantId}/themes/current.css"): ["tokens.read"],
+    ("get", "/api/v1/tenants/{tenantId}/features/scaffold"): ["scaffolding.write", "metrics.read"],
+    ("post", "/api/v1/tenants/{tenantId}/features/scaffold/{featureSlug}/events"): ["scaffolding.write"],
     ("get", "/api/v1/tenant-metrics/{tenantId}/sc"): ["metrics.read"],
     ("post", "/api/v1/tenant-metrics/{tenantId}/sc"): ["metrics.write"],
     ("get", "/api/v1/tenant-metrics/{tenantId}/sc/summary"): ["metrics.read"],

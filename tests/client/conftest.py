@@ -24,10 +24,13 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.client.scaffolding import api, repo, template_cache
 from tests.observability.servers import Server, running_server, seeded_database, server_env
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ingest"
 CLI = [sys.executable, "-m", "foundation.cli.main"]
+# The scaffolding tests' fixtures (tests/client/scaffolding.py), registered here so pytest finds them.
+__all__ = ["api", "repo", "template_cache"]
 
 
 @dataclass

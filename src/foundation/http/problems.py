@@ -55,6 +55,7 @@ class Kinds:
     idempotency_conflict = Kind("idempotency-replay", "idempotency_conflict", 409)
     feature_conflict = Kind("feature-conflict", "feature_already_registered", 409)
     theme_conflict = Kind("theme-conflict", "theme_version_conflict", 409)
+    invalid_transition = Kind("lifecycle", "invalid_transition", 409)
     precondition = Kind("precondition", "precondition_failed", 412)
     payload_too_large = Kind("payload-too-large", "payload_too_large", 413)
     unsupported_media_type = Kind("media-type", "unsupported_media_type", 415)
@@ -74,6 +75,7 @@ DOMAIN_PROBLEMS: dict[type[errors.DomainError], Kind] = {
     errors.NotFound: Kinds.not_found,
     errors.ThemeNotFound: Kinds.theme_not_found,
     errors.FeatureAlreadyRegistered: Kinds.feature_conflict,
+    errors.InvalidTransition: Kinds.invalid_transition,
     errors.IdempotencyKeyReused: Kinds.idempotency_mismatch,
     errors.IdempotencyInProgress: Kinds.idempotency_conflict,
     errors.ThemeVersionConflict: Kinds.theme_conflict,

@@ -27,6 +27,8 @@ DATA_TABLES = (
     "theme_versions",
     "scaffold_registrations",
     "idempotency_records",
+    "scaffold_events",
+    "scaffold_event_keys",
     "sc_samples",
     "sc_targets",
     "stories",

@@ -15,11 +15,19 @@ from foundation.http.openapi import conditional_get_responses, problem_responses
 from foundation.http.problems import Kinds, ProblemError
 from foundation.http.provide import provide
 from foundation.http.ratelimit import EndpointClass
-from foundation.http.responses import JsonResponse
+from foundation.http.responses import JsonResponse, json_response
 from foundation.observability import metrics
 from foundation.scaffolds import service
 from foundation.scaffolds.registry import ScaffoldService
-from foundation.scaffolds.schemas import FEATURE_SLUG, MAX_FEATURE_SLUG, ScaffoldRequest, ScaffoldResponse
+from foundation.scaffolds.schemas import (
+    FEATURE_SLUG,
+    MAX_FEATURE_SLUG,
+    ScaffoldEventRequest,
+    ScaffoldPage,
+    ScaffoldQuery,
+    ScaffoldRequest,
+    ScaffoldResponse,
+)
 from foundation.tenancy.service import TenantRef
 
 router = APIRouter(tags=["scaffolding"])
@@ -55,6 +63,24 @@ READ_SCAFFOLD = Endpoint(
     scopes=("scaffolding.write", "metrics.read"),
     budget=EndpointClass.scaffold_read,
     conditional=True,
+    direct=True,
+)
+LIST_SCAFFOLDS = Endpoint(
+    "GET",
+    "/api/v1/tenants/{tenantId}/features/scaffold",
+    scopes=("scaffolding.write", "metrics.read"),
+    budget=EndpointClass.scaffold_read,
+    query=ScaffoldQuery,
+    direct=True,
+)
+# Lifecycle events are not registration attempts: no outcome hook (foundation_scaffold_registrations_total).
+RECORD_EVENT = Endpoint(
+    "POST",
+    "/api/v1/tenants/{tenantId}/features/scaffold/{featureSlug}/events",
+    scopes=("scaffolding.write",),
+    budget=EndpointClass.scaffold,
+    idempotent=True,
+    body=ScaffoldEventRequest,
     direct=True,
 )
 
@@ -134,8 +160,63 @@ async def register_scaffold(request: Request, admission: Admitted, scaffolds: Sc
     openapi_extra={"parameters": [path_parameter("featureSlug", "Feature slug; unknown ones are 404.")]},
 )
 async def get_scaffold(request: Request, admission: Admitted, scaffolds: Scaffolds) -> Response:
-    tenant, feature_slug = admission.subject, request.path_params["featureSlug"]
-    if len(feature_slug) > MAX_FEATURE_SLUG or not re.fullmatch(FEATURE_SLUG, feature_slug):
-        raise NotFound(f"No scaffold registration {feature_slug!r} for {tenant.slug}.")
+    tenant, feature_slug = admission.subject, _feature_slug(request, admission.subject)
     document, etag = await scaffolds.get(tenant, feature_slug)
     return conditional_response(request.scope, document, etag)
+
+
+def _feature_slug(request: Request, tenant: TenantRef) -> str:
+    """The path's ``featureSlug``; one that no registration can have is 404, like an unknown one."""
+    feature_slug: str = request.path_params["featureSlug"]
+    if len(feature_slug) > MAX_FEATURE_SLUG or not re.fullmatch(FEATURE_SLUG, feature_slug):
+        raise NotFound(f"No scaffold registration {feature_slug!r} for {tenant.slug}.")
+    return feature_slug
+
+
+@declare(
+    router,
+    LIST_SCAFFOLDS,
+    summary="List scaffold registrations, newest first",
+    response_model=ScaffoldPage,
+    responses={200: {"headers": success_headers()}, **problem_responses(400, 404, 429)},
+)
+async def list_scaffolds(admission: Admitted, scaffolds: Scaffolds) -> Response:
+    query: ScaffoldQuery = admission.query
+    page = await scaffolds.list(admission.subject, query.to_page(), status=query.status)
+    return json_response(page)
+
+
+@declare(
+    router,
+    RECORD_EVENT,
+    summary="Record a lifecycle event of a registration (linted, tested, published, failed)",
+    status_code=201,
+    response_model=ScaffoldResponse,
+    responses={
+        201: {"headers": success_headers(etag=True, location=True, extra=_ECHO_HEADER)},
+        200: {
+            "description": "Replay of an event already recorded under this key (same payload): the "
+            "registration as it is now.",
+            "model": ScaffoldResponse,
+            "headers": success_headers(etag=True, location=True, extra={**_ECHO_HEADER, **_REPLAY_HEADER}),
+        },
+        409: {
+            "description": "invalid_transition: the event would move the status backwards, or the feature is "
+            "already published.",
+            "content": {
+                "application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}
+            },
+        },
+        **problem_responses(400, 404, 413, 422, 429),
+    },
+    openapi_extra={"parameters": [path_parameter("featureSlug", "Feature slug; unknown ones are 404.")]},
+)
+async def record_scaffold_event(request: Request, admission: Admitted, scaffolds: Scaffolds) -> Response:
+    key = admission.idempotency_key
+    feature_slug = _feature_slug(request, admission.subject)
+    result = await scaffolds.record_event(admission.subject, key, feature_slug, admission.body)
+    headers = {"ETag": result.etag, "Location": result.location, "Idempotency-Key": key}
+    if result.created:
+        return JsonResponse(result.representation, status_code=201, headers=headers)
+    headers["Idempotent-Replayed"] = "true"
+    return JsonResponse(result.representation, status_code=200, headers=headers)

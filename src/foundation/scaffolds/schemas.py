@@ -4,7 +4,7 @@ import json
 import re
 import uuid
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -13,8 +13,13 @@ from pydantic import (
     Field,
     StrictInt,
     StringConstraints,
+    ValidationInfo,
     field_validator,
 )
+
+from foundation.http.pagination import PageQuery, PaginationInfo
+from foundation.http.responses import rfc3339
+from foundation.success_metrics.schemas import Rfc3339
 
 FEATURE_SLUG = r"^[a-z0-9-]+$"
 MAX_METADATA_BYTES = 16 * 1024
@@ -92,6 +97,11 @@ class ScaffoldRequest(BaseModel):
     lintCommitHash: CommitHash
     scReferences: Annotated[list[ScReference], Field(min_length=1, max_length=50)]
     durationMs: DurationMs | None = None
+    startedAt: Rfc3339 | None = Field(
+        default=None,
+        description="When the scaffolding started on the developer's machine (RFC 3339 with an offset); "
+        "at most 5 minutes after and 24 hours before the server's receipt time. Becomes `initiatedAt`.",
+    )
     metadata: dict[str, Any] = Field(
         default_factory=dict, description="Free JSON object, ≤16 KiB serialised."
     )
@@ -104,8 +114,16 @@ class ScaffoldRequest(BaseModel):
         return value
 
     def normalised(self) -> dict[str, Any]:
-        """The payload the fingerprint is computed over (unknown fields already dropped)."""
-        return self.model_dump(mode="json")
+        """The payload the fingerprint is computed over (unknown fields already dropped).
+
+        ``startedAt`` is left out when absent, so requests from clients that never send it keep the
+        fingerprint they had before the field existed; when given it is UTC at millisecond precision (the
+        precision of the representation), so equivalent spellings of one instant are one payload.
+        """
+        payload = self.model_dump(mode="json", exclude={"startedAt"})
+        if self.startedAt is not None:
+            payload["startedAt"] = rfc3339(self.startedAt)
+        return payload
 
 
 class SuccessMetric(BaseModel):
@@ -116,10 +134,105 @@ class SuccessMetric(BaseModel):
     featureSlug: str | None = None
 
 
+class EventType(StrEnum):
+    linted = "linted"
+    tested = "tested"
+    published = "published"
+    failed = "failed"
+
+
+class FailedStage(StrEnum):
+    lint = "lint"
+    test = "test"
+    publish = "publish"
+
+
+MAX_PIPELINE_URL = 512
+MAX_EVENT_DETAIL = 1024
+
+
+# An absolute http(s) URL whose authority has no user info (no credentials in stored URLs) and no IPv6
+# literal; no whitespace or control characters anywhere. One expression for the validator and the document.
+PIPELINE_URL = (
+    r"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9][^\s\x00-\x1f\x7f/?#@\[\]]*(?:[/?#][^\s\x00-\x1f\x7f]*)?$"
+)
+PipelineUrl = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_PIPELINE_URL, pattern=PIPELINE_URL, strict=True)
+]
+
+
+class ScaffoldEventRequest(BaseModel):
+    """A lifecycle event reported by CI (api.md §3)."""
+
+    model_config = ConfigDict(
+        extra="ignore",
+        # `stage` (when not null) only with `type: failed`, stated in the document too.
+        json_schema_extra={
+            "if": {"required": ["stage"], "properties": {"stage": {"not": {"type": "null"}}}},
+            "then": {"properties": {"type": {"const": "failed"}}},
+        },
+    )
+
+    type: EventType
+    occurredAt: Rfc3339 | None = Field(
+        default=None,
+        description="When it happened (RFC 3339 with an offset; default: receipt). Not before the "
+        "registration's `initiatedAt`, not more than 5 minutes after the server's time.",
+    )
+    commitHash: CommitHash | None = None
+    pipelineUrl: PipelineUrl | None = None
+    stage: FailedStage | None = Field(default=None, description="Only with `type: failed`.")
+    detail: Annotated[str, StringConstraints(max_length=MAX_EVENT_DETAIL, strict=True)] | None = None
+
+    @field_validator("stage")
+    @classmethod
+    def _stage_only_with_failed(cls, value: FailedStage | None, info: ValidationInfo) -> FailedStage | None:
+        if value is not None and info.data.get("type", EventType.failed) is not EventType.failed:
+            raise ValueError("is only allowed with type failed")
+        return value
+
+    def normalised(self) -> dict[str, Any]:
+        """The event's fingerprint payload: absent fields left out, ``occurredAt`` in UTC milliseconds."""
+        payload = self.model_dump(mode="json", exclude_none=True, exclude={"occurredAt"})
+        if self.occurredAt is not None:
+            payload["occurredAt"] = rfc3339(self.occurredAt)
+        return payload
+
+
+class ScaffoldEvent(BaseModel):
+    type: EventType
+    occurredAt: str = Field(json_schema_extra={"format": "date-time"})
+    recordedAt: str = Field(
+        json_schema_extra={"format": "date-time"}, description="When the server received it."
+    )
+    commitHash: str | None = None
+    pipelineUrl: str | None = None
+    stage: FailedStage | None = None
+    detail: str | None = None
+
+
 class ScaffoldResponse(BaseModel):
     scaffoldId: uuid.UUID
     tenantId: uuid.UUID
     featureSlug: str
     status: str = Field(pattern="^(initiated|linted|tested|published)$")
     recordedAt: str = Field(json_schema_extra={"format": "date-time"})
+    initiatedAt: str = Field(
+        json_schema_extra={"format": "date-time"}, description="`startedAt` when given, else `recordedAt`."
+    )
+    events: list[ScaffoldEvent] = Field(description="Lifecycle events, oldest first (by `occurredAt`).")
+    leadTimeMinutes: float | None = Field(
+        description="Minutes from `initiatedAt` to the `published` event; null until published."
+    )
     metrics: list[SuccessMetric]
+
+
+class ScaffoldPage(BaseModel):
+    data: list[ScaffoldResponse]
+    pagination: PaginationInfo
+
+
+class ScaffoldQuery(PageQuery):
+    status: Literal["initiated", "linted", "tested", "published"] | None = Field(
+        None, description="Only registrations in this status."
+    )

@@ -30,6 +30,7 @@ from foundation.errors import (
 from foundation.http.etag import weak_etag_of_canonical
 from foundation.http.idempotency import fingerprint
 from foundation.http.responses import canonical_json, rfc3339
+from foundation.scaffolds.lifecycle import initial_fields, location_of, started_at_problem, to_millisecond
 from foundation.scaffolds.models import IdempotencyRecord, ScaffoldRegistration
 from foundation.scaffolds.schemas import ScaffoldRequest
 from foundation.success_metrics.service import NewSample, record_samples, sample_document
@@ -49,10 +50,6 @@ class Registration:
     representation: bytes
     etag: str
     location: str
-
-
-def location_of(tenant_id: uuid.UUID, feature_slug: str) -> str:
-    return f"/api/v1/tenants/{tenant_id}/features/scaffold/{feature_slug}"
 
 
 @dataclass(frozen=True)
@@ -167,6 +164,8 @@ async def register_batch(
                     location=location_of(tenant.id, attempt.request.featureSlug),
                 )
             )
+        elif (problem := started_at_problem(attempt.request.startedAt, now)) is not None:
+            results.append(problem)
         else:
             creation = _prepare(tenant, attempt, now + ttl)
             creations.append(creation)
@@ -199,6 +198,7 @@ def _prepare(tenant: TenantRef, attempt: Attempt, expires_at: Any) -> _Creation:
     request = attempt.request
     scaffold_id = uuid.uuid4()
     recorded_at = utcnow()
+    initiated_at = to_millisecond(request.startedAt or recorded_at)
     sample = None
     metrics: list[dict[str, Any]] = []
     if request.durationMs is not None:
@@ -220,6 +220,7 @@ def _prepare(tenant: TenantRef, attempt: Attempt, expires_at: Any) -> _Creation:
         "status": "initiated",
         "recordedAt": rfc3339(recorded_at),
         "metrics": metrics,
+        **initial_fields(initiated_at),
     }
     document = canonical_json(representation).encode()
     etag = weak_etag_of_canonical(document)
@@ -236,6 +237,8 @@ def _prepare(tenant: TenantRef, attempt: Attempt, expires_at: Any) -> _Creation:
             "recorded_at": recorded_at,
             "document": document.decode(),
             "etag": etag,
+            "initiated_at": initiated_at,
+            "event_count": 0,
         },
         {
             "tenant_id": tenant.id,

@@ -30,6 +30,8 @@ class ScSample(Base):
             sqlite_where=text("scaffold_id IS NOT NULL"),
             postgresql_where=text("scaffold_id IS NOT NULL"),
         ),
+        # A registration contributes exactly one SC-001 sample (api.md §3), whichever request records it.
+        Index("uq_sc_samples_scaffold_id", "scaffold_id", unique=True),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)

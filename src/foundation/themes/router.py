@@ -13,7 +13,14 @@ from foundation.http.problems import Kinds, ProblemError, Violation
 from foundation.http.provide import provide
 from foundation.http.ratelimit import EndpointClass
 from foundation.http.responses import json_response
-from foundation.themes.schemas import SEMVER, ThemePublishRequest, ThemePublishResponse, ThemeResponse
+from foundation.themes import css
+from foundation.themes.schemas import (
+    SEMVER,
+    CssQuery,
+    ThemePublishRequest,
+    ThemePublishResponse,
+    ThemeResponse,
+)
 from foundation.themes.service import THEME_CACHE_KIND, ThemeService
 
 router = APIRouter(tags=["themes"])
@@ -25,6 +32,18 @@ CURRENT_THEME = Endpoint(
     "/api/v1/tenants/{tenantId}/themes/current",
     scopes=("tokens.read",),
     budget=EndpointClass.theme_read,
+    cache=THEME_CACHE_KIND,
+    conditional=True,
+    direct=True,
+)
+# Answers built from the current theme like CURRENT_THEME's: kept by the response cache under the same kind,
+# so a publish invalidates both (one entry per query string: ``root=1`` is its own).
+CURRENT_THEME_CSS = Endpoint(
+    "GET",
+    "/api/v1/tenants/{tenantId}/themes/current.css",
+    scopes=("tokens.read",),
+    budget=EndpointClass.theme_read,
+    query=CssQuery,
     cache=THEME_CACHE_KIND,
     conditional=True,
     direct=True,
@@ -53,6 +72,31 @@ PUBLISH_THEME = Endpoint(
 async def get_current_theme(request: Request, admission: Admitted, themes: Themes) -> Response:
     theme = await themes.current(admission.subject)
     return conditional_response(request.scope, theme.document, theme.etag)
+
+
+@declare(
+    router,
+    CURRENT_THEME_CSS,
+    summary="Current design tokens of a tenant as CSS custom properties",
+    response_class=css.CssResponse,
+    responses={
+        200: {
+            "description": '`--<token name, dots as dashes>: <value>;` in `:root[data-tenant="<slug>"]` '
+            "(and `:root` with `root=1`); values are escaped so they cannot leave their declaration.",
+            "content": {css.CSS_MEDIA_TYPE: {"schema": {"type": "string"}}},
+            "headers": success_headers(etag=True),
+        },
+        **conditional_get_responses(),
+        **problem_responses(400, 404, 429),
+    },
+)
+async def get_current_theme_css(request: Request, admission: Admitted, themes: Themes) -> Response:
+    query: CssQuery = admission.query
+    theme = await themes.current(admission.subject)
+    stylesheet = css.stylesheet(admission.subject.slug, theme.document, root=query.root)
+    return conditional_response(
+        request.scope, stylesheet.body, stylesheet.etag, media_type=css.CSS_MEDIA_TYPE
+    )
 
 
 @declare(

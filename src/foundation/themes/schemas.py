@@ -75,3 +75,15 @@ class ThemeResponse(BaseModel):
 class ThemePublishResponse(ThemeResponse):
     current: bool = Field(description="Whether this version is the tenant's current theme.")
     warnings: list[str] = Field(default_factory=list)
+
+
+class CssQuery(BaseModel):
+    """The query parameters of ``GET …/themes/current.css``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    root: bool = Field(
+        False,
+        description="Also declare the properties on `:root` (a page serving one tenant): 1/0, true/false, "
+        "on/off, yes/no.",
+    )

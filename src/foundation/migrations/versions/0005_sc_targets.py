@@ -1,7 +1,7 @@
 """Per-tenant targets of the success-criteria scorecard, under row-level security like every tenant table.
 
 Revision ID: 0005
-Revises: 0003 (the lead engineer re-chains revisions when merging)
+Revises: 0004 (feature lifecycle; re-chained when h/scaffold-cli merged main)
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

@@ -27,6 +27,17 @@ SC001_MEAN_BY_FEATURE = (
     'sum by (feature_slug) (sc_001_scaffolding_minutes_sum{feature_slug!="__all__"})'
     ' / sum by (feature_slug) (sc_001_scaffolding_minutes_count{feature_slug!="__all__"})'
 )
+# SC-001 p95 lead time per tenant over 7 days; the same expression as the recording rule
+# foundation:sc_001_lead_time_minutes:p95_7d (tests/infra check both agree), written out here so the panel
+# shows the first registration at once instead of after the rule's next evaluation.
+SC001_LEAD_TIME_P95_7D = (
+    "histogram_quantile(0.95, sum by (tenant_slug, le) ("
+    '(sc_001_scaffolding_minutes_bucket{feature_slug="__all__"}'
+    ' - sc_001_scaffolding_minutes_bucket{feature_slug="__all__"} offset 7d)'
+    ' or sc_001_scaffolding_minutes_bucket{feature_slug="__all__"}))'
+)
+# The target from the rules file, 60 (api.md §3) where the rules are not loaded.
+SC001_TARGET = "max(foundation:sc_001_lead_time_target_minutes) or vector(60)"
 TENANT_RATE = f"sum by (tenant) (rate({HTTP_TOTAL}[5m]))"
 RATE_LIMITED = "sum by (tenant, endpoint) (rate(foundation_rate_limited_total[5m])) or vector(0)"
 PERF_THROUGHPUT = "max by (mode, tenant, scenario) (foundation_api_throughput)"
@@ -120,6 +131,19 @@ PANELS: tuple[Panel, ...] = (
         targets=(Target(LOOP_LAG_P99, "{{instance}}"),),
         description="How late the API workers' event loops run (p99 over 5 minutes, per instance): a few ms"
         " when they keep up, tens of ms when saturated; FoundationEventLoopSaturated fires above 100 ms.",
+    ),
+    Panel(
+        id=9,
+        slug="sc-001-lead-time-p95",
+        title="SC-001 — lead time p95 vs target",
+        unit="m",
+        targets=(
+            Target(SC001_LEAD_TIME_P95_7D, "{{tenant_slug}} p95 (7 d)"),
+            Target(SC001_TARGET, "target", ref_id="B"),
+        ),
+        description="p95 of the minutes from scaffold to publish over the last 7 days, per tenant, against "
+        "the SC-001 target (60 min unless foundation:sc_001_lead_time_target_minutes says otherwise); "
+        "FoundationSc001LeadTimeAboveTarget fires above it.",
     ),
 )
 
