@@ -1,19 +1,70 @@
-"""Liveness, readiness and the Prometheus scrape endpoint."""
+"""Liveness, readiness and the Prometheus scrape endpoint; the operational background work of a worker.
+
+This router's lifespan (merged into the app's by ``include_router``) starts the expired-idempotency purge
+(scaffolds/retention.py) and builds the ``/metrics`` endpoint (observability/scrape.py). An app served
+without a lifespan (tests over ASGITransport) builds the endpoint at its first scrape and runs no purge.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from foundation.http.openapi import problem_responses
 from foundation.http.responses import json_response
-from foundation.observability.metrics import render_exposition
+from foundation.observability.metrics import CONTENT_TYPE
+from foundation.observability.scrape import MetricsEndpoint
 from foundation.problems import Kinds, ProblemError
-from foundation.success_metrics.service import sc001_distributions
+from foundation.scaffolds.retention import purge_periodically
+from foundation.settings import Settings
+from foundation.success_metrics.histograms import Sc001Reader
 
-router = APIRouter(tags=["health"])
+
+def metrics_endpoint(app: Any) -> MetricsEndpoint:
+    endpoint: MetricsEndpoint | None = getattr(app.state, "metrics_endpoint", None)
+    if endpoint is None:
+        settings: Settings = app.state.settings
+        reader = Sc001Reader(
+            settings.database_url,
+            recent_features=settings.metrics_sc001_recent_features,
+            timeout_seconds=settings.metrics_db_timeout_seconds,
+        )
+        endpoint = MetricsEndpoint(
+            max_tenants=settings.metrics_max_tenants,
+            cache_seconds=settings.metrics_cache_ttl,
+            sc001=reader,
+        )
+        app.state.metrics_endpoint = endpoint
+    return endpoint
+
+
+@asynccontextmanager
+async def operations(app: Any) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    metrics_endpoint(app)
+    interval = settings.purge_interval_seconds
+    purge = (
+        asyncio.create_task(
+            purge_periodically(app.state.db, interval, settings.idempotency_purge_batch_size),
+            name="idempotency-purge",
+        )
+        if interval > 0
+        else None
+    )
+    yield
+    if purge is not None:
+        purge.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await purge
+
+
+router = APIRouter(tags=["health"], lifespan=operations)
 
 
 @router.get(
@@ -71,14 +122,5 @@ async def ready(request: Request) -> Response:
 
 @router.get("/metrics", include_in_schema=False)
 async def prometheus_metrics(request: Request) -> Response:
-    settings = request.app.state.settings
-    db, per_tenant = request.app.state.db, settings.metrics_sc001_features_per_tenant
-    try:
-        tenants = await request.app.state.tenants.list()
-        # One small transaction per tenant (row-level security scopes each to its tenant), run concurrently.
-        parts = await asyncio.gather(*(sc001_distributions(db, [tenant], per_tenant) for tenant in tenants))
-        sc001 = [series for part in parts for series in part]
-    except Exception:
-        sc001 = []  # a scrape must still show the process metrics while the database is down
-    body, content_type = render_exposition(sc001)
-    return Response(body, media_type=content_type)
+    body = await metrics_endpoint(request.app).exposition()
+    return Response(body, media_type=CONTENT_TYPE)

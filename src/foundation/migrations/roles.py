@@ -2,7 +2,8 @@
 
 The API connects as this role (``FOUNDATION_DATABASE_URL``); migrations run as the schema owner
 (``FOUNDATION_MIGRATION_DATABASE_URL``). The role owns nothing, is not a superuser and cannot bypass
-row-level security; it may read tenants and read/write the tenant-owned tables, where RLS applies.
+row-level security; it may read tenants and read/write the tenant-owned tables, where RLS applies, and
+call the three cross-tenant maintenance functions of migration 0006 (aggregates and the purge only).
 Its password comes from ``FOUNDATION_DATABASE_URL`` when that URL names the role, else from
 ``FOUNDATION_DB_APP_PASSWORD``.
 """
@@ -26,6 +27,13 @@ DATA_TABLES = (
     "sc_samples",
     "stories",
     "story_tags",
+    "sc001_histograms",  # written by the sc_samples triggers, in the writer's tenant context
+)
+# Cross-tenant work the role may do only through these SECURITY DEFINER functions (migration 0006).
+MAINTENANCE_FUNCTIONS = (
+    "foundation_sc001_histograms()",
+    "foundation_sc001_recent(integer)",
+    "foundation_purge_idempotency(timestamptz, integer)",
 )
 
 
@@ -75,5 +83,7 @@ async def _apply(owner_url: str, role: str, password: str | None) -> None:
             for table in DATA_TABLES:
                 await connection.execute(text(f'GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO "{role}"'))
             await connection.execute(text(f'GRANT EXECUTE ON FUNCTION app_current_tenant() TO "{role}"'))
+            for function in MAINTENANCE_FUNCTIONS:
+                await connection.execute(text(f'GRANT EXECUTE ON FUNCTION {function} TO "{role}"'))
     finally:
         await engine.dispose()
