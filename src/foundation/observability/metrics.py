@@ -29,6 +29,7 @@ from prometheus_client import (
 )
 from prometheus_client.utils import floatToGoString
 
+from foundation.observability.buckets import HTTP_BUCKETS, LOOP_LAG_BUCKETS, SC001_BUCKETS
 from foundation.observability.tenant_series import (
     OTHER_TENANT,
     STORE,
@@ -38,9 +39,6 @@ from foundation.observability.tenant_series import (
 
 log = structlog.get_logger(component="foundation.metrics")
 
-HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
-LOOP_LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
-SC001_BUCKETS = (1, 2, 3, 5, 8, 13, 21, 30, 45, 60, 90, 120, 240, 480, 720, 1440)
 ALL_FEATURES = "__all__"
 
 # Tenant-labelled: above FOUNDATION_METRICS_MAX_TENANTS tenants, the busiest keep their series and the rest

@@ -7,7 +7,7 @@ from sqlalchemy import BigInteger, Column, Float, ForeignKey, Index, String, Uni
 from sqlalchemy.orm import Mapped, mapped_column
 
 from foundation.db import Base, UTCDateTime, utcnow
-from foundation.observability.metrics import SC001_BUCKETS
+from foundation.observability.buckets import SC001_BUCKETS
 
 
 class ScSample(Base):

@@ -59,9 +59,7 @@ def registration_request(slug: str, duration_ms: int) -> ScaffoldRequest:
         {
             "featureSlug": slug,
             "initiatedBy": INITIATOR,
-            "slices": [
-                {"slice": "features", "files": [{"path": f"src/features/{slug}/index.ts", "checksum": "e" * 64}]}
-            ],
+            "slices": [{"slice": "features", "files": [{"path": f"src/f/{slug}.ts", "checksum": "e" * 64}]}],
             "lintCommitHash": "f" * 40,
             "scReferences": ["@SC-001"],
             "durationMs": duration_ms,
@@ -98,7 +96,8 @@ async def load(db: Database, plan: LoadPlan, progress: Callable[[str], None] = l
             for i in range(plan.samples_per_tenant)
         ]
         await ingest(db, tenant, samples)
-        share = plan.registrations // len(tenants) + (1 if position < plan.registrations % len(tenants) else 0)
+        share, extra = divmod(plan.registrations, len(tenants))
+        share += 1 if position < extra else 0
         report.registrations += await _register(db, tenant, share, plan, rng)
         if (position + 1) % max(1, len(tenants) // 20) == 0:
             progress(
@@ -120,7 +119,9 @@ async def _register(db: Database, tenant: TenantRef, count: int, plan: LoadPlan,
             for index in range(start, min(count, start + plan.batch))
         ]
         # Records of the first `expired` registrations expire at once: purge material (retention bench).
-        ttls = [timedelta(hours=-1) if start + i < expired else timedelta(hours=24) for i in range(len(attempts))]
+        ttls = [
+            timedelta(hours=-1) if start + i < expired else timedelta(hours=24) for i in range(len(attempts))
+        ]
         async with db.write(tenant.id) as connection:
             for ttl in sorted(set(ttls)):
                 group = [a for a, t in zip(attempts, ttls, strict=True) if t == ttl]
