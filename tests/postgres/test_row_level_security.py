@@ -13,7 +13,13 @@ from tests.conftest import ALFA, BACKEND, BETA
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="PostgreSQL only")
 
-TENANT_TABLES = ("theme_versions", "scaffold_registrations", "idempotency_records", "sc_samples")
+TENANT_TABLES = (
+    "theme_versions",
+    "scaffold_registrations",
+    "idempotency_records",
+    "sc_samples",
+    "sc001_histograms",
+)
 SHARED_TABLES = ("stories", "story_tags")
 
 

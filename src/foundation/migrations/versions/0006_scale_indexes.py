@@ -12,9 +12,9 @@ maintenance functions (PostgreSQL).
 * PostgreSQL: every tenant-owned table forces row-level security, so a cross-tenant aggregate is out of the
   application role's reach. Three ``SECURITY DEFINER`` functions owned by the schema owner are the only
   cross-tenant operations it may run: the per-tenant histograms, the most recent registrations and the purge
-  of expired idempotency records. They set ``app.platform_scope`` for their own duration, and a policy
-  granted to the owner only (``platform_maintenance``) admits that scope; the application role can set the
-  variable too, but no policy of its own looks at it.
+  of expired idempotency records. They set ``app.platform_scope`` while they run, and a policy that applies
+  to the owner only (``platform_maintenance``) admits that scope; the application role can set the variable
+  too, but no policy of its own looks at it.
 
 Revision ID: 0006
 Revises: 0003 (re-chained at merge)
@@ -38,6 +38,8 @@ REGISTERED = "code = 'SC-001' AND scaffold_id IS NOT NULL"
 SCOPE_SETTING = "app.platform_scope"
 SCOPE_VALUE = "maintenance"
 IN_SCOPE = f"current_setting('{SCOPE_SETTING}', true) = '{SCOPE_VALUE}'"
+ENTER_SCOPE = f"PERFORM set_config('{SCOPE_SETTING}', '{SCOPE_VALUE}', true);"
+LEAVE_SCOPE = f"PERFORM set_config('{SCOPE_SETTING}', '', true);"
 
 
 def upgrade() -> None:
@@ -130,7 +132,8 @@ def _sqlite_upgrade() -> None:
 
 def _postgresql_upgrade() -> None:
     schema = op.get_bind().exec_driver_sql("SELECT current_schema()").scalar_one()
-    definer = f"SECURITY DEFINER SET search_path = {schema}, pg_temp SET {SCOPE_SETTING} = '{SCOPE_VALUE}'"
+    # The scope is set in the body: a SET clause for a custom variable needs a superuser to create.
+    definer = f"LANGUAGE plpgsql SECURITY DEFINER SET search_path = {schema}, pg_temp"
     columns = ", ".join(BUCKET_COLUMNS)
     flags = ", ".join(f"(NEW.value <= {bound})::int" for bound in BOUNDS)
     added = ", ".join(f"{column} = h.{column} + EXCLUDED.{column}" for column in BUCKET_COLUMNS)
@@ -183,38 +186,53 @@ def _postgresql_upgrade() -> None:
     op.execute(f"""
         CREATE FUNCTION foundation_sc001_histograms()
         RETURNS TABLE (tenant_slug text, observations bigint, total_minutes double precision, {bucket_types})
-        LANGUAGE sql STABLE {definer} AS $$
-          SELECT t.slug::text, h.observations, h.total_minutes, {", ".join(f"h.{c}" for c in BUCKET_COLUMNS)}
-          FROM sc001_histograms h JOIN tenants t ON t.id = h.tenant_id
-          WHERE h.observations > 0
-        $$
+        {definer} AS $$
+        #variable_conflict use_column
+        BEGIN
+          {ENTER_SCOPE}
+          RETURN QUERY
+            SELECT t.slug::text, h.observations, h.total_minutes, {", ".join(f"h.{c}" for c in BUCKET_COLUMNS)}
+            FROM sc001_histograms h JOIN tenants t ON t.id = h.tenant_id
+            WHERE h.observations > 0;
+          {LEAVE_SCOPE}
+        END $$
     """)
     op.execute(f"""
         CREATE FUNCTION foundation_sc001_recent(max_rows integer)
         RETURNS TABLE (tenant_slug text, feature_slug text, value double precision)
-        LANGUAGE sql STABLE {definer} AS $$
-          SELECT t.slug::text, s.feature_slug::text, s.value
-          FROM sc_samples s JOIN tenants t ON t.id = s.tenant_id
-          WHERE s.code = 'SC-001' AND s.scaffold_id IS NOT NULL
-          ORDER BY s.collected_at DESC, s.created_at DESC
-          LIMIT max_rows
-        $$
+        {definer} AS $$
+        #variable_conflict use_column
+        BEGIN
+          {ENTER_SCOPE}
+          RETURN QUERY
+            SELECT t.slug::text, s.feature_slug::text, s.value
+            FROM sc_samples s JOIN tenants t ON t.id = s.tenant_id
+            WHERE s.code = 'SC-001' AND s.scaffold_id IS NOT NULL
+            ORDER BY s.collected_at DESC, s.created_at DESC
+            LIMIT max_rows;
+          {LEAVE_SCOPE}
+        END $$
     """)
     # Rows a writer holds (a registration replacing its own expired key) are skipped, never waited for.
     op.execute(f"""
         CREATE FUNCTION foundation_purge_idempotency(cutoff timestamptz, max_rows integer)
-        RETURNS integer LANGUAGE sql {definer} AS $$
+        RETURNS integer {definer} AS $$
+        DECLARE purged integer;
+        BEGIN
+          {ENTER_SCOPE}
           WITH doomed AS (
-            SELECT tenant_id, idempotency_key FROM idempotency_records
-            WHERE expires_at <= cutoff ORDER BY expires_at LIMIT max_rows
+            SELECT r.tenant_id, r.idempotency_key FROM idempotency_records r
+            WHERE r.expires_at <= cutoff ORDER BY r.expires_at LIMIT max_rows
             FOR UPDATE SKIP LOCKED
           ), gone AS (
             DELETE FROM idempotency_records r USING doomed d
             WHERE r.tenant_id = d.tenant_id AND r.idempotency_key = d.idempotency_key
             RETURNING 1
           )
-          SELECT count(*)::integer FROM gone
-        $$
+          SELECT count(*)::integer INTO purged FROM gone;
+          {LEAVE_SCOPE}
+          RETURN purged;
+        END $$
     """)
     for signature in (
         "foundation_sc001_histograms()",
