@@ -2,7 +2,11 @@
 
 Queries are written to be robust on a fresh stack:
 - the 5xx ratio answers 0 (not "no data") when there are no errors, and even when there is no traffic yet;
-- SC-001 mean per feature uses ``_sum / _count`` without ``rate()``, so one registration is enough to see it.
+- SC-001 mean per feature uses ``_sum / _count`` without ``rate()``, so one registration is enough to see it;
+- totals (by method, 5xx share) count requests with the duration histogram's ``_count``, which has no tenant
+  label: the tenant counter folds the less busy tenants into ``__other__`` (observability.md, "Bounded"),
+  and a tenant moving out of ``__other__`` lowers it — a counter reset for ``rate()``, a spike in any sum
+  over tenants. Only the per-tenant panel reads ``http_server_requests_total``.
 """
 
 from __future__ import annotations
@@ -14,14 +18,15 @@ DASHBOARD_UID = "iabank-foundation-local"
 DATASOURCE_UID = "iabank-prometheus"
 DATASOURCE_NAME = "Prometheus (IABank Foundation)"
 
-HTTP_TOTAL = "http_server_requests_total"
+HTTP_TOTAL = "http_server_requests_total"  # tenant-labelled, folded: per-tenant views only
+HTTP_COUNT = "http_server_request_duration_seconds_count"  # every request, no tenant label
 HTTP_DURATION_BUCKET = "http_server_request_duration_seconds_bucket"
 
 FIVE_XX_PERCENT = (
-    f'100 * (sum(rate({HTTP_TOTAL}{{status_code=~"5.."}}[5m])) or vector(0))'
-    f" / (sum(rate({HTTP_TOTAL}[5m])) > 0 or vector(1))"
+    f'100 * (sum(rate({HTTP_COUNT}{{status_code=~"5.."}}[5m])) or vector(0))'
+    f" / (sum(rate({HTTP_COUNT}[5m])) > 0 or vector(1))"
 )
-HTTP_BY_METHOD = f"sum by (method) (rate({HTTP_TOTAL}[5m]))"
+HTTP_BY_METHOD = f"sum by (method) (rate({HTTP_COUNT}[5m]))"
 HTTP_P95 = f"histogram_quantile(0.95, sum by (le) (rate({HTTP_DURATION_BUCKET}[5m])))"
 SC001_MEAN_BY_FEATURE = (
     'sum by (feature_slug) (sc_001_scaffolding_minutes_sum{feature_slug!="__all__"})'
@@ -95,6 +100,8 @@ PANELS: tuple[Panel, ...] = (
         title="HTTP requests by tenant (req/s)",
         unit="reqps",
         targets=(Target(TENANT_RATE, "{{tenant}}"),),
+        description="The busiest tenants (FOUNDATION_METRICS_MAX_TENANTS, 100 by default); the others are"
+        " summed as __other__.",
     ),
     Panel(
         id=6,
