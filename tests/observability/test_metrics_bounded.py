@@ -19,7 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from foundation.db import Database
 from foundation.observability import tenant_series
-from foundation.observability.tenant_series import OTHER_TENANT, TenantCounter, fold, kept_tenants
+from foundation.observability.tenant_series import (
+    OTHER_TENANT,
+    SeriesReader,
+    SeriesStore,
+    TenantCounter,
+    kept_tenants,
+)
 from foundation.ops.devtools.bulk_load import registration_request
 from foundation.scaffolds.service import Attempt, register_batch
 from foundation.tenancy.service import TenantDirectory, TenantRef
@@ -160,24 +166,44 @@ def test_busiest_tenants_by_power_of_two_then_slug() -> None:
 
 def test_fold_sums_the_rest_into_other_and_keeps_none() -> None:
     family = TenantCounter("test_fold_requests_total", "test", ("route", "tenant"))
+    other_family = TenantCounter("test_fold_outcomes_total", "test", ("tenant", "outcome"))
+    store, reader = SeriesStore(), SeriesReader()  # in memory: PROMETHEUS_MULTIPROC_DIR is not set here
+    totals = {
+        (family.name, ("/a", "big")): 100.0,
+        (family.name, ("/a", "small")): 3.0,
+        (family.name, ("/b", "small")): 2.0,
+        (family.name, ("/a", "tiny")): 1.0,
+        (family.name, ("/a", "none")): 7.0,
+        (other_family.name, ("tiny", "created")): 5.0,
+        (other_family.name, ("big", "created")): 1.0,
+    }
     try:
-        totals = {
-            (family.name, ("/a", "big")): 100.0,
-            (family.name, ("/a", "small")): 3.0,
-            (family.name, ("/b", "small")): 2.0,
-            (family.name, ("/a", "tiny")): 1.0,
-            (family.name, ("/a", "none")): 7.0,
-        }
-        folded = fold(totals, [family], {"big"})[family.name]
+        for (name, labels), value in totals.items():
+            store.add(store.slot(name, labels), value)
+        first = reader.read(store).fold(family, max_tenants=1)
+        store.add(store.slot(family.name, ("/a", "small")), 1000.0)  # small becomes the busiest
+        store.add(store.slot(family.name, ("/c", "new")), 1.0)  # a series first seen after a scrape
+        second = reader.read(store).fold(family, max_tenants=1)
+        unfolded = reader.read(store).fold(family, max_tenants=10)
     finally:
         tenant_series.FAMILIES.pop(family.name)
-    assert folded == {
+        tenant_series.FAMILIES.pop(other_family.name)
+    assert first[family.name] == {
         ("/a", "big"): 100.0,
         ("/a", OTHER_TENANT): 4.0,
         ("/b", OTHER_TENANT): 2.0,
         ("/a", "none"): 7.0,
     }
-    assert sum(folded.values()) == sum(totals.values())
+    # The same kept set in every family, ranked by the requests of `family`.
+    assert first[other_family.name] == {("big", "created"): 1.0, (OTHER_TENANT, "created"): 5.0}
+    assert second[family.name] == {
+        ("/a", "small"): 1003.0,
+        ("/b", "small"): 2.0,
+        ("/a", OTHER_TENANT): 101.0,
+        ("/c", OTHER_TENANT): 1.0,
+        ("/a", "none"): 7.0,
+    }
+    assert unfolded[family.name][("/c", "new")] == 1.0 and len(unfolded[family.name]) == 6
 
 
 @pytest.mark.skipif(BACKEND != "sqlite", reason="breaks its SQLite copy of the schema")

@@ -96,12 +96,8 @@ class MetricsEndpoint:
         return metrics.render_sc001([*series, *sorted(snapshot.recent, key=_by_labels)])
 
     def _counters(self) -> bytes:
-        totals = self.reader.read(tenant_series.STORE)
-        activity = tenant_series.activity(totals, metrics.http_requests)
-        indexes = {family.name: family.tenant_index for family in metrics.TENANT_FAMILIES}
-        tenants = {labels[indexes[name]] for name, labels in totals if name in indexes}
-        kept = tenant_series.kept_tenants(activity, tenants, self.max_tenants)
-        return metrics.render_counters(tenant_series.fold(totals, metrics.TENANT_FAMILIES, kept))
+        snapshot = self.reader.read(tenant_series.STORE)
+        return metrics.render_counters(snapshot.fold(metrics.http_requests, self.max_tenants))
 
 
 def _by_labels(item: metrics.Sc001Distribution) -> tuple[str, str]:

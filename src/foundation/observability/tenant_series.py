@@ -20,12 +20,13 @@ array); readers may see a value a few increments old, never a torn one (8-byte a
 
 from __future__ import annotations
 
+import heapq
 import json
 import mmap
 import os
 import threading
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,10 +118,12 @@ class SeriesStore:
         values = self._file.values if self._file is not None else self._memory
         values[index] += amount
 
-    def local_values(self) -> Iterator[tuple[SeriesKey, float]]:
-        """This process's series (single-process mode; in multiprocess mode read the files instead)."""
-        values = self._memory[:]
-        return zip(self._keys[: len(values)], values, strict=False)
+    def local_keys(self) -> list[SeriesKey]:
+        """This process's label sets, in slot order (single-process mode; else read the files)."""
+        return self._keys[:]
+
+    def local_array(self) -> array[float]:
+        return self._memory[:]
 
 
 STORE = SeriesStore()
@@ -192,40 +195,117 @@ class ParsedKeys:
 
 
 class SeriesReader:
-    """Sums the series of every process; keeps each file's parsed keys between scrapes."""
+    """Sums the series of every process into one :class:`Snapshot`.
+
+    Every label set seen gets a small integer id once (parsing a key line, finding its tenant and the
+    ``__other__`` series it folds into); a scrape is then loops over lists of floats and ints — no tuple
+    hashing per series — which keeps 50,000 series of 10,000 tenants to a few milliseconds.
+    """
 
     def __init__(self) -> None:
-        self._parsed: dict[str, ParsedKeys] = {}
+        self._files: dict[str, tuple[ParsedKeys, list[int]]] = {}
+        self._ids: dict[SeriesKey, int] = {}
+        self.series: list[SeriesKey] = []
+        self.tenant_of: list[int] = []  # per series id: index into self.tenants (-1: not a tenant family)
+        self.other_of: list[int] = []  # per series id: index into self.others, the series it folds into
+        self.tenants: list[str] = []
+        self._tenant_ids: dict[str, int] = {}
+        self.others: list[SeriesKey] = []
+        self._other_ids: dict[SeriesKey, int] = {}
+        self.family_ids: dict[str, list[int]] = {}  # series ids of each tenant-labelled family
 
-    def read(self, store: SeriesStore) -> dict[SeriesKey, float]:
+    def _id(self, key: SeriesKey) -> int:
+        found = self._ids.get(key)
+        if found is not None:
+            return found
+        found = self._ids[key] = len(self.series)
+        self.series.append(key)
+        family = FAMILIES.get(key[0])
+        if family is None:
+            self.tenant_of.append(-1)
+            self.other_of.append(-1)
+            return found
+        index = family.tenant_index
+        tenant = key[1][index]
+        if tenant not in self._tenant_ids:
+            self._tenant_ids[tenant] = len(self.tenants)
+            self.tenants.append(tenant)
+        self.tenant_of.append(self._tenant_ids[tenant])
+        self.family_ids.setdefault(key[0], []).append(found)
+        other = (key[0], (*key[1][:index], OTHER_TENANT, *key[1][index + 1 :]))
+        if other not in self._other_ids:
+            self._other_ids[other] = len(self.others)
+            self.others.append(other)
+        self.other_of.append(self._other_ids[other])
+        return found
+
+    def read(self, store: SeriesStore) -> Snapshot:
         directory = store.directory
-        totals: dict[SeriesKey, float] = {}
         if directory is None:
-            for key, value in store.local_values():
-                if value:
-                    totals[key] = value
-            return totals
+            _, known = self._files.setdefault("", (ParsedKeys(), []))
+            keys = store.local_keys()  # before the values: there are at least as many values as keys
+            known.extend(self._id(key) for key in keys[len(known) :])
+            return self._sum([(known, store.local_array())])
+        sources = []
         for keys_path in sorted(Path(directory).glob(f"{FILE_PREFIX}*.keys")):
-            parsed = self._parsed.setdefault(str(keys_path), ParsedKeys())
+            parsed, known = self._files.setdefault(str(keys_path), (ParsedKeys(), []))
+            before = len(parsed.keys)
             parsed.refresh(str(keys_path))
+            known.extend(self._id(key) for key in parsed.keys[before:])
             values = array("d")
             with open(keys_path.with_suffix(".values"), "rb") as handle:
-                data = handle.read(len(parsed.keys) * 8)
+                data = handle.read(len(known) * 8)
             values.frombytes(data[: len(data) // 8 * 8])
-            for key, value in zip(parsed.keys, values, strict=False):
-                if value:
-                    totals[key] = totals.get(key, 0.0) + value
-        return totals
+            sources.append((known, values))
+        return self._sum(sources)
+
+    def _sum(self, sources: list[tuple[list[int], array[float]]]) -> Snapshot:
+        totals = [0.0] * len(self.series)
+        for ids, values in sources:
+            for series_id, value in zip(ids, values, strict=False):
+                totals[series_id] += value
+        return Snapshot(self, totals)
 
 
-def activity(totals: dict[SeriesKey, float], family: TenantCounter) -> dict[str, float]:
-    """Per tenant: the sum of ``family``'s series (the ranking of :func:`kept_tenants`)."""
-    index = family.tenant_index
-    out: dict[str, float] = {}
-    for (name, labels), value in totals.items():
-        if name == family.name:
-            out[labels[index]] = out.get(labels[index], 0.0) + value
-    return out
+@dataclass
+class Snapshot:
+    """Every process's sums, by series id of ``reader``."""
+
+    reader: SeriesReader
+    totals: list[float]
+
+    def activity(self, family: TenantCounter) -> dict[str, float]:
+        """Per tenant: the sum of ``family``'s series (the ranking of :func:`kept_tenants`)."""
+        totals, tenant_of = self.totals, self.reader.tenant_of
+        counts = [0.0] * len(self.reader.tenants)
+        for series_id in self.reader.family_ids.get(family.name, ()):
+            counts[tenant_of[series_id]] += totals[series_id]
+        return {tenant: count for tenant, count in zip(self.reader.tenants, counts, strict=True) if count}
+
+    def fold(self, ranking: TenantCounter, max_tenants: int) -> dict[str, dict[tuple[str, ...], float]]:
+        """Per family: label values → value; above ``max_tenants`` tenants, the busiest by ``ranking``'s
+        requests keep their series and the others are summed into ``__other__``."""
+        reader, totals = self.reader, self.totals
+        kept = kept_tenants(self.activity(ranking), reader.tenants, max_tenants)
+        keep = [kept is None or tenant in kept or tenant == NO_TENANT for tenant in reader.tenants]
+        tenant_of, other_of, series = reader.tenant_of, reader.other_of, reader.series
+        other_totals = [0.0] * len(reader.others)
+        out: dict[str, dict[tuple[str, ...], float]] = {name: {} for name in FAMILIES}
+        for series_id, value in enumerate(totals):
+            if value:
+                tenant = tenant_of[series_id]
+                if tenant < 0:
+                    continue
+                if keep[tenant]:
+                    name, labels = series[series_id]
+                    out[name][labels] = value
+                else:
+                    other_totals[other_of[series_id]] += value
+        for other_id, value in enumerate(other_totals):
+            if value:
+                name, labels = reader.others[other_id]
+                out[name][labels] = value
+        return out
 
 
 def kept_tenants(activity: dict[str, float], tenants: Iterable[str], max_tenants: int) -> set[str] | None:
@@ -240,23 +320,5 @@ def kept_tenants(activity: dict[str, float], tenants: Iterable[str], max_tenants
     candidates = {t for t in tenants if t not in (NO_TENANT, OTHER_TENANT)}
     if len(candidates) <= max_tenants:
         return None
-    ranked = sorted(candidates, key=lambda t: (-int(activity.get(t, 0.0)).bit_length(), t))
-    return set(ranked[:max_tenants])
-
-
-def fold(
-    totals: dict[SeriesKey, float], families: Iterable[TenantCounter], kept: set[str] | None
-) -> dict[str, dict[tuple[str, ...], float]]:
-    """Per family: label values → value, with tenants outside ``kept`` summed into ``__other__``."""
-    by_name = {family.name: family.tenant_index for family in families}
-    out: dict[str, dict[tuple[str, ...], float]] = {name: {} for name in by_name}
-    for (name, labels), value in totals.items():
-        index = by_name.get(name)
-        if index is None:
-            continue
-        tenant = labels[index]
-        if kept is not None and tenant not in kept and tenant != NO_TENANT:
-            labels = (*labels[:index], OTHER_TENANT, *labels[index + 1 :])
-        series = out[name]
-        series[labels] = series.get(labels, 0.0) + value
-    return out
+    ranked = [(-int(activity.get(tenant, 0.0)).bit_length(), tenant) for tenant in candidates]
+    return {tenant for _band, tenant in heapq.nsmallest(max_tenants, ranked)}

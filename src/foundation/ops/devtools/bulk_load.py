@@ -31,6 +31,9 @@ from foundation.themes.service import publish_theme
 
 SLUG_FORMAT = "scale-{:05d}"
 INITIATOR = "8c9f8a0e-3c1e-4c7e-9b58-1f9f0b7d2a11"
+# One registration per tenant a benchmark can replay: this key with exactly this body (replay_body()).
+REPLAY_KEY = "replay-fixture"
+REPLAY_DURATION_MS = 600_000
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class LoadPlan:
     expired_fraction: float = 0.0  # share of registrations whose idempotency record has already expired
     batch: int = 500  # registrations per write transaction
     seed: int = 42
+    replay_fixture: bool = True  # plus REPLAY_KEY per tenant (not counted in `registrations`)
 
 
 @dataclass
@@ -52,6 +56,11 @@ class LoadReport:
 
 def tenant_slug(index: int) -> str:
     return SLUG_FORMAT.format(index)
+
+
+def replay_body() -> dict[str, object]:
+    """The JSON body that replays REPLAY_KEY of any loaded tenant (200, Idempotent-Replayed)."""
+    return registration_request(REPLAY_KEY, REPLAY_DURATION_MS).model_dump(mode="json", exclude_none=True)
 
 
 def registration_request(slug: str, duration_ms: int) -> ScaffoldRequest:
@@ -99,6 +108,10 @@ async def load(db: Database, plan: LoadPlan, progress: Callable[[str], None] = l
         share, extra = divmod(plan.registrations, len(tenants))
         share += 1 if position < extra else 0
         report.registrations += await _register(db, tenant, share, plan, rng)
+        if plan.replay_fixture:
+            fixture = Attempt.of(REPLAY_KEY, registration_request(REPLAY_KEY, REPLAY_DURATION_MS))
+            async with db.write(tenant.id) as connection:
+                await register_batch(connection, tenant, [fixture], timedelta(hours=24))
         if (position + 1) % max(1, len(tenants) // 20) == 0:
             progress(
                 f"registrations: {report.registrations}/{plan.registrations} "
