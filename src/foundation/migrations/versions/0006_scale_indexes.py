@@ -134,6 +134,13 @@ def _postgresql_upgrade() -> None:
     schema = op.get_bind().exec_driver_sql("SELECT current_schema()").scalar_one()
     # The scope is set in the body: a SET clause for a custom variable needs a superuser to create.
     definer = f"LANGUAGE plpgsql SECURITY DEFINER SET search_path = {schema}, pg_temp"
+    # Plans: the planner cannot know that the maintenance scope admits every row — it estimates the
+    # row-level security filter at 0.5 % — and, trusting that, would read the whole table and sort it
+    # (recent registrations, purge) or join every tenant row against every histogram row (a nested loop).
+    # Each function turns off the plans that only look cheap under that estimate (docs/performance-plans.md
+    # shows the plans as executed, through auto_explain).
+    whole_tables = "SET enable_nestloop = off"
+    index_prefix = "SET enable_seqscan = off SET enable_bitmapscan = off"
     columns = ", ".join(BUCKET_COLUMNS)
     flags = ", ".join(f"(NEW.value <= {bound})::int" for bound in BOUNDS)
     added = ", ".join(f"{column} = h.{column} + EXCLUDED.{column}" for column in BUCKET_COLUMNS)
@@ -186,7 +193,7 @@ def _postgresql_upgrade() -> None:
     op.execute(f"""
         CREATE FUNCTION foundation_sc001_histograms()
         RETURNS TABLE (tenant_slug text, observations bigint, total_minutes double precision, {bucket_types})
-        {definer} AS $$
+        {definer} {whole_tables} AS $$
         #variable_conflict use_column
         BEGIN
           {ENTER_SCOPE}
@@ -200,7 +207,7 @@ def _postgresql_upgrade() -> None:
     op.execute(f"""
         CREATE FUNCTION foundation_sc001_recent(max_rows integer)
         RETURNS TABLE (tenant_slug text, feature_slug text, value double precision)
-        {definer} AS $$
+        {definer} {index_prefix} AS $$
         #variable_conflict use_column
         BEGIN
           {ENTER_SCOPE}
@@ -216,7 +223,7 @@ def _postgresql_upgrade() -> None:
     # Rows a writer holds (a registration replacing its own expired key) are skipped, never waited for.
     op.execute(f"""
         CREATE FUNCTION foundation_purge_idempotency(cutoff timestamptz, max_rows integer)
-        RETURNS integer {definer} AS $$
+        RETURNS integer {definer} {index_prefix} AS $$
         DECLARE purged integer;
         BEGIN
           {ENTER_SCOPE}
