@@ -40,8 +40,7 @@ def _metrics_text(n: int) -> str:
     lines += [
         'http_server_request_duration_seconds_count{method="GET",route="/health",status_code="200"}'
         f" {n * 10}",
-        'http_server_request_duration_seconds_count{method="POST",route="/x",status_code="201"}'
-        f" {n * 2}",
+        f'http_server_request_duration_seconds_count{{method="POST",route="/x",status_code="201"}} {n * 2}',
     ]
     lines += [
         'sc_001_scaffolding_minutes_sum{tenant_slug="tenant-alfa",feature_slug="loan-tracking"} 7.5',
