@@ -8,7 +8,8 @@ the retention phase. Then a real `foundation serve` (SQLite: 1 worker; ``--postg
 private cluster of `make db-up`, a fresh database per size) with the default settings — log level INFO with
 the access log on, rate limits as configured by default, the metrics render cache of 1 s — is measured:
 
-* ``/metrics``: bytes, series, scrape p50/p95 (each scrape spaced past the render cache, so each renders);
+* ``/metrics``: bytes, series, scrape p50/p95 (each scrape spaced past the render cache, so each renders),
+  after one request of each read per tenant so that every tenant has its series (the worst case);
 * reads: wrk, ``--connections`` (50), a random tenant per request (Lua), theme GET, tenant metrics GET
   (``code=SC-001&per_page=10``), stories GET: req/s, p50/p99, 429s, errors;
 * the same theme GET run while 50 concurrent scrapes arrive every second;
@@ -28,6 +29,7 @@ Progress lines go to stderr; a Markdown table to stdout; everything measured to 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
 import json
 import shutil
@@ -55,22 +57,24 @@ def scrape_bursts(url: str, stop: threading.Event, concurrency: int = 50) -> dic
 
     def one(client: httpx.Client) -> None:
         started = time.perf_counter()
-        statuses.append(client.get("/metrics").status_code)
+        try:
+            statuses.append(client.get("/metrics").status_code)
+        except httpx.HTTPError:
+            statuses.append(0)
         latencies.append((time.perf_counter() - started) * 1000)
 
-    clients = [httpx.Client(base_url=url, timeout=30) for _ in range(concurrency)]
-    try:
+    # One client (thread-safe) with a connection per concurrent scrape: 50 clients would each build an SSL
+    # context first, seconds on a busy machine.
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    with httpx.Client(base_url=url, timeout=30, limits=limits) as client:
         while not stop.is_set():
             tick = time.monotonic()
-            threads = [threading.Thread(target=one, args=(c,)) for c in clients]
+            threads = [threading.Thread(target=one, args=(client,)) for _ in range(concurrency)]
             for thread in threads:
                 thread.start()
             for thread in threads:
                 thread.join()
             stop.wait(max(0.0, 1.0 - (time.monotonic() - tick)))
-    finally:
-        for client in clients:
-            client.close()
     return {
         "scrapes": len(statuses),
         "non_200": sum(1 for s in statuses if s != 200),
@@ -127,12 +131,44 @@ def measure_size(args: argparse.Namespace, tenants: int, root: Path) -> dict[str
         backend.drop()
 
 
+def prime(server: sc.Server, ids: list[str], concurrency: int = 20) -> float:
+    """One theme, tenant-metrics and stories GET per tenant, so /metrics holds every tenant's series."""
+
+    async def run() -> None:
+        queue: asyncio.Queue[str] = asyncio.Queue()
+        for tenant in ids:
+            for path in (
+                f"/api/v1/tenants/{tenant}/themes/current",
+                f"/api/v1/tenant-metrics/{tenant}/sc?code=SC-001&per_page=10",
+                "/api/v1/design-system/stories",
+            ):
+                queue.put_nowait(f"{tenant} {path}")
+
+        async def worker(client: httpx.AsyncClient) -> None:
+            while not queue.empty():
+                tenant, path = queue.get_nowait().split(" ", 1)
+                (await client.get(path, headers={"X-Tenant-Id": tenant})).raise_for_status()
+
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+
+    started = time.perf_counter()
+    asyncio.run(run())
+    return round(time.perf_counter() - started, 1)
+
+
 def measure_server(args: argparse.Namespace, server: sc.Server, backend: sc.Backend, ids: list[str]) -> dict:
     out: dict[str, Any] = {}
+    sc.progress(f"priming: one request of each read per tenant ({3 * len(ids)} requests)")
+    out["prime_seconds"] = prime(server, ids)
     for endpoint in sc.READS:  # warm-up, unrecorded
         sc.wrk(server, endpoint, ids, args.connections, args.warm_up)
     sc.progress("scrapes")
     out["metrics"] = sc.scrape_latencies(server, args.scrapes, spacing=1.05)
+    if args.metrics_only:
+        out["rss_mb_per_worker"] = sc.rss_per_worker(server)
+        out["database_bytes"] = backend.size_bytes()
+        return out
     out["reads"] = {}
     for endpoint in sc.READS:
         result = sc.wrk(server, endpoint, ids, args.connections, args.seconds)
@@ -211,6 +247,7 @@ def main() -> None:
     parser.add_argument(
         "--log-level", default=None, help="FOUNDATION_LOG_LEVEL (default: INFO, access log on)"
     )
+    parser.add_argument("--metrics-only", action="store_true", help="load, prime, scrape; no read/write runs")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     args.workers = args.workers or (2 if args.postgres else 1)
@@ -233,7 +270,7 @@ def main() -> None:
             )
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    print(markdown(results, args))
+    print(markdown(results, args) if not args.metrics_only else json.dumps(results, indent=2))
     sc.progress(f"results: {output}")
 
 
