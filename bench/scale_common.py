@@ -362,6 +362,18 @@ def scrape_latencies(server: Server, count: int, spacing: float) -> dict[str, An
 
 
 def rss_per_worker(server: Server) -> list[float]:
-    """Resident MB of each serving process (the workers; with one worker, the process itself)."""
-    sizes = harness.rss_mb(server.process.pid)
-    return [round(s, 1) for s in (sizes[1:] if server.workers > 1 else sizes[:1])]
+    """Resident MB of each serving process: with one worker the server process itself, else the workers
+    uvicorn spawned (not the supervisor, nor multiprocessing's resource tracker)."""
+    pid = server.process.pid
+    if server.workers == 1:
+        return [round(harness.rss_mb(pid)[0], 1)]
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    sizes = []
+    for child in children:
+        try:
+            if b"spawn_main" not in Path(f"/proc/{child}/cmdline").read_bytes():
+                continue
+        except OSError:
+            continue
+        sizes.append(round(harness.rss_mb(int(child))[0], 1))
+    return sizes

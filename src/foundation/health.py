@@ -47,7 +47,7 @@ def metrics_endpoint(app: Any) -> MetricsEndpoint:
 @asynccontextmanager
 async def operations(app: Any) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    metrics_endpoint(app)
+    endpoint = metrics_endpoint(app)
     interval = settings.purge_interval_seconds
     purge = (
         asyncio.create_task(
@@ -62,6 +62,8 @@ async def operations(app: Any) -> AsyncIterator[None]:
         purge.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await purge
+    if isinstance(endpoint.sc001, Sc001Reader):
+        await endpoint.sc001.dispose()  # no pool: nothing is open between scrapes, but the engine is ours
 
 
 router = APIRouter(tags=["health"], lifespan=operations)
