@@ -131,16 +131,22 @@ def _sqlite_upgrade() -> None:
 
 
 def _postgresql_upgrade() -> None:
-    schema = op.get_bind().exec_driver_sql("SELECT current_schema()").scalar_one()
-    # The scope is set in the body: a SET clause for a custom variable needs a superuser to create.
-    definer = f"LANGUAGE plpgsql SECURITY DEFINER SET search_path = {schema}, pg_temp"
-    # Plans: the planner cannot know that the maintenance scope admits every row — it estimates the
-    # row-level security filter at 0.5 % — and, trusting that, would read the whole table and sort it
-    # (recent registrations, purge) or join every tenant row against every histogram row (a nested loop).
-    # Each function turns off the plans that only look cheap under that estimate (docs/performance-plans.md
-    # shows the plans as executed, through auto_explain).
-    whole_tables = "SET enable_nestloop = off"
-    index_prefix = "SET enable_seqscan = off SET enable_bitmapscan = off"
+    _pg_triggers()
+    _pg_policies()
+    op.execute(f"SELECT set_config('{SCOPE_SETTING}', '{SCOPE_VALUE}', true)")
+    op.execute(_backfill())
+    op.execute(f"SELECT set_config('{SCOPE_SETTING}', '', true)")
+    _pg_functions(op.get_bind().exec_driver_sql("SELECT current_schema()").scalar_one())
+    for signature in (
+        "foundation_sc001_histograms()",
+        "foundation_sc001_recent(integer)",
+        "foundation_purge_idempotency(timestamptz, integer)",
+    ):
+        # Granted to the application role by `foundation db upgrade` (migrations/roles.py), to nobody else.
+        op.execute(f"REVOKE EXECUTE ON FUNCTION {signature} FROM PUBLIC")
+
+
+def _pg_triggers() -> None:
     columns = ", ".join(BUCKET_COLUMNS)
     flags = ", ".join(f"(NEW.value <= {bound})::int" for bound in BOUNDS)
     added = ", ".join(f"{column} = h.{column} + EXCLUDED.{column}" for column in BUCKET_COLUMNS)
@@ -169,6 +175,9 @@ def _postgresql_upgrade() -> None:
         "CREATE TRIGGER sc_samples_sc001_delete AFTER DELETE ON sc_samples FOR EACH ROW "
         "WHEN (OLD.code = 'SC-001' AND OLD.scaffold_id IS NOT NULL) EXECUTE FUNCTION sc001_histograms_track()"
     )
+
+
+def _pg_policies() -> None:
     op.execute("ALTER TABLE sc001_histograms ENABLE ROW LEVEL SECURITY")
     op.execute("ALTER TABLE sc001_histograms FORCE ROW LEVEL SECURITY")
     op.execute(
@@ -186,9 +195,18 @@ def _postgresql_upgrade() -> None:
             f"CREATE POLICY platform_maintenance ON {table} FOR {command} TO CURRENT_USER "
             f"USING ({IN_SCOPE}){check}"
         )
-    op.execute(f"SELECT set_config('{SCOPE_SETTING}', '{SCOPE_VALUE}', true)")
-    op.execute(_backfill())
-    op.execute(f"SELECT set_config('{SCOPE_SETTING}', '', true)")
+
+
+def _pg_functions(schema: str) -> None:
+    # The scope is set in the body: a SET clause for a custom variable needs a superuser to create.
+    definer = f"LANGUAGE plpgsql SECURITY DEFINER SET search_path = {schema}, pg_temp"
+    # Plans: the planner cannot know that the maintenance scope admits every row — it estimates the
+    # row-level security filter at 0.5 % — and, trusting that, would read the whole table and sort it
+    # (recent registrations, purge) or join every tenant row against every histogram row (a nested loop).
+    # Each function turns off the plans that only look cheap under that estimate (docs/performance-plans.md
+    # shows the plans as executed, through auto_explain).
+    whole_tables = "SET enable_nestloop = off"
+    index_prefix = "SET enable_seqscan = off SET enable_bitmapscan = off"
     bucket_types = ", ".join(f"{column} bigint" for column in BUCKET_COLUMNS)
     op.execute(f"""
         CREATE FUNCTION foundation_sc001_histograms()
@@ -241,10 +259,3 @@ def _postgresql_upgrade() -> None:
           RETURN purged;
         END $$
     """)
-    for signature in (
-        "foundation_sc001_histograms()",
-        "foundation_sc001_recent(integer)",
-        "foundation_purge_idempotency(timestamptz, integer)",
-    ):
-        # Granted to the application role by `foundation db upgrade` (migrations/roles.py), to nobody else.
-        op.execute(f"REVOKE EXECUTE ON FUNCTION {signature} FROM PUBLIC")
