@@ -152,6 +152,12 @@ def measure_size(args: argparse.Namespace, tenants: int, root: Path) -> dict[str
         )
         try:
             return {"tenants": tenants, "load": loaded, **measure_server(args, server, backend, ids)}
+        except BaseException:
+            kept = sc.ROOT / "var/bench" / f"server-{tenants}-{time.strftime('%Y%m%dT%H%M%S')}.log"
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(server.log, kept)
+            sc.progress(f"failed; the server's log is kept in {kept}")
+            raise
         finally:
             server.stop()
     finally:
