@@ -16,7 +16,6 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-import structlog
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -36,8 +35,6 @@ from foundation.observability.tenant_series import (
     TenantCounter,
     kept_tenants,
 )
-
-log = structlog.get_logger(component="foundation.metrics")
 
 ALL_FEATURES = "__all__"
 
