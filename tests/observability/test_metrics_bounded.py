@@ -167,7 +167,10 @@ def test_busiest_tenants_by_power_of_two_then_slug() -> None:
 def test_fold_sums_the_rest_into_other_and_keeps_none() -> None:
     family = TenantCounter("test_fold_requests_total", "test", ("route", "tenant"))
     other_family = TenantCounter("test_fold_outcomes_total", "test", ("tenant", "outcome"))
-    store, reader = SeriesStore(), SeriesReader()  # in memory: PROMETHEUS_MULTIPROC_DIR is not set here
+    store, reader = (
+        SeriesStore(),
+        SeriesReader(ranking=family.name),
+    )  # in memory: PROMETHEUS_MULTIPROC_DIR is not set here
     totals = {
         (family.name, ("/a", "big")): 100.0,
         (family.name, ("/a", "small")): 3.0,
@@ -180,11 +183,11 @@ def test_fold_sums_the_rest_into_other_and_keeps_none() -> None:
     try:
         for (name, labels), value in totals.items():
             store.add(store.slot(name, labels), value)
-        first = reader.read(store).fold(family, max_tenants=1)
+        first = reader.read(store).fold(max_tenants=1)
         store.add(store.slot(family.name, ("/a", "small")), 1000.0)  # small becomes the busiest
         store.add(store.slot(family.name, ("/c", "new")), 1.0)  # a series first seen after a scrape
-        second = reader.read(store).fold(family, max_tenants=1)
-        unfolded = reader.read(store).fold(family, max_tenants=10)
+        second = reader.read(store).fold(max_tenants=1)
+        unfolded = reader.read(store).fold(max_tenants=10)
     finally:
         tenant_series.FAMILIES.pop(family.name)
         tenant_series.FAMILIES.pop(other_family.name)

@@ -49,7 +49,7 @@ class MetricsEndpoint:
         self.cache_seconds = cache_seconds
         self.sc001 = sc001
         self.clock = clock
-        self.reader = tenant_series.SeriesReader()
+        self.reader = tenant_series.SeriesReader(ranking=metrics.http_requests.name)
         self.renders = 0  # how many answers were rendered (not served from the cache)
         self._body: bytes | None = None
         self._expires = 0.0
@@ -97,7 +97,7 @@ class MetricsEndpoint:
 
     def _counters(self) -> bytes:
         snapshot = self.reader.read(tenant_series.STORE)
-        return metrics.render_counters(snapshot.fold(metrics.http_requests, self.max_tenants))
+        return metrics.render_counters(snapshot.fold(self.max_tenants))
 
 
 def _by_labels(item: metrics.Sc001Distribution) -> tuple[str, str]:
