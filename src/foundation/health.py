@@ -32,6 +32,7 @@ def metrics_endpoint(app: Any) -> MetricsEndpoint:
         settings: Settings = app.state.settings
         reader = Sc001Reader(
             settings.database_url,
+            max_tenants=settings.metrics_max_tenants,
             recent_features=settings.metrics_sc001_recent_features,
             timeout_seconds=settings.metrics_db_timeout_seconds,
         )

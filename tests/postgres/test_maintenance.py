@@ -17,6 +17,7 @@ from foundation.scaffolds.retention import ADVISORY_LOCK_KEY, purge_expired
 from foundation.success_metrics.histograms import Sc001Reader
 from tests.conftest import ALFA, BACKEND, BETA
 from tests.postgres.test_row_level_security import dsn, populate
+from tests.postgres.test_row_level_security import scaffold as scaffold_body
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="PostgreSQL only")
 
@@ -46,7 +47,7 @@ async def test_histograms_are_tenant_isolated_but_the_aggregate_function_sees_al
     )
     assert (leaked[0]["histograms"], leaked[0]["samples"]) == (0, 0)
 
-    rows = await as_app(database_url, "SELECT * FROM foundation_sc001_histograms()")
+    rows = await as_app(database_url, "SELECT * FROM foundation_sc001_histograms(100)")
     assert {r["tenant_slug"]: (r["observations"], r["le_2"], r["le_1"]) for r in rows} == {
         "tenant-alfa": (1, 1, 0),
         "tenant-beta": (1, 1, 0),
@@ -58,7 +59,7 @@ async def test_histograms_are_tenant_isolated_but_the_aggregate_function_sees_al
     }
     scope = await as_app(
         database_url,
-        "SELECT count(*) FROM foundation_sc001_histograms() f, "
+        "SELECT count(*) FROM foundation_sc001_histograms(100) f, "
         "LATERAL (SELECT current_setting('app.platform_scope', true) AS s) x WHERE x.s = 'maintenance'",
     )
     assert scope[0][0] == 0  # the function leaves the scope behind it empty
@@ -155,10 +156,30 @@ async def test_one_purger_at_a_time_and_locked_rows_are_skipped_not_waited_for(
 
 async def test_sc001_reader_uses_its_own_connection(client: httpx.AsyncClient, database_url: str) -> None:
     await populate(client)
-    reader = Sc001Reader(database_url, recent_features=1, timeout_seconds=5)
+    reader = Sc001Reader(database_url, max_tenants=100, recent_features=1, timeout_seconds=5)
     try:
         snapshot = await reader.read()
     finally:
         await reader.dispose()
     assert {t.tenant_slug for t in snapshot.tenants} == {"tenant-alfa", "tenant-beta"}
     assert len(snapshot.recent) == 1
+
+
+async def test_the_histogram_function_folds_above_max_tenants(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    await populate(client)  # tenant A and tenant B: one registration of 2 minutes each
+    response = await client.post(
+        f"/api/v1/tenants/{ALFA}/features/scaffold",
+        json={**scaffold_body("alfa-second"), "durationMs": 600_000},
+        headers={"X-Tenant-Id": ALFA, "Idempotency-Key": "alfa-second"},
+    )
+    assert response.status_code == 201, response.text
+    rows = await as_app(database_url, "SELECT * FROM foundation_sc001_histograms(1)")
+    # tenant-alfa (2 registrations: bit length 2) outranks tenant-beta (1); beta is summed as __other__.
+    assert {r["tenant_slug"]: (r["observations"], r["total_minutes"], r["le_2"]) for r in rows} == {
+        "tenant-alfa": (2, 12.0, 1),
+        "__other__": (1, 2.0, 1),
+    }
+    everyone = await as_app(database_url, "SELECT tenant_slug FROM foundation_sc001_histograms(0)")
+    assert [r[0] for r in everyone] == ["__other__"]

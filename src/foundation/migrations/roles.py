@@ -31,7 +31,7 @@ DATA_TABLES = (
 )
 # Cross-tenant work the role may do only through these SECURITY DEFINER functions (migration 0006).
 MAINTENANCE_FUNCTIONS = (
-    "foundation_sc001_histograms()",
+    "foundation_sc001_histograms(integer)",
     "foundation_sc001_recent(integer)",
     "foundation_purge_idempotency(timestamptz, integer)",
 )

@@ -29,12 +29,7 @@ from prometheus_client import (
 from prometheus_client.utils import floatToGoString
 
 from foundation.observability.buckets import HTTP_BUCKETS, LOOP_LAG_BUCKETS, SC001_BUCKETS
-from foundation.observability.tenant_series import (
-    OTHER_TENANT,
-    STORE,
-    TenantCounter,
-    kept_tenants,
-)
+from foundation.observability.tenant_series import STORE, TenantCounter
 
 ALL_FEATURES = "__all__"
 
@@ -136,21 +131,6 @@ _BUCKET_LABELS = [repr(float(bound)) for bound in SC001_BUCKETS]
 
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def fold_sc001(tenants: Sequence[Sc001Distribution], max_tenants: int) -> list[Sc001Distribution]:
-    """The ``__all__`` series: above ``max_tenants`` tenants, the ones with the most registrations (by power
-    of two, then slug, as :func:`~foundation.observability.tenant_series.kept_tenants`) and ``__other__``."""
-    registrations = {t.tenant_slug: float(t.count) for t in tenants}
-    kept = kept_tenants(registrations, registrations, max_tenants)
-    if kept is None:
-        return sorted(tenants, key=lambda t: t.tenant_slug)
-    out = sorted((t for t in tenants if t.tenant_slug in kept), key=lambda t: t.tenant_slug)
-    rest = [t for t in tenants if t.tenant_slug not in kept]
-    buckets = [sum(column) for column in zip(*(t.bucket_counts for t in rest), strict=True)]
-    total = sum(t.total_minutes for t in rest)
-    out.append(Sc001Distribution(OTHER_TENANT, ALL_FEATURES, buckets, sum(t.count for t in rest), total))
-    return out
 
 
 def render_sc001(series: Iterable[Sc001Distribution]) -> bytes:

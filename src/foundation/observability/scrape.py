@@ -91,9 +91,8 @@ class MetricsEndpoint:
     async def _sc001(self) -> bytes:
         if self.sc001 is None:
             return b""
-        snapshot = await self.sc001.read()
-        series = metrics.fold_sc001(snapshot.tenants, self.max_tenants)
-        return metrics.render_sc001([*series, *sorted(snapshot.recent, key=_by_labels)])
+        snapshot = await self.sc001.read()  # the tenant series come folded (max_tenants) from the database
+        return metrics.render_sc001([*snapshot.tenants, *sorted(snapshot.recent, key=_by_labels)])
 
     def _counters(self) -> bytes:
         snapshot = self.reader.read(tenant_series.STORE)

@@ -75,7 +75,7 @@ def downgrade() -> None:
         for statement in (
             "DROP FUNCTION IF EXISTS foundation_purge_idempotency(timestamptz, integer)",
             "DROP FUNCTION IF EXISTS foundation_sc001_recent(integer)",
-            "DROP FUNCTION IF EXISTS foundation_sc001_histograms()",
+            "DROP FUNCTION IF EXISTS foundation_sc001_histograms(integer)",
             "DROP TRIGGER IF EXISTS sc_samples_sc001_insert ON sc_samples",
             "DROP TRIGGER IF EXISTS sc_samples_sc001_delete ON sc_samples",
             "DROP FUNCTION IF EXISTS sc001_histograms_track()",
@@ -97,6 +97,17 @@ def _counts(row: str, sign: str, cast: str) -> list[str]:
         f"{column} = {column} {sign} {cast.format(f'{row}.value <= {bound}')}"
         for column, bound in zip(BUCKET_COLUMNS, BOUNDS, strict=True)
     ]
+
+
+def _band(column: str, low: int = 0, high: int = 41) -> str:
+    """SQL for ``int.bit_length()`` of ``column`` (0 … 41) by binary search: six comparisons a row."""
+    if low == high:
+        return str(low)
+    middle = (low + high + 1) // 2
+    return (
+        f"CASE WHEN {column} >= {1 << (middle - 1)} THEN {_band(column, middle, high)} "
+        f"ELSE {_band(column, low, middle - 1)} END"
+    )
 
 
 def _backfill() -> str:
@@ -138,7 +149,7 @@ def _postgresql_upgrade() -> None:
     op.execute(f"SELECT set_config('{SCOPE_SETTING}', '', true)")
     _pg_functions(op.get_bind().exec_driver_sql("SELECT current_schema()").scalar_one())
     for signature in (
-        "foundation_sc001_histograms()",
+        "foundation_sc001_histograms(integer)",
         "foundation_sc001_recent(integer)",
         "foundation_purge_idempotency(timestamptz, integer)",
     ):
@@ -208,17 +219,32 @@ def _pg_functions(schema: str) -> None:
     whole_tables = "SET enable_nestloop = off"
     index_prefix = "SET enable_seqscan = off SET enable_bitmapscan = off"
     bucket_types = ", ".join(f"{column} bigint" for column in BUCKET_COLUMNS)
+    # Folded in the database (at most max_tenants + 1 rows out): the tenants with the most registrations by
+    # power of two (the bit length, by binary search), then by slug in code-point order, keep their row; the
+    # others are summed into '__other__' (docs/observability.md, "Bounded").
+    columns = ", ".join(f"h.{c}" for c in BUCKET_COLUMNS)
+    summed = ", ".join(f"sum(h.{c})::bigint" for c in BUCKET_COLUMNS)
     op.execute(f"""
-        CREATE FUNCTION foundation_sc001_histograms()
+        CREATE FUNCTION foundation_sc001_histograms(max_tenants integer)
         RETURNS TABLE (tenant_slug text, observations bigint, total_minutes double precision, {bucket_types})
         {definer} {whole_tables} AS $$
         #variable_conflict use_column
         BEGIN
           {ENTER_SCOPE}
           RETURN QUERY
-            SELECT t.slug::text, h.observations, h.total_minutes, {", ".join(f"h.{c}" for c in BUCKET_COLUMNS)}
+            WITH kept AS (
+              SELECT h.tenant_id AS id_ FROM sc001_histograms h JOIN tenants t ON t.id = h.tenant_id
+              WHERE h.observations > 0
+              ORDER BY {_band("h.observations")} DESC, t.slug COLLATE "C" LIMIT max_tenants
+            )
+            SELECT t.slug::text, h.observations, h.total_minutes, {columns}
             FROM sc001_histograms h JOIN tenants t ON t.id = h.tenant_id
-            WHERE h.observations > 0;
+            WHERE h.tenant_id IN (SELECT id_ FROM kept)
+            UNION ALL
+            SELECT '__other__', sum(h.observations)::bigint, sum(h.total_minutes), {summed}
+            FROM sc001_histograms h
+            WHERE h.observations > 0 AND h.tenant_id NOT IN (SELECT id_ FROM kept)
+            HAVING count(*) > 0;
           {LEAVE_SCOPE}
         END $$
     """)
