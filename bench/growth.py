@@ -142,7 +142,7 @@ def measure_size(args: argparse.Namespace, tenants: int, root: Path) -> dict[str
         sc.migrate(backend)
         sc.progress(f"{tenants} tenants: loading {args.registrations} registrations")
         plan = LoadPlan(tenants, args.registrations, expired_fraction=args.expired_fraction)
-        loaded = sc.load(backend, plan)
+        loaded = sc.load(backend, plan, args.db_cache)
         ids = loaded.pop("tenant_ids")
         sc.progress(f"{tenants} tenants: loaded in {loaded['seconds']:.0f} s; starting the server")
         # The API's own purge task would run within a minute of start-up; the retention phase measures
@@ -295,6 +295,9 @@ def main() -> None:
         "--log-level", default=None, help="FOUNDATION_LOG_LEVEL (default: INFO, access log on)"
     )
     parser.add_argument("--metrics-only", action="store_true", help="load, prime, scrape; no read/write runs")
+    parser.add_argument(
+        "--db-cache", type=Path, default=None, help="SQLite: keep loaded databases here and reuse them"
+    )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     args.workers = args.workers or (2 if args.postgres else 1)

@@ -62,7 +62,8 @@ def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     try:
         sc.migrate(backend)
         sc.progress(f"loading {args.tenants} tenants × {args.registrations_each} registrations")
-        loaded = sc.load(backend, LoadPlan(args.tenants, args.tenants * args.registrations_each))
+        plan = LoadPlan(args.tenants, args.tenants * args.registrations_each)
+        loaded = sc.load(backend, plan, args.db_cache)
         ids = loaded.pop("tenant_ids")
         server = sc.start_server(backend, args.workers)
         try:
@@ -145,6 +146,9 @@ def main() -> None:
     parser.add_argument("--only", default="", help="endpoints whose name contains this text")
     parser.add_argument(
         "--log-level", default=None, help="FOUNDATION_LOG_LEVEL (default: INFO, access log on)"
+    )
+    parser.add_argument(
+        "--db-cache", type=Path, default=None, help="SQLite: keep loaded databases here and reuse them"
     )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
