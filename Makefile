@@ -7,7 +7,7 @@ UV_VERSION := 0.13.9
 UV := VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/uv
 export FOUNDATION_DATABASE_URL ?= sqlite+aiosqlite:///./var/foundation.db
 
-.PHONY: run test venv venv-dev lint typecheck pytest clean lock
+.PHONY: run test venv venv-dev lint typecheck pytest clean lock rehearse
 
 $(BIN)/uv:
 	$(PY) -m venv $(VENV)
@@ -32,6 +32,8 @@ lock: $(BIN)/uv
 		-o requirements/dev.txt
 	$(BIN)/uv pip compile -q pyproject.toml --python-version 3.11 --generate-hashes --extra dev \
 		--resolution lowest-direct -o requirements/lowest-direct.txt
+	$(BIN)/uv pip compile -q requirements/deploy-tools.in --python-version 3.11 --generate-hashes \
+		-o requirements/deploy-tools.txt
 
 venv: $(BIN)/foundation
 venv-dev: $(VENV)/.dev
@@ -55,9 +57,42 @@ pytest: venv-dev
 system-deps:
 	bash scripts/system-deps.sh
 
-# Lint, types, the whole suite on SQLite, the HTTP suite again on PostgreSQL, Redis/multi-worker tests.
-test: venv-dev system-deps
-	BIN=$(BIN) bash scripts/test.sh
+# Lint, types, the whole suite on SQLite, the HTTP suite again on PostgreSQL, Redis/multi-worker tests, the
+# Kubernetes manifests (kubectl kustomize, kubernetes-validate, checkov).
+test: venv-dev system-deps deploy-tools
+	BIN=$(BIN) DEPLOY_BIN=$(DEPLOY_VENV)/bin bash scripts/test.sh
+
+# Kubernetes deployment (docs/deploy-kubernetes.md). checkov and a pinned kubectl have their own venv and lock
+# (checkov's pins conflict with the dev lock); rebuilt only when requirements/deploy-tools.txt changes.
+.PHONY: deploy-tools deploy-generate deploy-check
+DEPLOY_VENV ?= .venv-deploy
+
+$(DEPLOY_VENV)/.installed: requirements/deploy-tools.txt | $(BIN)/uv
+	rm -rf $(DEPLOY_VENV)
+	$(PY) -m venv $(DEPLOY_VENV)
+	VIRTUAL_ENV=$(abspath $(DEPLOY_VENV)) $(BIN)/uv pip install -q --require-hashes -r requirements/deploy-tools.txt
+	touch $@
+
+deploy-tools: $(DEPLOY_VENV)/.installed
+
+# deploy/kubernetes/base/generated/ from infra/ and the dashboard panels.
+deploy-generate: venv-dev
+	$(BIN)/foundation deploy render
+
+# The deployment checks alone (generated files, kustomize, schemas, checkov).
+deploy-check: venv-dev deploy-tools
+	FOUNDATION_DEPLOY_BIN=$(DEPLOY_VENV)/bin $(BIN)/pytest -q tests/deploy
+
+# The security release gate alone (docs/security-gate.md); `make test` runs it too.
+.PHONY: security
+security: venv-dev
+	$(BIN)/foundation validate --stage security $(SECURITY_ARGS)
+
+# Three API instances behind HAProxy on one PostgreSQL and one Redis, all private and stopped at the end:
+# the tests under tests/rehearsal (docs/operations.md, "Rehearsing several instances"). `foundation rehearse`
+# runs the same fleet in the foreground for manual use.
+rehearse: venv-dev system-deps
+	FOUNDATION_TEST_REHEARSAL=1 $(BIN)/pytest -q -p no:cacheprovider tests/rehearsal
 
 # Private PostgreSQL / Redis for development (see docs/operations.md); `make db-env` prints the exports.
 .PHONY: db-up db-down db-env redis-up redis-down system-deps

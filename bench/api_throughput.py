@@ -287,9 +287,14 @@ def main() -> None:
         action="store_true",
         help="several workers accept from one socket (uvicorn's way) instead of a socket each",
     )
+    parser.add_argument(
+        "--no-direct-dispatch",
+        action="store_true",
+        help="answer scaffold POSTs through the framework route (FOUNDATION_DIRECT_DISPATCH=false), for A/Bs",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
-        subprocess.run(["bash", str(ROOT / "scripts/system-deps.sh")], check=True)
+        subprocess.run(["bash", str(ROOT / "scripts/system-deps.sh")], check=True)  # bash on PATH
     connections = [int(c) for c in args.connections.split(",")]
 
     work = Path(tempfile.mkdtemp(prefix="foundation-bench-"))
@@ -301,6 +306,8 @@ def main() -> None:
         }
     )
     env.update({"FOUNDATION_LOG_LEVEL": "WARNING", "FOUNDATION_VAR_DIR": str(work / "var")})
+    if args.no_direct_dispatch:
+        env["FOUNDATION_DIRECT_DISPATCH"] = "false"
     if args.postgres:
         exports = subprocess.run(
             [sys.executable, "-m", "foundation.ops.devtools.postgres", "env", "--dir", str(ROOT / "var/pg")],

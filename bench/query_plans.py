@@ -40,7 +40,7 @@ import scale_common as sc
 
 from foundation.app import create_app
 from foundation.db import Database
-from foundation.health import metrics_endpoint
+from foundation.observability.scrape import MetricsEndpoint
 from foundation.ops.devtools.bulk_load import REPLAY_KEY, LoadPlan, replay_body
 from foundation.scaffolds.retention import purge_expired
 from foundation.settings import Settings
@@ -110,7 +110,7 @@ async def scenarios(backend: sc.Backend, tenant: str) -> list[Scenario]:
         metrics_cache_seconds=0,
     )
     app = create_app(settings)
-    db: Database = app.state.db
+    db: Database = app.state.services[Database]
     headers = {"X-Tenant-Id": tenant}
     replay = replay_body()
     new = {**replay, "featureSlug": "plans-new"}
@@ -160,7 +160,7 @@ async def scenarios(backend: sc.Backend, tenant: str) -> list[Scenario]:
     async with httpx.AsyncClient(transport=transport, base_url="http://plans") as client:
         # Tenant lookups are cached per process after the first request: warm them, plans come after.
         await client.get(f"/api/v1/tenants/{tenant}/themes/current", headers=headers)
-        engines = [db.engine, metrics_endpoint(app).sc001.engine]  # type: ignore[union-attr]
+        engines = [db.engine, app.state.services[MetricsEndpoint].sc001.engine]  # type: ignore[union-attr]
         for name, send in requests:
             scenario = Scenario(name)
             with recording(engines, scenario.statements):

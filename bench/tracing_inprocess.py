@@ -98,13 +98,14 @@ def run(
         os.environ["FOUNDATION_TRACING_ENABLED"] = "false"
 
     from foundation.app import create_app
+    from foundation.db import Database
     from foundation.observability import tracing
     from foundation.settings import get_settings
 
     get_settings.cache_clear()
     app = create_app()
     if mode == "spans":
-        tracing.instrument(app, app.state.db.engine, tracing.FoundationTracerProvider())
+        tracing.instrument(app, app.state.services[Database].engine, tracing.FoundationTracerProvider())
     return asyncio.run(measure(app, requests))
 
 

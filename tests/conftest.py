@@ -24,6 +24,10 @@ from foundation.seed import seed
 from foundation.settings import Settings
 
 BACKEND = os.environ.get("FOUNDATION_TEST_BACKEND", "sqlite")
+# `make test` runs the HTTP and auth suites a second time with SHORTCUTS=off: the response cache and the
+# direct dispatcher off, every answer from the framework route. Both runs must pass the same assertions.
+SHORTCUTS = os.environ.get("FOUNDATION_TEST_SHORTCUTS", "on")
+SHORTCUTS_OFF = {"read_cache_seconds": 0, "direct_dispatch": False}
 
 DEFAULT = "00000000-0000-0000-0000-000000000000"
 ALFA = "00000000-0000-0000-0000-000000000001"
@@ -61,18 +65,31 @@ def pg_cluster() -> Iterator[Any]:
 
 
 @pytest.fixture
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, migrated and seeded database for this test (application-role URL on PostgreSQL)."""
+def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], str]]:
+    """Makes fresh, migrated and seeded databases (application-role URLs on PostgreSQL), dropped after."""
+    made: list[str] = []
+
+    def make() -> str:
+        if BACKEND == "postgres":
+            cluster = request.getfixturevalue("pg_cluster")
+            name = cluster.clone()
+            made.append(name)
+            return str(cluster.app_url(name))
+        path = tmp_path / f"foundation-{len(made)}.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        made.append(str(path))
+        return sqlite_url(path)
+
+    yield make
     if BACKEND == "postgres":
-        cluster = request.getfixturevalue("pg_cluster")
-        name = cluster.clone()
-        yield cluster.app_url(name)
-        cluster.drop(name)
-    else:
-        template = request.getfixturevalue("sqlite_template")
-        path = tmp_path / "foundation.db"
-        shutil.copyfile(template, path)
-        yield sqlite_url(path)
+        for name in made:
+            request.getfixturevalue("pg_cluster").drop(name)
+
+
+@pytest.fixture
+def database_url(fresh_database: Callable[[], str]) -> str:
+    """A fresh, migrated and seeded database for this test."""
+    return fresh_database()
 
 
 @pytest.fixture
@@ -83,6 +100,7 @@ def make_settings(database_url: str) -> Callable[..., Settings]:
             "profile": "test",
             "log_level": "WARNING",
             "rate_limit_enabled": True,
+            **(SHORTCUTS_OFF if SHORTCUTS == "off" else {}),
         }
         values.update(overrides)
         return Settings(**values)
@@ -104,7 +122,7 @@ class AppClient(httpx.AsyncClient):
         await super().aclose()
         if not self.disposed:
             self.disposed = True
-            await self.app.state.db.dispose()
+            await self.app.state.services[Database].dispose()
 
 
 @pytest.fixture
@@ -124,7 +142,7 @@ def make_client(make_settings: Callable[..., Settings]) -> Iterator[Callable[...
 
         async def dispose() -> None:
             for client in leftovers:
-                await client.app.state.db.dispose()
+                await client.app.state.services[Database].dispose()
 
         asyncio.run(dispose())
 

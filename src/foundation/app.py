@@ -15,31 +15,38 @@ import structlog
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
-from foundation import health
+from foundation import db_role, docs_ui, health
+from foundation.admission.direct import DirectDispatch
+from foundation.admission.openapi import build_openapi
+from foundation.admission.pipeline import AdmissionPipeline
+from foundation.admission.response_cache import ResponseCacheMiddleware
+from foundation.admission.routing import declared_routes
 from foundation.auth.authenticator import JwtAuthenticator, check_security
 from foundation.auth.scopes import AllowAll, Authenticator
 from foundation.db import Database
 from foundation.design_system.router import router as stories_router
-from foundation.design_system.service import CACHE_KIND as STORIES_CACHE_KIND
+from foundation.design_system.service import StoryService
+from foundation.http import provide
 from foundation.http.middleware import RequestGuardMiddleware, ResponseHeadersMiddleware, TimeoutMiddleware
-from foundation.http.openapi import build_openapi
-from foundation.http.ratelimit import EndpointClass, RateLimiter
-from foundation.http.response_cache import CacheableRead, ResponseCacheMiddleware
+from foundation.http.problems import UnhandledErrorMiddleware, install_problem_handlers
+from foundation.http.ratelimit import RateLimiter
+from foundation.http.read_cache import ReadCache
 from foundation.http.responses import JsonResponse
 from foundation.observability import loop_lag, tracing
 from foundation.observability.logging import configure_logging
 from foundation.observability.middleware import TelemetryMiddleware
-from foundation.problems import UnhandledErrorMiddleware, install_problem_handlers
-from foundation.scaffolds.batching import RegistrationQueue
-from foundation.scaffolds.fast_path import ScaffoldFastPath
+from foundation.observability.scrape import MetricsEndpoint
+from foundation.scaffolds.registry import ScaffoldService
+from foundation.scaffolds.retention import purge_periodically
 from foundation.scaffolds.router import router as scaffolds_router
-from foundation.settings import AuthMode, Settings, get_settings
+from foundation.settings import AuthMode, Profile, Settings, get_settings
+from foundation.success_metrics.histograms import Sc001Reader
 from foundation.success_metrics.router import router as metrics_router
-from foundation.success_metrics.service import CACHE_KIND as SAMPLES_CACHE_KIND
-from foundation.tenancy.dependencies import DEFAULT_TENANT_SLUG
+from foundation.success_metrics.scorecard import ScorecardService
+from foundation.success_metrics.service import SampleService
 from foundation.tenancy.service import TenantDirectory
 from foundation.themes.router import router as themes_router
-from foundation.themes.service import THEME_CACHE_KIND
+from foundation.themes.service import ThemeService
 
 log = structlog.get_logger(component="foundation.app")
 
@@ -86,24 +93,6 @@ CORS_EXPOSE_HEADERS = [
     "WWW-Authenticate",
 ]
 
-# Reads answered from memory while their data is cached (see foundation.http.response_cache).
-CACHEABLE_READS = (
-    CacheableRead(
-        "/api/v1/tenants/{tenantId}/themes/current",
-        THEME_CACHE_KIND,
-        EndpointClass.theme_read,
-        conditional=True,
-    ),
-    CacheableRead("/api/v1/tenant-metrics/{tenantId}/sc", SAMPLES_CACHE_KIND, EndpointClass.metrics_read),
-    CacheableRead(
-        "/api/v1/design-system/stories",
-        STORIES_CACHE_KIND,
-        EndpointClass.stories_read,
-        conditional=True,
-        default_viewer=DEFAULT_TENANT_SLUG,
-    ),
-)
-
 
 def build_authenticator(settings: Settings) -> Authenticator:
     """AllowAll for ``off``, JwtAuthenticator for ``jwt``; raises ``InsecureConfiguration`` when the
@@ -123,15 +112,125 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     provider = (
         tracing.build_tracer_provider() if settings.tracing_enabled and tracing.export_configured() else None
     )
+    services = build_services(settings, db, authenticator)
+    app = FastAPI(
+        title="IABank Foundation API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        default_response_class=JsonResponse,
+        lifespan=_lifespan(settings, services, provider, dispose=database is None),
+        redoc_url=None,
+        docs_url=None,  # served by foundation.docs_ui from installed files (no CDN, no inline script)
+        **_WITHOUT_NATIVE_TELEMETRY,
+    )
+    provide.install(app, services)
+    for router in (
+        health.router,
+        themes_router,
+        scaffolds_router,
+        metrics_router,
+        stories_router,
+        docs_ui.router,
+    ):
+        app.include_router(router)
+    install_problem_handlers(app)
+    _add_middleware(app, settings, services)
+    app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
+    if provider is not None:
+        tracing.instrument(app, db.engine, provider)  # the server span wraps everything below
+    return app
+
+
+def build_services(settings: Settings, db: Database, authenticator: Authenticator) -> dict[type, object]:
+    """One instance of each service, shared by the handlers (through ``http.provide``) and the shortcuts."""
+    cache = ReadCache(settings.read_cache_seconds, settings.read_cache_entries)
+    tenants = TenantDirectory(db, cache_size=settings.tenant_cache_size)
+    samples = SampleService(db, cache)
+    ttl = timedelta(hours=settings.idempotency_ttl_hours)
+    return {
+        Settings: settings,
+        Database: db,
+        ReadCache: cache,
+        TenantDirectory: tenants,
+        AdmissionPipeline: AdmissionPipeline(tenants, authenticator, RateLimiter(settings)),
+        ThemeService: ThemeService(db, cache),
+        SampleService: samples,
+        ScaffoldService: ScaffoldService(db, samples, idempotency_ttl=ttl),
+        StoryService: StoryService(db, tenants, cache),
+        ScorecardService: ScorecardService(db, settings),
+        MetricsEndpoint: build_metrics_endpoint(settings),
+    }
+
+
+def build_metrics_endpoint(settings: Settings) -> MetricsEndpoint:
+    """``/metrics``: SC-001 read over a connection of its own (never the request pool), tenants folded."""
+    reader = Sc001Reader(
+        settings.database_url,
+        max_tenants=settings.metrics_max_tenants,
+        recent_features=settings.metrics_sc001_recent_features,
+        timeout_seconds=settings.metrics_db_timeout_seconds,
+    )
+    return MetricsEndpoint(
+        max_tenants=settings.metrics_max_tenants, cache_seconds=settings.metrics_cache_ttl, sc001=reader
+    )
+
+
+def _add_middleware(app: FastAPI, settings: Settings, services: dict[type, Any]) -> None:
+    """The middleware stack, written once, outermost first, each with the reason for its place."""
+    routes = declared_routes(app.routes)
+    pipeline = services[AdmissionPipeline]
+    stack: list[tuple[Any, dict[str, Any]]] = [
+        # Browsers' preflights are answered before anything else looks at the request.
+        *([(CORSMiddleware, _cors_options(settings))] if settings.cors_allow_origins else []),
+        # RED metrics and the access-log line of every answer, whichever layer below produced it.
+        (TelemetryMiddleware, {"metrics_enabled": settings.metrics_enabled}),
+        # Security headers, Cache-Control default and RateLimit-* on every answer, Problems included.
+        (ResponseHeadersMiddleware, {}),
+        # The whole-request deadline covers the body upload and everything below.
+        (TimeoutMiddleware, {"timeout_seconds": settings.request_timeout_seconds}),
+        # Sizes, content type, NUL and JSON depth are refused before anything parses the request.
+        (
+            RequestGuardMiddleware,
+            {
+                "max_body_bytes": settings.max_body_bytes,
+                "max_header_bytes": settings.max_header_bytes,
+                "max_json_depth": settings.max_json_depth,
+            },
+        ),
+        # Any exception below becomes a Problem here, inside the stack, so the layers above see it.
+        (UnhandledErrorMiddleware, {}),
+        # Kept answers of cacheable reads, after admission by the pipeline (admission/response_cache.py).
+        (ResponseCacheMiddleware, {"routes": routes, "pipeline": pipeline, "cache": services[ReadCache]}),
+        # Direct endpoints answered without routing, by the same pipeline and handler (admission/direct.py).
+        *([(DirectDispatch, {"routes": routes, "pipeline": pipeline})] if settings.direct_dispatch else []),
+    ]
+    for middleware, options in reversed(stack):  # add_middleware puts each new one outermost
+        app.add_middleware(middleware, **options)
+
+
+def _cors_options(settings: Settings) -> dict[str, Any]:
+    return {
+        "allow_origins": settings.cors_allow_origins,
+        "allow_methods": CORS_METHODS,
+        "allow_headers": CORS_ALLOW_HEADERS,
+        "expose_headers": CORS_EXPOSE_HEADERS,
+        "allow_credentials": False,
+        "max_age": 600,
+    }
+
+
+def _lifespan(settings: Settings, services: dict[type, Any], provider: Any, *, dispose: bool) -> Any:
+    db: Database = services[Database]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.auth is AuthMode.off:
             log.warning("authentication_disabled", detail="FOUNDATION_AUTH=off: every request is allowed")
         log.info("started", profile=settings.profile.value, database=db.engine.dialect.name)
+        await db.warm_up(settings.db_pool_size)
         # Start-up objects (modules, schemas, routes) live forever; freezing them keeps every full garbage
         # collection from scanning ~120k objects — measured 127 ms pauses that set the p99 under load.
-        await db.warm_up(settings.db_pool_size)
+        await db_role.check_at_start(db.engine, production=settings.profile is Profile.production, log=log)
         gc.collect()
         gc.freeze()
         # The default young-generation threshold (700 net container allocations) is crossed by the objects of
@@ -139,81 +238,26 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         # connections, 2 collections and 18 ms with 10,000 (refcounting frees almost everything anyway).
         gc.set_threshold(10_000, 10, 10)
         lag_watch = asyncio.create_task(loop_lag.watch()) if settings.metrics_enabled else None
+        purge = _start_purge(settings, db)
         yield
-        if lag_watch is not None:
-            lag_watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await lag_watch
+        for task in (lag_watch, purge):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await services[MetricsEndpoint].close()
         tracing.shutdown(provider)
-        if database is None:
+        if dispose:
             await db.dispose()
 
-    app = FastAPI(
-        title="IABank Foundation API",
-        version="1.0.0",
-        description=DESCRIPTION,
-        default_response_class=JsonResponse,
-        lifespan=lifespan,
-        redoc_url=None,
-        **_WITHOUT_NATIVE_TELEMETRY,
-    )
-    app.state.settings = settings
-    app.state.db = db
-    app.state.tenants = TenantDirectory(db)
-    app.state.registrations = RegistrationQueue(db, timedelta(hours=settings.idempotency_ttl_hours))
-    app.state.rate_limiter = RateLimiter(settings)
-    app.state.authenticator = authenticator
+    return lifespan
 
-    routers = (health.router, themes_router, scaffolds_router, metrics_router, stories_router)
-    for router in routers:
-        app.include_router(router)
-    install_problem_handlers(app)
 
-    # Innermost first: errors become Problems inside the stack, so headers, metrics and logs see them.
-    app.add_middleware(
-        ScaffoldFastPath,
-        routes=scaffolds_router.routes,
-        tenants=app.state.tenants,
-        limiter=app.state.rate_limiter,
-        authenticator=authenticator,
-        registrations=app.state.registrations,
+def _start_purge(settings: Settings, db: Database) -> asyncio.Task[None] | None:
+    """Expired idempotency records leave in short batches, one purger at a time (scaffolds/retention.py)."""
+    interval = settings.purge_interval_seconds
+    if interval <= 0:
+        return None
+    return asyncio.create_task(
+        purge_periodically(db, interval, settings.idempotency_purge_batch_size), name="idempotency-purge"
     )
-    app.add_middleware(UnhandledErrorMiddleware)
-    app.add_middleware(
-        RequestGuardMiddleware,
-        max_body_bytes=settings.max_body_bytes,
-        max_header_bytes=settings.max_header_bytes,
-        max_json_depth=settings.max_json_depth,
-    )
-    app.add_middleware(TimeoutMiddleware, timeout_seconds=settings.request_timeout_seconds)
-    app.add_middleware(ResponseHeadersMiddleware)
-    app.add_middleware(TelemetryMiddleware, metrics_enabled=settings.metrics_enabled)
-    app.add_middleware(
-        ResponseCacheMiddleware,
-        reads=CACHEABLE_READS,
-        routes=[route for router in routers for route in router.routes],
-        cache=db.read_cache,
-        tenants=app.state.tenants,
-        limiter=app.state.rate_limiter,
-        authenticator=authenticator,
-        max_header_bytes=settings.max_header_bytes,
-        metrics_enabled=settings.metrics_enabled,
-    )
-    if settings.cors_allow_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_allow_origins,
-            allow_methods=CORS_METHODS,
-            allow_headers=CORS_ALLOW_HEADERS,
-            expose_headers=CORS_EXPOSE_HEADERS,
-            allow_credentials=False,
-            max_age=600,
-        )
-
-    def openapi() -> dict[str, Any]:
-        return build_openapi(app)
-
-    app.openapi = openapi  # type: ignore[method-assign]
-    if provider is not None:
-        tracing.instrument(app, db.engine, provider)
-    return app

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Hashable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -95,77 +95,6 @@ def utcnow() -> datetime:
 _SET_TENANT = text("SELECT set_config('app.tenant_id', :tenant, true)")
 
 
-class ReadCache:
-    """A small time-bounded cache for hot reads: a tenant's current theme, list pages, whole responses.
-
-    Entries are grouped by (kind, tenant). Writers in this process invalidate their group — or a whole kind
-    when a write is visible to every tenant (global stories); other processes see changes within ``ttl``
-    seconds. Each group keeps at most ``max_entries`` (query variants), so memory stays bounded.
-
-    A reader that computed a value from data read *before* a write must not store it *after* the write's
-    invalidation: it takes :meth:`generation` before reading and passes it to :meth:`put`, which then
-    drops the value if the group was invalidated in between.
-    """
-
-    def __init__(self, ttl: float, max_entries: int = 256) -> None:
-        self.ttl = ttl
-        self.max_entries = max_entries
-        self._groups: dict[tuple[str, Hashable], dict[Hashable, tuple[float, Any]]] = {}
-        self._generations: dict[str, int] = {}
-
-    @property
-    def enabled(self) -> bool:
-        return self.ttl > 0
-
-    def get(self, kind: str, tenant: Hashable, key: Hashable = None) -> Any | None:
-        group = self._groups.get((kind, tenant))
-        entry = group.get(key) if group is not None else None
-        if entry is None or entry[0] < time.monotonic():
-            return None
-        return entry[1]
-
-    def lookup(self, kind: str, tenant: Hashable, key: Hashable = None) -> tuple[Any, bool] | None:
-        """``(value, expired)``; an expired entry is still returned for one more ``ttl`` so that a reader can
-        serve it while a single request refreshes it (stale-while-revalidate), instead of every concurrent
-        reader missing at once when it expires."""
-        group = self._groups.get((kind, tenant))
-        entry = group.get(key) if group is not None else None
-        if entry is None:
-            return None
-        now = time.monotonic()
-        if now < entry[0]:
-            return entry[1], False
-        return (entry[1], True) if now < entry[0] + self.ttl else None
-
-    def discard(self, kind: str, tenant: Hashable, key: Hashable = None) -> None:
-        group = self._groups.get((kind, tenant))
-        if group is not None:
-            group.pop(key, None)
-
-    def generation(self, kind: str) -> int:
-        """Bumped by every invalidation of ``kind`` (any tenant): cheap, and never misses a write."""
-        return self._generations.get(kind, 0)
-
-    def put(
-        self, kind: str, tenant: Hashable, key: Hashable, value: Any, *, generation: int | None = None
-    ) -> None:
-        if self.ttl <= 0 or (generation is not None and generation != self.generation(kind)):
-            return
-        group = self._groups.setdefault((kind, tenant), {})
-        if len(group) >= self.max_entries:
-            group.clear()
-        group[key] = (time.monotonic() + self.ttl, value)
-
-    def invalidate(self, kind: str, tenant: Hashable = None) -> None:
-        """Drop one tenant's entries of ``kind``, or every tenant's when ``tenant`` is None."""
-        self._generations[kind] = self.generation(kind) + 1
-        if tenant is not None:
-            self._groups.pop((kind, tenant), None)
-            return
-        for group in [g for g in self._groups if g[0] == kind]:
-            del self._groups[group]
-
-
 class Database:
     """Engine plus transactions that carry the tenant context."""
 
@@ -182,7 +111,6 @@ class Database:
         else:
             _ping_idle_connections(self.engine)
         self._sqlite_writer = asyncio.Lock()
-        self.read_cache = ReadCache(settings.read_cache_seconds if settings else 0.0)
 
     @asynccontextmanager
     async def transaction(

@@ -3,7 +3,7 @@
 from foundation.db import Base
 from foundation.design_system.models import Story, StoryTag
 from foundation.scaffolds.models import IdempotencyRecord, ScaffoldRegistration
-from foundation.success_metrics.models import ScSample
+from foundation.success_metrics.models import ScSample, ScTarget
 from foundation.tenancy.models import Tenant
 from foundation.themes.models import ThemeVersion
 
@@ -12,6 +12,7 @@ metadata = Base.metadata
 __all__ = [
     "IdempotencyRecord",
     "ScSample",
+    "ScTarget",
     "ScaffoldRegistration",
     "Story",
     "StoryTag",

@@ -14,9 +14,9 @@ from foundation.design_system.schemas import StoryIn
 from foundation.design_system.service import ResolvedStory, upsert_stories
 from foundation.scaffolds.schemas import ScaffoldRequest
 from foundation.scaffolds.service import Attempt, Outcome, register
-from foundation.success_metrics.service import NewSample, ingest
+from foundation.success_metrics.service import NewSample, SampleService
 from foundation.tenancy.service import TenantDirectory, TenantRef
-from foundation.themes.service import publish_theme
+from foundation.themes.service import ThemeService
 
 DEMO_TENANTS = (
     ("00000000-0000-0000-0000-000000000000", "tenant-default", "Tenant Default", "pilot", "#1D4ED8"),
@@ -66,7 +66,9 @@ async def seed(db: Database, *, demo_data: bool = False) -> SeedReport:
             tenant = await directory.create(slug, name, tenant_id=uuid.UUID(tenant_id), status=status)
             report.tenants_created += 1
         tenants.append(tenant)
-        result = await publish_theme(db, tenant, DEMO_THEME_VERSION, demo_theme(primary), make_current=True)
+        result = await ThemeService(db).publish(
+            tenant, DEMO_THEME_VERSION, demo_theme(primary), make_current=True
+        )
         report.themes_published += int(result.created)
     if demo_data:
         await _demo_data(db, tenants, report)
@@ -97,19 +99,17 @@ async def _demo_data(db: Database, tenants: list[TenantRef], report: SeedReport)
     for index, tenant in enumerate(tenants):
         samples = (
             [
-                NewSample("SC-002", 0.97 - index * 0.01, base + timedelta(days=day), "chromatic")
+                # Percentages, as the scorecard and `foundation metrics ingest` use them.
+                NewSample("SC-002", 97.0 - index, base + timedelta(days=day), "chromatic")
                 for day in range(7)
             ]
-            + [
-                NewSample("SC-003", 92.0 + day * 0.5, base + timedelta(days=day), "lighthouse")
-                for day in range(7)
-            ]
+            + [NewSample("SC-003", 92.0 + day * 0.5, base + timedelta(days=day), "ci") for day in range(7)]
             + [
                 NewSample("SC-001", 12.0 + day, base + timedelta(days=day), "manual", f"demo-feature-{day}")
                 for day in range(7)
             ]
         )
-        accepted, _duplicates = await ingest(db, tenant, samples)
+        accepted, _duplicates = await SampleService(db).ingest(tenant, samples)
         report.samples_accepted += accepted
         report.scaffolds_registered += await _demo_registrations(db, tenant)
 

@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     # A token with an unknown `kid` refetches the JWKS (key rotation) at most once per this many seconds.
     auth_jwks_refetch_seconds: int = Field(default=30, ge=0)
     # OAuth2 token endpoint advertised in the OpenAPI client-credentials security scheme.
-    auth_token_url: str = "https://auth.iabank.local/oauth2/token"
+    auth_token_url: str = "https://auth.iabank.local/oauth2/token"  # noqa: S105  # a URL, not a secret
 
     # Rate limits, requests per minute per tenant and endpoint class.
     rate_limit_enabled: bool = True
@@ -86,9 +86,16 @@ class Settings(BaseSettings):
     # `foundation db purge` does the same on demand.
     idempotency_purge_interval_seconds: float | None = Field(default=None, ge=0)
     idempotency_purge_batch_size: int = Field(default=1000, ge=1, le=100_000)
-    # Hot reads (a tenant's current theme) are served from process memory for this long; other processes
-    # see a newly published current theme after at most this delay. 0 disables the cache.
+    # Answers of cacheable reads (current theme, tenant metrics, stories) are served from process memory for
+    # at most this long after the read that produced them started: a write committed in any process is seen
+    # by every read that starts this many seconds later (in this process at once). 0 disables the cache.
     read_cache_seconds: float = Field(default=1.0, ge=0, le=60)
+    # At most this many kept answers per process (the oldest go first): memory does not grow with tenants.
+    read_cache_entries: int = Field(default=10_000, ge=0)
+    # Tenants whose id/slug lookups are kept per process (least recently used leave first).
+    tenant_cache_size: int = Field(default=10_000, ge=0)
+    # Answer direct endpoints (scaffold POST) without the framework's routing (admission/direct.py).
+    direct_dispatch: bool = True
 
     # Observability.
     metrics_enabled: bool = True
@@ -114,6 +121,14 @@ class Settings(BaseSettings):
     request_timeout_seconds: float = Field(default=30.0, gt=0)
     # Browser origins allowed by CORS, comma-separated (e.g. https://app.iabank.local); none by default.
     cors_allow_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # Deployment-wide targets of the success-criteria scorecard (GET …/sc/summary); a tenant may override
+    # them with PUT …/sc/targets. Defaults are the product's success criteria (docs/success-criteria.md).
+    sc_target_sc001_minutes: float = Field(default=60.0, gt=0, le=1_000_000)
+    sc_target_sc002_percent: float = Field(default=95.0, ge=0, le=100)
+    sc_target_sc003_percent: float = Field(default=100.0, ge=0, le=100)
+    sc_target_sc004_percent: float = Field(default=98.0, ge=0, le=100)
+    sc_target_sc005_incidents: float = Field(default=0.0, ge=0, le=1_000_000)
 
     var_dir: Path = Path("var")
 

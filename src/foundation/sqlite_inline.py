@@ -135,24 +135,24 @@ class Connection:
 
     @property
     def isolation_level(self) -> str | None:
-        assert self._conn is not None
+        assert self._conn is not None  # noqa: S101  # open() ran first (type narrowing)
         return self._conn.isolation_level
 
     @isolation_level.setter
     def isolation_level(self, value: str | None) -> None:
-        assert self._conn is not None
+        assert self._conn is not None  # noqa: S101  # open() ran first (type narrowing)
         self._conn.isolation_level = value  # type: ignore[assignment]
 
     def cursor(self) -> _CursorContext:
-        assert self._conn is not None
+        assert self._conn is not None  # noqa: S101  # open() ran first (type narrowing)
         return _CursorContext(Cursor(self._conn.cursor()))
 
     async def commit(self) -> None:
-        assert self._conn is not None
+        assert self._conn is not None  # noqa: S101  # open() ran first (type narrowing)
         self._conn.commit()
 
     async def rollback(self) -> None:
-        assert self._conn is not None
+        assert self._conn is not None  # noqa: S101  # open() ran first (type narrowing)
         self._conn.rollback()
 
     async def close(self) -> None:
@@ -166,7 +166,7 @@ class Connection:
             self._conn = None
 
     async def create_function(self, *args: Any, **kwargs: Any) -> None:
-        assert self._conn is not None
+        assert self._conn is not None  # noqa: S101  # open() ran first (type narrowing)
         self._conn.create_function(*args, **kwargs)
 
 

@@ -105,8 +105,7 @@ async def test_deeply_nested_json_is_400_not_500(client: httpx.AsyncClient) -> N
 
 async def test_bad_uuid_like_tenant_is_404(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/v1/tenants/not-a-uuid!/themes/current", headers=ALFA_HDR)
-    assert response.status_code in (400, 404)
-    assert response.headers["content-type"] == "application/problem+json"
+    assert_problem(response, 404, "tenant_not_found")
 
 
 async def test_trace_id_follows_valid_traceparent(client: httpx.AsyncClient) -> None:
@@ -227,7 +226,7 @@ async def test_unhandled_error_is_500_without_leaks(
     async def boom(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("SELECT secret FROM settings WHERE password='hunter2'")
 
-    monkeypatch.setattr(theme_service, "current_theme", boom)
+    monkeypatch.setattr(theme_service.ThemeService, "current", boom)
     response = await client.get(THEME_PATH, headers=ALFA_HDR)
     body = assert_problem(response, 500, "internal_error")
     assert "hunter2" not in response.text and "SELECT" not in response.text
@@ -260,3 +259,27 @@ async def test_problem_instance_is_path_without_query(client: httpx.AsyncClient)
     response = await client.get(metrics_path(), headers=ALFA_HDR, params={"page": "x"})
     body = assert_problem(response, 400, "invalid_pagination")
     assert body["instance"] == f"/api/v1/tenant-metrics/{ALFA}/sc"
+
+
+WRITES = [
+    ("POST", scaffold_path(), scaffold_headers()),
+    ("PUT", theme_path(ALFA, "9.9.9"), ALFA_HDR),
+    ("POST", metrics_path(), ALFA_HDR),
+    ("PUT", STORIES, ALFA_HDR),
+]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"\xff\xfe{}", b'{"featureSlug": "\xc3\x28"}', b"{not json", b"[1, 2", b""],
+    ids=["not utf-8", "invalid utf-8 inside a string", "not json", "truncated", "empty"],
+)
+@pytest.mark.parametrize(("method", "path", "headers"), WRITES, ids=[f"{m} {p}" for m, p, _ in WRITES])
+async def test_an_undecodable_body_is_invalid_request(
+    client: httpx.AsyncClient, method: str, path: str, headers: dict[str, str], content: bytes
+) -> None:
+    response = await client.request(
+        method, path, content=content, headers={**headers, "Content-Type": "application/json"}
+    )
+    body = assert_problem(response, 400, "invalid_request", fields=["body"])
+    assert "\\x" not in body["detail"] and "b'" not in body["detail"]

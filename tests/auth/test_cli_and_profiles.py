@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from foundation.admission.pipeline import AdmissionPipeline
 from foundation.app import create_app
 from foundation.auth.authenticator import InsecureConfiguration
 from foundation.settings import Settings
@@ -80,7 +81,7 @@ def test_production_with_jwks_starts(keys: KeySet) -> None:
             tracing_enabled=False,
         )
     )
-    assert type(app.state.authenticator).__name__ == "JwtAuthenticator"
+    assert type(app.state.services[AdmissionPipeline].authenticator).__name__ == "JwtAuthenticator"
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from foundation.app import create_app
+from foundation.db import Database
 from foundation.settings import Settings
 from tests.auth.conftest import ALL_SCOPES, AUDIENCE, ISSUER, KeySet
 from tests.conftest import ALFA
@@ -35,7 +36,7 @@ def secured_app(make_settings: Callable[..., Settings], keys: KeySet) -> Iterato
         )
     )
     yield app
-    asyncio.run(app.state.db.dispose())
+    asyncio.run(app.state.services[Database].dispose())
 
 
 def test_schemathesis_with_a_valid_token_finds_no_5xx(secured_app: Any, mint: Callable[..., str]) -> None:

@@ -13,6 +13,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from foundation.admission.pipeline import AdmissionPipeline
 from foundation.auth.jwks import JwksSource, JwksUnavailable, parse_jwks
 from foundation.cli.auth import public_jwk_of
 from tests.auth.conftest import KeySet, bearer, claims
@@ -87,7 +88,7 @@ async def test_rotation_in_file_is_picked_up_on_unknown_kid(
         assert (await client.get(THEME, headers=bearer(signed(keys.es256), **headers))).status_code == 200
         # The old key is retired: once the cache is refreshed, its tokens fail.
         keys.write(new_key)
-        source = client._transport.app.state.authenticator.verifier.jwks  # type: ignore[attr-defined]
+        source = client._transport.app.state.services[AdmissionPipeline].authenticator.verifier.jwks  # type: ignore[attr-defined]
         source.cache_seconds = 0
         assert (await client.get(THEME, headers=bearer(signed(keys.es256), **headers))).status_code == 401
 
@@ -96,7 +97,7 @@ async def test_unknown_kid_refetch_is_throttled(
     secured: Callable[..., httpx.AsyncClient], keys: KeySet
 ) -> None:
     async with secured(auth_jwks_cache_seconds=3600, auth_jwks_refetch_seconds=3600) as client:
-        source = client._transport.app.state.authenticator.verifier.jwks  # type: ignore[attr-defined]
+        source = client._transport.app.state.services[AdmissionPipeline].authenticator.verifier.jwks  # type: ignore[attr-defined]
         headers = {"X-Tenant-Id": ALFA}
         assert (await client.get(THEME, headers=bearer(signed(keys.es256), **headers))).status_code == 200
         assert source.fetches == 1
@@ -151,7 +152,7 @@ async def test_unavailable_jwks_is_a_503_not_a_500(
 
 
 def test_parse_jwks_keeps_only_public_signature_keys(keys: KeySet) -> None:
-    small_rsa = rsa.generate_private_key(65537, 1024)
+    small_rsa = rsa.generate_private_key(65537, 1024)  # noqa: S505  # the weak key under test
     es = public_jwk_of(keys.es256)
     private_es = {**es, "kid": "with-private", "d": "AAAA"}
     document = {

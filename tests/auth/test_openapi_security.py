@@ -18,6 +18,8 @@ EXPECTED = {
     ],
     ("get", "/api/v1/tenant-metrics/{tenantId}/sc"): ["metrics.read"],
     ("post", "/api/v1/tenant-metrics/{tenantId}/sc"): ["metrics.write"],
+    ("get", "/api/v1/tenant-metrics/{tenantId}/sc/summary"): ["metrics.read"],
+    ("put", "/api/v1/tenant-metrics/{tenantId}/sc/targets"): ["metrics.write"],
     ("get", "/api/v1/design-system/stories"): ["design-system.read"],
     ("put", "/api/v1/design-system/stories"): ["design-system.write"],
 }

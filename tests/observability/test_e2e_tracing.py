@@ -155,7 +155,8 @@ def test_unknown_tenant_problem_with_traceparent_keeps_the_incoming_trace(stack:
         f"{stack.server.url}/api/v1/tenants/{unknown}/themes/current",
         headers={"X-Tenant-Id": unknown, "traceparent": header},
     )
-    assert response.status_code in (400, 404), response.text
+    assert response.status_code == 404, response.text
+    assert response.json()["title"] == "tenant_not_found"
     assert response.json()["traceId"] == trace_id
     wait_for_spans(
         stack.collector.url, stack.collector.data_dir, lambda s: server_span(s, trace_id) is not None

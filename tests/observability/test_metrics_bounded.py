@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from foundation.db import Database
 from foundation.observability import tenant_series
+from foundation.observability.scrape import MetricsEndpoint
 from foundation.observability.tenant_series import (
     OTHER_TENANT,
     SeriesReader,
@@ -51,9 +52,19 @@ async def register_many(db: Database, tenant: TenantRef, count: int, prefix: str
     assert not [r for r in results if isinstance(r, Exception)]
 
 
-async def new_tenants(db: Database, count: int) -> list[TenantRef]:
-    directory = TenantDirectory(db)
-    return [await directory.create(f"bounded-{i:02d}", f"Bounded {i}") for i in range(count)]
+@pytest.fixture
+def platform_url(request: pytest.FixtureRequest, database_url: str) -> str:
+    """Where tenants are created: the schema owner on PostgreSQL (the API's role may not insert tenants)."""
+    return str(request.getfixturevalue("owner_database_url")) if BACKEND == "postgres" else database_url
+
+
+async def new_tenants(url: str, count: int, start: int = 0) -> list[TenantRef]:
+    db = Database(url)
+    try:
+        directory = TenantDirectory(db)
+        return [await directory.create(f"bounded-{start + i:02d}", f"Bounded {i}") for i in range(count)]
+    finally:
+        await db.dispose()
 
 
 @contextmanager
@@ -77,22 +88,23 @@ def series(families: Families, name: str) -> set[tuple[str, tuple[tuple[str, str
 
 async def test_exposition_does_not_grow_with_registrations_and_reads_twice_per_scrape(
     make_client: Callable[..., httpx.AsyncClient],
+    platform_url: str,
 ) -> None:
     async with make_client(metrics_sc001_recent_features=5) as client:
         app: Any = client.app  # type: ignore[attr-defined]
-        db: Database = app.state.db
-        tenants = await new_tenants(db, 3)
+        db: Database = app.state.services[Database]
+        tenants = await new_tenants(platform_url, 3)
         for tenant in tenants:
             await register_many(db, tenant, 20, "first")
         small, small_text = await scrape(client)
         for tenant in tenants:
             await register_many(db, tenant, 400, "more", minutes=45)
-        with statements(app.state.metrics_endpoint.sc001.engine) as seen:
+        with statements(app.state.services[MetricsEndpoint].sc001.engine) as seen:
             large, large_text = await scrape(client)
-        more_tenants = await new_tenants_from(db, 40, start=10)
+        more_tenants = await new_tenants(platform_url, 40, start=10)
         for tenant in more_tenants:
             await register_many(db, tenant, 1, "one")
-        with statements(app.state.metrics_endpoint.sc001.engine) as seen_many_tenants:
+        with statements(app.state.services[MetricsEndpoint].sc001.engine) as seen_many_tenants:
             await scrape(client)
 
     # 1,260 registrations against 60: as many SC-001 series (the recent features are newer ones), the same
@@ -109,11 +121,6 @@ async def test_exposition_does_not_grow_with_registrations_and_reads_twice_per_s
     assert len(seen) == len(seen_many_tenants) == 2, (seen, seen_many_tenants)
 
 
-async def new_tenants_from(db: Database, count: int, start: int) -> list[TenantRef]:
-    directory = TenantDirectory(db)
-    return [await directory.create(f"bounded-{start + i:02d}", f"Bounded {i}") for i in range(count)]
-
-
 def sc001_count(families: Families, tenant: str, feature: str = "__all__") -> float:
     name = "sc_001_scaffolding_minutes_count"
     return sample_value(families, name, tenant_slug=tenant, feature_slug=feature)
@@ -121,10 +128,11 @@ def sc001_count(families: Families, tenant: str, feature: str = "__all__") -> fl
 
 async def test_sc001_tenant_series_fold_above_max_tenants(
     make_client: Callable[..., httpx.AsyncClient],
+    platform_url: str,
 ) -> None:
     async with make_client(metrics_max_tenants=2, metrics_sc001_recent_features=2) as client:
-        db: Database = client.app.state.db  # type: ignore[attr-defined]
-        tenants = await new_tenants(db, 5)
+        db: Database = client.app.state.services[Database]  # type: ignore[attr-defined]
+        tenants = await new_tenants(platform_url, 5)
         for tenant, count, minutes in zip(tenants, (8, 4, 2, 1, 1), (1, 2, 5, 30, 600), strict=True):
             await register_many(db, tenant, count, "f", minutes=minutes)
         families, _ = await scrape(client)
@@ -214,7 +222,7 @@ async def test_a_failed_part_is_counted_logged_and_the_rest_served(
     make_client: Callable[..., httpx.AsyncClient],
 ) -> None:
     async with make_client() as client:
-        db: Database = client.app.state.db  # type: ignore[attr-defined]
+        db: Database = client.app.state.services[Database]  # type: ignore[attr-defined]
         before, _ = await scrape(client)
         assert "sc_001_scaffolding_minutes" in before
         async with db.engine.begin() as connection:
@@ -238,10 +246,12 @@ async def test_concurrent_scrapes_share_one_render_and_no_request_connection(
     async with make_client(metrics_cache_seconds=30) as client:
         app: Any = client.app  # type: ignore[attr-defined]
         checkouts: list[object] = []
-        event.listen(app.state.db.engine.sync_engine, "checkout", lambda *a: checkouts.append(a))
-        with statements(app.state.db.engine) as request_pool:
+        event.listen(
+            app.state.services[Database].engine.sync_engine, "checkout", lambda *a: checkouts.append(a)
+        )
+        with statements(app.state.services[Database].engine) as request_pool:
             responses = await asyncio.gather(*(client.get("/metrics") for _ in range(50)))
-        endpoint = app.state.metrics_endpoint
+        endpoint = app.state.services[MetricsEndpoint]
     assert [r.status_code for r in responses] == [200] * 50
     assert len({r.content for r in responses}) == 1
     assert endpoint.renders == 1
@@ -253,6 +263,6 @@ async def test_scrapes_during_a_render_wait_for_it_even_without_cache(
 ) -> None:
     async with make_client(metrics_cache_seconds=0) as client:
         responses = await asyncio.gather(*(client.get("/metrics") for _ in range(50)))
-        endpoint = client.app.state.metrics_endpoint  # type: ignore[attr-defined]
+        endpoint = client.app.state.services[MetricsEndpoint]  # type: ignore[attr-defined]
     assert [r.status_code for r in responses] == [200] * 50
     assert endpoint.renders < 5  # 1 in practice: the others arrive while it runs (single flight)

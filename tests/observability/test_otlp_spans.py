@@ -25,14 +25,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
-from foundation.observability.otlp_spans import (
-    MEMO_LIMIT,
-    OtlpHttpSpanExporter,
-    SpanRequestEncoder,
-)
+from foundation.observability.otlp_encoding import MEMO_LIMIT, SpanRequestEncoder
+from foundation.observability.otlp_spans import OtlpHttpSpanExporter
 from foundation.observability.pii import REDACTED, scrub_span
+from foundation.observability.provider import FoundationTracerProvider
 from foundation.observability.server_spans import ServerSpanMiddleware
-from foundation.observability.tracing import FoundationTracerProvider
 from tests.observability.servers import free_port
 
 CPF = "123.456.789-09"

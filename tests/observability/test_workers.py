@@ -134,14 +134,14 @@ def add_tenants(database_url: str, slugs: list[str]) -> None:
     from foundation.db import Database
     from foundation.seed import demo_theme
     from foundation.tenancy.service import TenantDirectory
-    from foundation.themes.service import publish_theme
+    from foundation.themes.service import ThemeService
 
     async def run() -> None:
         db = Database(database_url)
         try:
             for slug in slugs:
                 tenant = await TenantDirectory(db).create(slug, slug)
-                await publish_theme(db, tenant, "1.0.0", demo_theme("#0F5132"), make_current=True)
+                await ThemeService(db).publish(tenant, "1.0.0", demo_theme("#0F5132"), make_current=True)
         finally:
             await db.dispose()
 

@@ -104,7 +104,7 @@ def test_env_overrides_and_flags_win(monkeypatch: pytest.MonkeyPatch) -> None:
     from_env = _config(monkeypatch, env, mode="ci")
     assert (from_env.vus, from_env.duration_seconds) == (7, 90.0)  # type: ignore[attr-defined]
     assert (from_env.throughput_critical, from_env.throughput_warning) == (3.0, 4.0)  # type: ignore[attr-defined]
-    assert from_env.otlp_endpoint == "http://127.0.0.1:4318"  # type: ignore[attr-defined]
+    assert from_env.otlp_endpoint == "http://127.0.0.1:4318/v1/metrics"  # type: ignore[attr-defined]
     flags = _config(
         monkeypatch,
         env,
@@ -116,7 +116,7 @@ def test_env_overrides_and_flags_win(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     assert (flags.vus, flags.duration_seconds) == (2, 10.0)  # type: ignore[attr-defined]
     assert (flags.throughput_critical, flags.throughput_warning) == (1.0, 2.0)  # type: ignore[attr-defined]
-    assert flags.otlp_endpoint == "http://127.0.0.1:9999"  # type: ignore[attr-defined]
+    assert flags.otlp_endpoint == "http://127.0.0.1:9999/v1/metrics"  # type: ignore[attr-defined]
 
 
 def test_cli_module_does_not_import_locust_or_matplotlib() -> None:

@@ -23,6 +23,7 @@ from foundation.ops.devtools.bulk_load import registration_request
 from foundation.scaffolds.models import IdempotencyRecord, ScaffoldRegistration
 from foundation.scaffolds.retention import purge_expired
 from foundation.scaffolds.service import Attempt, register_batch
+from foundation.settings import Settings
 from foundation.tenancy.service import TenantDirectory
 from tests.cli.test_cli import error_line, run
 from tests.conftest import BACKEND
@@ -115,7 +116,7 @@ async def test_writers_keep_writing_during_a_purge(
 ) -> None:
     await add_registrations(database_url, expired=3000, valid=0)
     async with make_client(rate_limit_enabled=False) as client:
-        db: Database = client.app.state.db  # type: ignore[attr-defined]
+        db: Database = client.app.state.services[Database]  # type: ignore[attr-defined]
 
         async def post(index: int) -> tuple[int, float]:
             started = time.perf_counter()
@@ -154,6 +155,6 @@ async def test_background_task_is_off_in_the_test_profile(
 ) -> None:
     async with make_client() as client:
         app: Any = client.app  # type: ignore[attr-defined]
-        assert app.state.settings.purge_interval_seconds == 0
+        assert app.state.services[Settings].purge_interval_seconds == 0
         async with app.router.lifespan_context(app):
             assert not [t for t in asyncio.all_tasks() if t.get_name() == "idempotency-purge"]

@@ -11,10 +11,10 @@ import httpx
 import pytest
 from sqlalchemy import event
 
-from foundation.db import utcnow
+from foundation.db import Database, utcnow
 from foundation.design_system.schemas import StoryIn
 from foundation.design_system.service import ResolvedStory, upsert_stories
-from foundation.success_metrics.service import NewSample, ingest
+from foundation.success_metrics.service import NewSample, SampleService
 from foundation.tenancy.service import TenantDirectory
 from tests.conftest import ALFA
 
@@ -29,7 +29,7 @@ def statements(app: Any) -> Iterator[list[str]]:
         if statement.lstrip().upper().startswith("SELECT") and "set_config" not in statement:
             seen.append(statement)
 
-    engine = app.state.db.engine.sync_engine
+    engine = app.state.services[Database].engine.sync_engine
     event.listen(engine, "before_cursor_execute", record)
     try:
         yield seen
@@ -42,7 +42,9 @@ async def add_data(db: Any) -> None:
     tenant = await TenantDirectory(db).find(ALFA)
     assert tenant is not None
     now = utcnow()
-    await ingest(db, tenant, [NewSample("SC-002", 0.9, now - timedelta(days=d), "ci") for d in range(3)])
+    await SampleService(db).ingest(
+        tenant, [NewSample("SC-002", 0.9, now - timedelta(days=d), "ci") for d in range(3)]
+    )
     story = StoryIn.model_validate(
         {
             "tenantId": None,
@@ -64,7 +66,7 @@ async def test_a_page_past_the_end_runs_the_count_only(
 ) -> None:
     async with make_client(read_cache_seconds=0, rate_limit_enabled=False) as client:
         app = client.app  # type: ignore[attr-defined]
-        await add_data(app.state.db)
+        await add_data(app.state.services[Database])
         headers = {"X-Tenant-Id": ALFA}
         await client.get(path, headers=headers)  # tenant lookup cached: only the list's own statements below
         with statements(app) as first:

@@ -17,7 +17,7 @@ from fastapi import Request
 from foundation.auth.jwks import JwksSource, JwksUnavailable
 from foundation.auth.scopes import PLATFORM_SCOPE
 from foundation.auth.tokens import Principal, TokenError, TokenVerifier
-from foundation.problems import Kinds, ProblemError
+from foundation.http.problems import Kinds, ProblemError
 from foundation.settings import Profile, Settings
 from foundation.tenancy.service import TenantRef
 
@@ -64,7 +64,7 @@ def check_security(settings: Settings, *, load_keys: bool = False) -> None:
 
 
 def jwks_source(settings: Settings) -> JwksSource:
-    assert settings.auth_jwks
+    assert settings.auth_jwks  # noqa: S101  # type narrowing, checked by the caller
     return JwksSource(
         settings.auth_jwks,
         cache_seconds=settings.auth_jwks_cache_seconds,

@@ -136,7 +136,7 @@ class JwksSource:
 
     async def _refresh_for_unknown_kid(self, kid: str) -> dict[str | None, VerificationKey]:
         async with self._lock:
-            assert self._keys is not None
+            assert self._keys is not None  # noqa: S101  # type narrowing, checked by the caller
             if kid in self._keys or self._clock() - self._fetched_at < self.refetch_seconds:
                 return self._keys
             return await self._fetch(stale_ok=True)

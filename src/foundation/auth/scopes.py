@@ -1,16 +1,15 @@
-"""Scopes each route needs (OAuth2 client credentials, see the API contract).
+"""OAuth2 scopes (see the API contract) and the authenticator interface.
 
-Every route declares its scopes with :func:`requires`. The check itself is delegated to the
-authenticator installed on the app (``app.state.authenticator``): with ``FOUNDATION_AUTH=off`` it allows
-everything, with ``jwt`` it verifies the bearer token. Handlers never change when enforcement does.
+Each endpoint declares its scopes (``admission.endpoints.Endpoint``); the admission pipeline asks the app's
+authenticator to check them: with ``FOUNDATION_AUTH=off`` it allows everything, with ``jwt`` it verifies
+the bearer token. Handlers never change when enforcement does.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from fastapi import Depends, Request
-from fastapi.params import Depends as DependsParam
+from fastapi import Request
 
 if TYPE_CHECKING:
     from foundation.tenancy.service import TenantRef
@@ -49,25 +48,3 @@ class AllowAll:
 
     async def check_tenant(self, request: Request, tenant: TenantRef | None) -> None:
         return None
-
-
-def requires(*any_of: str) -> DependsParam:
-    """Dependency: the caller needs at least one of these scopes."""
-    unknown = set(any_of) - SCOPES.keys()
-    if unknown:
-        raise ValueError(f"unknown scopes {sorted(unknown)}")
-
-    async def check(request: Request) -> None:
-        authenticator: Authenticator = request.app.state.authenticator
-        await authenticator.authorize(request, any_of)
-
-    check.required_scopes = any_of  # type: ignore[attr-defined]
-    return Depends(check)
-
-
-def route_scopes(dependant_calls: list[Any]) -> tuple[str, ...]:
-    for call in dependant_calls:
-        scopes = getattr(call, "required_scopes", None)
-        if scopes:
-            return tuple(scopes)
-    return ()

@@ -18,24 +18,25 @@ def register(root: typer.Typer) -> None:
 @db_app.command("upgrade")
 def upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
     """Apply migrations (with the owner connection, FOUNDATION_MIGRATION_DATABASE_URL when set)."""
-    from foundation.migrations import runner
+    from foundation.migrations import roles, runner
 
     config = settings()
     url = config.effective_migration_url
     ensure_sqlite_parent(url)
     try:
+        roles.check_owner(config)  # before any migration: the owner can manage the application role
+    except roles.RoleSetupError as exc:
+        fail(str(exc))
+    except Exception as exc:
+        fail(f"cannot check the owner role: {_reason(exc)}")
+    try:
         runner.upgrade(url, revision)
-        _after_upgrade(config)
+        outcome = roles.ensure_application_role(config)
     except Exception as exc:
         fail(f"migration failed: {_reason(exc)}")
     typer.echo(f"database at revision {runner.current(url) or 'base'}")
-
-
-def _after_upgrade(config: object) -> None:
-    """Hook for backend-specific post-migration steps (PostgreSQL application role)."""
-    from foundation.migrations import roles
-
-    roles.ensure_application_role(config)  # type: ignore[arg-type]
+    if outcome == roles.SAME_ROLE:
+        typer.echo(roles.same_role_notice(config), err=True)
 
 
 @db_app.command("current")

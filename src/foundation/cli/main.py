@@ -12,15 +12,19 @@ from foundation.cli import (
     auth,
     collector,
     database,
+    deploy,
+    metrics,
     observe,
     openapi,
     otel,
     perf,
+    rehearse,
     seed,
     serve,
     stack,
     tenants,
     themes,
+    validate,
 )
 
 root = typer.Typer(
@@ -31,7 +35,24 @@ root = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (serve, database, seed, tenants, themes, openapi, otel, collector, perf, stack, observe, auth):
+for module in (
+    serve,
+    database,
+    seed,
+    tenants,
+    themes,
+    openapi,
+    otel,
+    metrics,
+    collector,
+    perf,
+    stack,
+    observe,
+    validate,
+    auth,
+    deploy,
+    rehearse,
+):
     module.register(root)
 
 

@@ -1,4 +1,4 @@
-"""`foundation observe verify` and `foundation validate` (logic in foundation.ops.stack)."""
+"""`foundation observe verify` (logic in foundation.ops.stack)."""
 
 from __future__ import annotations
 
@@ -60,39 +60,3 @@ def register(root: typer.Typer) -> None:
             raise typer.Exit(1)
 
     root.add_typer(app, name="observe")
-
-    @root.command("validate")
-    def validate_command(
-        output_dir: Path = typer.Option(
-            Path("artifacts/validation"), help="Report root; one folder per run."
-        ),
-        local_duration: str = typer.Option("30s", help="Duration of the local-mode perf smoke."),
-        ci_duration: str = typer.Option("30s", help="Duration of the ci-mode perf smoke."),
-        ci_vus: int = typer.Option(50, min=1, help="Virtual users of the ci-mode perf smoke."),
-        token: str | None = typer.Option(
-            None, envvar="FOUNDATION_TOKEN", help="Bearer token when auth is on."
-        ),
-        state_dir: Path = typer.Option(Path("var/stack"), "--state-dir", help="Stack state dir."),
-        timeout: float = typer.Option(45.0, help="Seconds to wait for each polled criterion."),
-    ) -> None:
-        """Release validation: stack up if needed, perf smoke local + ci, observe verify, one report."""
-        from foundation.ops.stack.manager import StackError
-        from foundation.ops.stack.validate import ValidateOptions, validate
-
-        options = ValidateOptions(
-            output_dir=output_dir,
-            state_dir=state_dir,
-            local_duration=local_duration,
-            ci_duration=ci_duration,
-            ci_vus=ci_vus,
-            token=token,
-            timeout=timeout,
-        )
-        try:
-            result = validate(options, echo=typer.echo)
-        except StackError as exc:
-            fail(str(exc))
-        typer.echo(f"report: {result.report_md}")
-        typer.echo(f"report: {result.report_html}")
-        if not result.passed:
-            raise typer.Exit(1)

@@ -91,13 +91,14 @@ def build_config(
         fail_on = fail_on.strip().lower()
         if fail_on not in ("warning", "critical"):
             fail(f"--fail-on must be warning or critical (got {fail_on!r})", 2)
+    if otlp_endpoint is not None and not URL_PATTERN.match(otlp_endpoint):
+        fail(f"OTLP endpoint must be an http(s) URL (got {otlp_endpoint!r})", 2)
+    # The full /v1/metrics URL, resolved like every other OTLP user (observability/otlp_env.py).
     otlp = (
         otlp_env.endpoint("metrics", otlp_endpoint)
         if otlp_endpoint or otlp_env.export_configured("metrics")
         else None
     )
-    if otlp is not None and not URL_PATTERN.match(otlp):
-        fail(f"OTLP endpoint must be an http(s) URL (got {otlp!r})", 2)
     critical = _threshold(throughput_critical, "FOUNDATION_PERF_THROUGHPUT_CRITICAL")
     warning = _threshold(throughput_warning, "FOUNDATION_PERF_THROUGHPUT_WARNING")
     if critical is not None and warning is not None and warning < critical:

@@ -44,7 +44,7 @@ def serve(
     config = settings()
     _preflight_security(config)
     ensure_sqlite_parent(config.database_url)
-    _preflight_database(config.database_url)
+    _preflight_database(config)
     _check_port(host, port)
     if workers > 1 and config.metrics_enabled:
         _prepare_multiprocess_metrics(config.var_dir, port)
@@ -79,14 +79,21 @@ def _preflight_security(config: Settings) -> None:
         fail(f"refusing to start: {exc}")
 
 
-def _preflight_database(url: str) -> None:
+def _preflight_database(config: Settings) -> None:
     from foundation.db import Database
+    from foundation.db_role import RoleReport, inspect_role
     from foundation.migrations.runner import current
+    from foundation.settings import Profile
+
+    url = config.database_url
+    report: RoleReport | None = None
 
     async def ping() -> None:
+        nonlocal report
         db = Database(url)
         try:
             await db.ping()
+            report = await inspect_role(db.engine)
         finally:
             await db.dispose()
 
@@ -94,6 +101,10 @@ def _preflight_database(url: str) -> None:
     revision = current(url)
     if "head" not in revision:
         fail("the database schema is not up to date: run `foundation db upgrade` first")
+    if report is not None and not report.safe:
+        if config.profile is Profile.production:
+            fail(f"refusing to start: {report.message()}")
+        typer.echo(f"warning: {report.message()} (refused by the production profile)", err=True)
 
 
 def _check_port(host: str, port: int) -> None:

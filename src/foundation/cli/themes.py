@@ -26,11 +26,11 @@ def publish(
     version: str | None = typer.Option(None, help="Version (overrides the file's `version`)."),
 ) -> None:
     from foundation.db import Database
-    from foundation.problems import ProblemError
-    from foundation.problems import violations_from as to_violations
+    from foundation.errors import DomainError
+    from foundation.http.problems import violations_from as to_violations
     from foundation.tenancy.service import TenantDirectory
     from foundation.themes.schemas import SEMVER, ThemePublishRequest
-    from foundation.themes.service import publish_theme
+    from foundation.themes.service import ThemeService
 
     try:
         document = json.loads(file.read_text(encoding="utf-8"))
@@ -57,13 +57,13 @@ def publish(
             ref = await TenantDirectory(db).find(tenant)
             if ref is None:
                 fail(f"unknown tenant {tenant!r}")
-            return await publish_theme(db, ref, chosen, request.categories.model_dump(), current)
+            return await ThemeService(db).publish(ref, chosen, request.categories.model_dump(), current)
         finally:
             await db.dispose()
 
     try:
         result = run_db(action, url)
-    except ProblemError as exc:
+    except DomainError as exc:
         fail(exc.detail)
     report = result.representation["wcagReport"]  # type: ignore[attr-defined]
     state = "created" if result.created else "unchanged"  # type: ignore[attr-defined]

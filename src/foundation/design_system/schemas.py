@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from foundation.http.pagination import PaginationInfo
+from foundation.http.pagination import PageQuery, PaginationInfo
 
 Text200 = Annotated[str, StringConstraints(min_length=1, max_length=200, strict=True)]
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=100, strict=True)]
@@ -17,7 +17,7 @@ TenantIdentifier = Annotated[str, StringConstraints(min_length=1, max_length=64,
 
 
 class AxeStatus(StrEnum):
-    pass_ = "pass"
+    pass_ = "pass"  # noqa: S105  # an axe verdict, not a password
     fail = "fail"
     warn = "warn"
 
@@ -57,3 +57,8 @@ class StoryOut(BaseModel):
 class StoryPage(BaseModel):
     data: list[StoryOut]
     pagination: PaginationInfo
+
+
+class StoryQuery(PageQuery):
+    componentId: str | None = Field(None, max_length=200, description="Exact component id.")
+    tag: str | None = Field(None, max_length=100, description="Exact member of `tags`.")

@@ -14,9 +14,10 @@ from sqlalchemy.exc import IntegrityError
 from foundation.db import Database, utcnow
 from foundation.design_system.models import GLOBAL_SCOPE, Story, StoryTag
 from foundation.design_system.schemas import StoryIn
+from foundation.errors import Busy, FieldError, InvalidInput, UnknownTenant
 from foundation.http.pagination import Page
+from foundation.http.read_cache import ReadCache
 from foundation.http.responses import rfc3339
-from foundation.problems import Kinds, ProblemError, Violation
 from foundation.tenancy.service import TenantDirectory, TenantRef
 
 
@@ -39,23 +40,21 @@ async def resolve_owners(
     do not exist, the answer is ``404 tenant_not_found`` with the same per-item violations.
     """
     resolved: list[ResolvedStory] = []
-    unknown: list[Violation] = []
-    foreign: list[Violation] = []
+    unknown: list[FieldError] = []
+    foreign: list[FieldError] = []
     for index, item in enumerate(items):
         owner = await tenants.find(item.tenantId) if item.tenantId is not None else None
         field = f"stories[{index}].tenantId"
         if item.tenantId is not None and owner is None:
-            unknown.append(Violation(field, "unknown tenant"))
+            unknown.append(FieldError(field, "unknown tenant"))
         elif acting_tenant is not None and owner is not None and owner.id != acting_tenant.id:
-            foreign.append(Violation(field, "must be the X-Tenant-Id tenant or null"))
+            foreign.append(FieldError(field, "must be the X-Tenant-Id tenant or null"))
         resolved.append(ResolvedStory(owner.id if owner else None, item))
     if foreign:
-        violations = sorted([*foreign, *unknown], key=lambda v: _item_index(v.field))
-        raise ProblemError(Kinds.validation, "Some stories are invalid; nothing was written.", violations)
+        errors = sorted([*foreign, *unknown], key=lambda v: _item_index(v.field))
+        raise InvalidInput("Some stories are invalid; nothing was written.", errors=errors)
     if unknown:
-        raise ProblemError(
-            Kinds.tenant_not_found, "Some stories name unknown tenants; nothing was written.", unknown
-        )
+        raise UnknownTenant("Some stories name unknown tenants; nothing was written.", errors=unknown)
     return resolved
 
 
@@ -63,7 +62,7 @@ def _item_index(field: str) -> int:
     return int(field.split("[", 1)[1].split("]", 1)[0])
 
 
-# List pages in Database.read_cache; any upsert may touch global stories, so it clears every tenant's pages.
+# Read-cache kind of story answers; any upsert may touch global stories, so it clears every tenant's entries.
 CACHE_KIND = "stories"
 STORY_COLUMNS = (
     Story.id,
@@ -81,11 +80,6 @@ STORY_COLUMNS = (
 async def list_stories(
     db: Database, tenant: TenantRef, page: Page, *, component_id: str | None, tag: str | None
 ) -> dict[str, Any]:
-    cache_key = (page, component_id, tag)
-    cached: dict[str, Any] | None = db.read_cache.get(CACHE_KIND, tenant.id, cache_key)
-    if cached is not None:
-        return cached
-    generation = db.read_cache.generation(CACHE_KIND)
     conditions: list[Any] = [or_(Story.tenant_id == tenant.id, Story.tenant_id.is_(None))]
     if component_id is not None:
         conditions.append(Story.component_id == component_id)
@@ -115,9 +109,7 @@ async def list_stories(
                 )
                 for story_pk, value in tag_rows:
                     tags[story_pk].append(value)
-    body = page.envelope([_document(story, tags[story.id]) for story in stories], total)
-    db.read_cache.put(CACHE_KIND, tenant.id, cache_key, body, generation=generation)
-    return body
+    return page.envelope([_document(story, tags[story.id]) for story in stories], total)
 
 
 def _document(story: Any, tags: list[str]) -> dict[str, Any]:
@@ -151,13 +143,28 @@ async def upsert_stories(
                         platform=True,
                     )
                     await _upsert_one(session, resolved)
-            db.read_cache.invalidate(CACHE_KIND)
             return len(stories)
         except IntegrityError:
             continue
-    raise ProblemError(
-        Kinds.unavailable, "Stories are being updated concurrently; retry.", headers={"Retry-After": "1"}
-    )
+    raise Busy("Stories are being updated concurrently; retry.", retry_after=1)
+
+
+class StoryService:
+    def __init__(self, db: Database, tenants: TenantDirectory, cache: ReadCache | None = None) -> None:
+        self.db = db
+        self.tenants = tenants
+        self.cache = cache if cache is not None else ReadCache(0)
+
+    async def page(
+        self, viewer: TenantRef, page: Page, *, component_id: str | None, tag: str | None
+    ) -> dict[str, Any]:
+        return await list_stories(self.db, viewer, page, component_id=component_id, tag=tag)
+
+    async def upsert(self, items: Sequence[StoryIn], acting_tenant: TenantRef | None) -> int:
+        resolved = await resolve_owners(self.tenants, items, acting_tenant)
+        upserted = await upsert_stories(self.db, resolved, acting_tenant)
+        self.cache.invalidate(CACHE_KIND)
+        return upserted
 
 
 async def _upsert_one(session: Any, resolved: ResolvedStory) -> None:

@@ -8,8 +8,9 @@ were measured serving 5,961 and 867 requests, and the busy worker's queue then s
 start-up is done, and Linux hashes every new connection to one of the listening sockets: the split follows
 the connection hash, not who wakes first, and a worker still starting takes no connection at all.
 
-Only Linux balances ``SO_REUSEPORT`` sockets (BSD and macOS let the last one take everything), so elsewhere,
-with one worker, or when asked to (``reuse_port=False``), this is plain ``uvicorn.run``.
+Only Linux balances ``SO_REUSEPORT`` sockets (BSD and macOS let the last one take everything), so elsewhere or
+when asked to (``reuse_port=False``) the workers share one socket, under the same supervisor; one worker is
+plain ``uvicorn.run``.
 """
 
 from __future__ import annotations
@@ -57,13 +58,37 @@ class ReusePortListener(socket.socket):
         super().listen(backlog)
 
 
+class _Supervisor(Multiprocess):
+    """uvicorn's supervisor, letting go of the listening sockets as soon as it starts stopping the workers.
+
+    With one shared socket (``--no-reuse-port``) the supervisor holds a copy of it, which uvicorn closes only
+    once every worker has drained (up to the graceful timeout): until then the port kept listening, new
+    connections queued where no worker accepted them any more (reset when it finally closed), and a server
+    restarted on the port could not bind it ("Address already in use"). Each worker closes its own copy when
+    its shutdown starts. (With a socket per worker the supervisor's copies are never bound; closing them is a
+    no-op.)
+    """
+
+    def terminate_all(self) -> None:
+        for listener in self.sockets:
+            listener.close()
+        super().terminate_all()
+
+
 def run(app: str, *, host: str, port: int, workers: int = 1, reuse_port: bool = True, **options: Any) -> None:
-    """``uvicorn.run(app, host=…, port=…, workers=…, **options)``, a socket per worker where it balances."""
-    if workers <= 1 or not reuse_port or not REUSE_PORT_BALANCES or options.get("reload"):
+    """``uvicorn.run(app, host=…, port=…, workers=…, **options)``, a socket per worker where it balances.
+
+    Every listening socket has ``SO_REUSEADDR`` (uvicorn's shared socket and asyncio's single-worker one set
+    it too), so a restarted server binds while the previous one's connections drain or sit in TIME_WAIT.
+    """
+    if workers <= 1 or options.get("reload"):
         uvicorn.run(app, host=host, port=port, workers=workers, **options)
         return
     config = uvicorn.Config(app, host=host, port=port, workers=workers, **options)
-    supervisor = Multiprocess(config, sockets=[ReusePortListener(host, port)])
+    balanced = reuse_port and REUSE_PORT_BALANCES
+    supervisor = _Supervisor(
+        config, sockets=[ReusePortListener(host, port) if balanced else config.bind_socket()]
+    )
     supervisor.run()
     if any(worker.exitcode == STARTUP_FAILURE for worker in supervisor.processes):
         sys.exit(STARTUP_FAILURE)

@@ -16,7 +16,8 @@ from typing import Any
 
 import structlog
 
-from foundation.problems import Kinds, ProblemError, ResponseStartTracker, Violation, send_problem
+from foundation.asgi import header_block_size, header_map
+from foundation.http.problems import Kinds, ProblemError, ResponseStartTracker, Violation, send_problem
 
 Scope = dict[str, Any]
 
@@ -27,15 +28,13 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"cross-origin-resource-policy", b"same-origin"),
 )
 STRICT_CSP = b"default-src 'none'; frame-ancestors 'none'"
-# The interactive docs page loads its own scripts and styles; only that page gets a relaxed policy.
+# The interactive docs page (foundation.docs_ui) runs Swagger UI from the API's own origin: scripts, styles
+# and the OpenAPI document from 'self' only, no inline script; data: images are Swagger UI's inline SVG icons.
 DOCS_CSP = (
-    b"default-src 'none'; frame-ancestors 'none'; "
-    b"script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    b"style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    b"img-src 'self' data: https://fastapi.tiangolo.com; "
-    b"connect-src 'self'"
+    b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'; "
+    b"script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'"
 )
-DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect"})
+DOCS_PATHS = frozenset({"/docs"})
 
 
 # Everything this middleware adds to every response, per Content-Security-Policy, built once.
@@ -83,11 +82,6 @@ class ResponseHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
-
-
-def header_block_size(headers: Any) -> int:
-    """Bytes of a header block as sent: name, ": ", value and CRLF per header."""
-    return sum(len(name) + len(value) + 4 for name, value in headers)
 
 
 def json_depth_exceeds(body: bytes, limit: int) -> bool:
@@ -154,72 +148,57 @@ class RequestGuardMiddleware:
             await self.app(scope, receive, send)
             return
         headers = scope.get("headers") or []
-        if header_block_size(headers) > self.max_headers:
-            await self._reject(
-                scope,
-                receive,
-                send,
-                ProblemError(Kinds.headers_too_large, f"Request headers exceed {self.max_headers} bytes."),
-            )
-            return
-        if _NUL_IN_QUERY.search(scope.get("query_string") or b""):
-            await self._reject(scope, receive, send, _nul_problem("query", "query parameters"))
-            return
-        if scope["method"] not in ("POST", "PUT", "PATCH"):
+        problem = self._check_head(scope, headers)
+        if problem is None and scope["method"] not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
             return
-        header_map = {name.lower(): value for name, value in headers}
-        declared = header_map.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
-            await self._reject(scope, receive, send, self._too_large())
-            return
         body = bytearray()
-        more = True
-        while more:
+        while problem is None:
             message = await receive()
             if message["type"] == "http.disconnect":
                 return
             body.extend(message.get("body", b""))
-            more = message.get("more_body", False)
             if len(body) > self.max_body:
-                await self._reject(scope, receive, send, self._too_large())
-                return
-        if body:
-            content_type = header_map.get(b"content-type", b"").decode("latin-1")
-            if not _is_json(content_type):
-                await self._reject(
-                    scope,
-                    receive,
-                    send,
-                    ProblemError(
-                        Kinds.unsupported_media_type,
-                        "The request body must be JSON (Content-Type: application/json).",
-                        violations=[Violation("Content-Type", "must be application/json")],
-                    ),
-                )
-                return
-            if contains_nul_escape(bytes(body)):
-                await self._reject(scope, receive, send, _nul_problem("body", "JSON strings"))
-                return
-            if json_depth_exceeds(bytes(body), self.max_depth):
-                await self._reject(
-                    scope,
-                    receive,
-                    send,
-                    ProblemError(
-                        Kinds.validation,
-                        f"JSON nesting deeper than {self.max_depth} levels.",
-                        violations=[Violation("body", f"nesting depth must be at most {self.max_depth}")],
-                    ),
-                )
-                return
+                problem = self._too_large()
+            elif not message.get("more_body", False):
+                problem = self._check_body(header_map(headers), bytes(body)) if body else None
+                break
+        if problem is not None:
+            await send_problem(scope, receive, send, problem)
+            return
         await self.app(scope, replay_body(bytes(body), receive), send)
+
+    def _check_head(self, scope: Scope, headers: list[tuple[bytes, bytes]]) -> ProblemError | None:
+        """Header block size, NUL in the query string, a declared body over the limit."""
+        if header_block_size(headers) > self.max_headers:
+            return ProblemError(Kinds.headers_too_large, f"Request headers exceed {self.max_headers} bytes.")
+        if _NUL_IN_QUERY.search(scope.get("query_string") or b""):
+            return _nul_problem("query", "query parameters")
+        declared = header_map(headers).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+            return self._too_large()
+        return None
+
+    def _check_body(self, first: dict[bytes, bytes], body: bytes) -> ProblemError | None:
+        """A JSON media type, no NUL character, nesting within the limit."""
+        if not _is_json(first.get(b"content-type", b"").decode("latin-1")):
+            return ProblemError(
+                Kinds.unsupported_media_type,
+                "The request body must be JSON (Content-Type: application/json).",
+                violations=[Violation("Content-Type", "must be application/json")],
+            )
+        if contains_nul_escape(body):
+            return _nul_problem("body", "JSON strings")
+        if json_depth_exceeds(body, self.max_depth):
+            return ProblemError(
+                Kinds.validation,
+                f"JSON nesting deeper than {self.max_depth} levels.",
+                violations=[Violation("body", f"nesting depth must be at most {self.max_depth}")],
+            )
+        return None
 
     def _too_large(self) -> ProblemError:
         return ProblemError(Kinds.payload_too_large, f"The request body exceeds {self.max_body} bytes.")
-
-    async def _reject(self, scope: Scope, receive: Any, send: Any, problem: ProblemError) -> None:
-        await send_problem(scope, receive, send, problem)
 
 
 def replay_body(body: bytes, original_receive: Any) -> Any:
@@ -270,7 +249,7 @@ class Deadlines:
         return False
 
     def _expire(self) -> None:
-        assert self._loop is not None
+        assert self._loop is not None  # noqa: S101  # type narrowing, checked by the caller
         now = self._loop.time()
         expired = []
         for task, deadline in self._deadlines.items():
@@ -301,7 +280,7 @@ class TimeoutMiddleware:
             return
         tracker = ResponseStartTracker(send)
         task = asyncio.current_task()
-        assert task is not None  # ASGI servers run each request in a task
+        assert task is not None  # noqa: S101  # ASGI servers run each request in a task
         self.deadlines.watch(task)
         try:
             await self.app(scope, receive, tracker)

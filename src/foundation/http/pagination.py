@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Query
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
-from foundation.problems import Kinds, ProblemError, Violation
+from foundation.http.problems import Kinds, ProblemError, Violation
 
 DEFAULT_PAGE_SIZE = 25
 MAX_PAGE_SIZE = 100
@@ -46,18 +45,20 @@ class Page:
         }
 
 
-# async: FastAPI runs plain `def` dependencies in a thread pool, a hand-off per request.
-async def pagination(
-    page: Annotated[int, Query(ge=1, description="Page number, from 1.")] = 1,
-    page_size: Annotated[
-        int | None, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per page (default 25).")
-    ] = None,
-    per_page: Annotated[int | None, Query(ge=1, le=MAX_PAGE_SIZE, description="Alias of page_size.")] = None,
-) -> Page:
-    if page_size is not None and per_page is not None and page_size != per_page:
-        raise ProblemError(
-            Kinds.pagination,
-            "page_size and per_page were both given with different values.",
-            violations=[Violation("per_page", "must equal page_size when both are given")],
-        )
-    return Page(page, page_size or per_page or DEFAULT_PAGE_SIZE)
+class PageQuery(BaseModel):
+    """The query parameters of a list endpoint (endpoint declarations use it or a subclass as ``query``)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    page: int = Field(1, ge=1, description="Page number, from 1.")
+    page_size: int | None = Field(None, ge=1, le=MAX_PAGE_SIZE, description="Items per page (default 25).")
+    per_page: int | None = Field(None, ge=1, le=MAX_PAGE_SIZE, description="Alias of page_size.")
+
+    def to_page(self) -> Page:
+        if self.page_size is not None and self.per_page is not None and self.page_size != self.per_page:
+            raise ProblemError(
+                Kinds.pagination,
+                "page_size and per_page were both given with different values.",
+                violations=[Violation("per_page", "must equal page_size when both are given")],
+            )
+        return Page(self.page, self.page_size or self.per_page or DEFAULT_PAGE_SIZE)

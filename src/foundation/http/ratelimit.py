@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import structlog
-from fastapi import Request
 from limits import RateLimitItem, RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, Storage
 from limits.storage import storage_from_string
 
+from foundation.http.problems import Kinds, ProblemError
 from foundation.observability import metrics
-from foundation.problems import Kinds, ProblemError
 from foundation.settings import Settings
 
 log = structlog.get_logger(component="foundation.ratelimit")
@@ -60,17 +59,6 @@ class Decision:
             "RateLimit-Remaining": str(self.remaining),
             "RateLimit-Reset": str(self.reset_seconds),
         }
-
-
-# Request-state attribute set by a layer that spent the budget before handing the request on.
-SPENT_BUDGET = "ratelimit_spent"
-
-
-@dataclass(frozen=True)
-class SpentBudget:
-    tenant_key: str
-    endpoint: EndpointClass
-    decision: Decision | None
 
 
 class RateLimiter:
@@ -119,28 +107,5 @@ class RateLimiter:
 
 
 def _async_redis_uri(url: str | None) -> str:
-    assert url is not None
+    assert url is not None  # noqa: S101  # type narrowing, checked by the caller
     return url if url.startswith("async+") else f"async+{url}"
-
-
-async def enforce(request: Request, tenant_key: str, tenant_label: str, endpoint: EndpointClass) -> None:
-    limiter: RateLimiter = request.app.state.rate_limiter
-    if not limiter.enabled:
-        return
-    spent: SpentBudget | None = getattr(request.state, SPENT_BUDGET, None)
-    if spent is not None and spent.tenant_key == tenant_key and spent.endpoint is endpoint:
-        decision = spent.decision  # charged already by the response cache; never charge a request twice
-    else:
-        decision = await limiter.hit(tenant_key, endpoint)
-    if decision is None:
-        return
-    headers = decision.headers()
-    request.state.ratelimit_headers = headers
-    if not decision.allowed:
-        metrics.rate_limited.labels(tenant_label, endpoint.value).inc()
-        retry_after = str(max(1, decision.reset_seconds))
-        raise ProblemError(
-            Kinds.rate_limit,
-            f"Rate limit of {decision.limit} requests per minute exceeded for {endpoint.value}.",
-            headers={**headers, "Retry-After": retry_after},
-        )

@@ -14,7 +14,8 @@ JSON_MEDIA_TYPE = "application/json; charset=utf-8"
 
 def rfc3339(value: datetime) -> str:
     """UTC with millisecond precision and a ``Z`` suffix, e.g. ``2026-01-31T12:00:00.123Z``."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    # isoformat pads the year to four digits (strftime's %Y gives "423" for year 423 on glibc: not RFC 3339).
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").removesuffix("+00:00") + "Z"
 
 
 def canonical_json(value: Any) -> str:

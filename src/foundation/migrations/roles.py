@@ -6,6 +6,10 @@ row-level security; it may read tenants and read/write the tenant-owned tables, 
 call the three cross-tenant maintenance functions of migration 0006 (aggregates and the purge only).
 Its password comes from ``FOUNDATION_DATABASE_URL`` when that URL names the role, else from
 ``FOUNDATION_DB_APP_PASSWORD``.
+
+The owner needs CREATEROLE (or to be a superuser) to create and update that role; :func:`check_owner` says so
+before any migration runs. When both URLs name the same role there is nothing to separate: no application
+role is made (:data:`SAME_ROLE`), and `foundation db upgrade` says how to create one.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ DATA_TABLES = (
     "scaffold_registrations",
     "idempotency_records",
     "sc_samples",
+    "sc_targets",
     "stories",
     "story_tags",
     "sc001_histograms",  # written by the sc_samples triggers, in the writer's tenant context
@@ -37,18 +42,81 @@ MAINTENANCE_FUNCTIONS = (
 )
 
 
-def ensure_application_role(settings: Settings) -> None:
+NOT_POSTGRES = "not-postgres"
+SAME_ROLE = "same-role"
+APPLIED = "applied"
+
+
+class RoleSetupError(ValueError):
+    """The owner connection cannot manage the application role (raised before any migration)."""
+
+
+def plan(settings: Settings) -> str:
+    """What `db upgrade` will do about the application role: NOT_POSTGRES, SAME_ROLE or APPLIED."""
     if not settings.effective_migration_url.startswith("postgresql"):
+        return NOT_POSTGRES
+    app_user = make_url(settings.database_url).username
+    if app_user != settings.db_app_role and make_url(settings.effective_migration_url).username == app_user:
+        return SAME_ROLE  # one URL for both: development without a dedicated role
+    return APPLIED
+
+
+def check_owner(settings: Settings) -> None:
+    """Before migrating: the owner must be able to create/alter the application role (CREATEROLE)."""
+    if plan(settings) != APPLIED:
         return
+    if not ROLE_NAME.match(settings.db_app_role):
+        raise RoleSetupError(f"invalid FOUNDATION_DB_APP_ROLE {settings.db_app_role!r}")
+    owner, superuser, createrole = asyncio.run(_owner_flags(settings.effective_migration_url))
+    if not (superuser or createrole):
+        raise RoleSetupError(
+            f'the owner role "{owner}" (FOUNDATION_MIGRATION_DATABASE_URL) cannot create the application '
+            f'role "{settings.db_app_role}": it needs CREATEROLE (run as a superuser: ALTER ROLE "{owner}" '
+            "CREATEROLE); nothing was migrated"
+        )
+
+
+def same_role_notice(settings: Settings) -> str:
+    owner = make_url(settings.effective_migration_url).username
+    return (
+        "note: no application role was created: FOUNDATION_DATABASE_URL and the migration URL connect as "
+        f'the same role "{owner}", so the API would run as the schema owner and row-level security would not '
+        "isolate tenants (the production profile refuses to start that way). To create one, run again with "
+        "FOUNDATION_MIGRATION_DATABASE_URL=<this owner URL> and FOUNDATION_DATABASE_URL="
+        f"postgresql+asyncpg://{settings.db_app_role}:<password>@<host>:<port>/<database> "
+        "(docs/operations.md)"
+    )
+
+
+async def _owner_flags(owner_url: str) -> tuple[str, bool, bool]:
+    engine = create_async_engine(owner_url)
+    try:
+        async with engine.connect() as connection:
+            row = (
+                await connection.execute(
+                    text(
+                        "SELECT current_user, rolsuper, rolcreaterole FROM pg_roles "
+                        "WHERE rolname = current_user"
+                    )
+                )
+            ).one()
+    finally:
+        await engine.dispose()
+    return str(row[0]), bool(row[1]), bool(row[2])
+
+
+def ensure_application_role(settings: Settings) -> str:
+    """Create or update the application role; returns what was done (NOT_POSTGRES, SAME_ROLE, APPLIED)."""
+    outcome = plan(settings)
+    if outcome != APPLIED:
+        return outcome
     role = settings.db_app_role
     if not ROLE_NAME.match(role):
         raise ValueError(f"invalid FOUNDATION_DB_APP_ROLE {role!r}")
     app_url = make_url(settings.database_url)
     password = app_url.password if app_url.username == role else settings.db_app_password
-    if app_url.username != role and make_url(settings.effective_migration_url).username == app_url.username:
-        # Same URL for both: nothing to separate (development without a dedicated role).
-        return
     asyncio.run(_apply(settings.effective_migration_url, role, str(password) if password else None))
+    return outcome
 
 
 async def _apply(owner_url: str, role: str, password: str | None) -> None:

@@ -71,15 +71,9 @@ rate_limit_store_errors = Counter(
 )
 response_cache = Counter(
     "foundation_response_cache_total",
-    "Cacheable reads by result: hit (answered from memory), stale (an expired entry answered while one"
-    " request refreshes it), miss (answered by the full stack and kept).",
+    "Admitted cacheable reads by result: hit (answered from memory), refresh (the entry was due for refresh:"
+    " recomputed by the route and kept), miss (no usable entry: answered by the route and kept).",
     ["route", "result"],
-)
-scaffold_fast_path = Counter(
-    "foundation_scaffold_fast_path_total",
-    "Scaffold POSTs by path: answered (registered without the framework's routing) or handed_over (to the"
-    " full stack: first request of a tenant, header, token, budget, body or registration problem).",
-    ["result"],
 )
 event_loop_lag = Histogram(
     "foundation_event_loop_lag_seconds",

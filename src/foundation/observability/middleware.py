@@ -15,9 +15,9 @@ import structlog
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
-from foundation.http.context import trace_id_of
 from foundation.observability import logging as logging_config
 from foundation.observability import metrics
+from foundation.observability.context import trace_id_of
 
 access_log = structlog.get_logger(component="foundation.access")
 

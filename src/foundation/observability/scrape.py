@@ -27,6 +27,8 @@ log = structlog.get_logger(component="foundation.metrics")
 class Sc001Source(Protocol):
     async def read(self) -> Sc001SnapshotLike: ...
 
+    async def dispose(self) -> None: ...
+
 
 class Sc001SnapshotLike(Protocol):
     @property
@@ -63,6 +65,11 @@ class MetricsEndpoint:
             self._inflight.add_done_callback(self._forget)
         # shield: a scrape that disconnects must not cancel the render the others wait for.
         return await asyncio.shield(self._inflight)
+
+    async def close(self) -> None:
+        """Release what the database part holds (its engine; no connection stays open between scrapes)."""
+        if self.sc001 is not None:
+            await self.sc001.dispose()
 
     def _forget(self, future: asyncio.Future[bytes]) -> None:
         if self._inflight is future:

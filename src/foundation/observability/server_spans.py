@@ -23,10 +23,8 @@ guard when exported.
 
 from __future__ import annotations
 
-import os
-import re
 import traceback
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from importlib import metadata
 from time import time_ns
 from typing import TYPE_CHECKING, Any
@@ -41,19 +39,15 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util import types
 
+from foundation.observability.header_capture import HeaderCapture
 from foundation.observability.middleware import QUIET_PATHS
 
 if TYPE_CHECKING:
-    from foundation.observability.tracing import FoundationTracerProvider
+    from foundation.observability.provider import FoundationTracerProvider
 
 
 # Methods named as-is; anything else is "_OTHER" (HTTP semantic conventions: bounded span names).
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
-
-CAPTURE_REQUEST = "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST"
-CAPTURE_RESPONSE = "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_RESPONSE"
-SANITIZE_FIELDS = "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS"
-SANITIZED = "[REDACTED]"
 
 
 class _AsgiHeaders(Getter[list[tuple[bytes, bytes]]]):
@@ -76,35 +70,6 @@ def _distribution_version() -> str | None:
         return metadata.version("iabank-foundation")
     except metadata.PackageNotFoundError:  # running from a source tree that was never installed
         return None
-
-
-def _pattern(variable: str) -> re.Pattern[str] | None:
-    """A comma-separated list of header-name regexes from the environment, matched in full, any case."""
-    items = [item.strip() for item in os.environ.get(variable, "").split(",") if item.strip()]
-    return re.compile("|".join(f"(?:{item})" for item in items), re.IGNORECASE) if items else None
-
-
-class HeaderCapture:
-    """Which request/response headers become ``http.{request|response}.header.<name>`` attributes."""
-
-    def __init__(self) -> None:
-        self.request = _pattern(CAPTURE_REQUEST)
-        self.response = _pattern(CAPTURE_RESPONSE)
-        self.sanitize = _pattern(SANITIZE_FIELDS)
-
-    def attributes(
-        self, pattern: re.Pattern[str], prefix: str, headers: Iterable[tuple[bytes, bytes]]
-    ) -> dict[str, tuple[str, ...]]:
-        captured: dict[str, list[str]] = {}
-        for raw_name, raw_value in headers:
-            name = raw_name.decode("latin-1").lower()
-            if not pattern.fullmatch(name):
-                continue
-            value = raw_value.decode("latin-1")
-            if self.sanitize is not None and self.sanitize.search(name):
-                value = SANITIZED
-            captured.setdefault(f"{prefix}{name.replace('-', '_')}", []).append(value)
-        return {key: tuple(values) for key, values in captured.items()}
 
 
 class RequestSpan(trace.Span, ReadableSpan):

@@ -15,12 +15,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
-from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from foundation.observability import metrics, otlp_env
 from foundation.observability.otlp_spans import OtlpHttpSpanExporter
 from foundation.observability.pii import PiiRedactingSpanExporter
+from foundation.observability.provider import FoundationTracerProvider
 
 DEFAULT_SERVICE_NAME = "iabank-foundation"
 
@@ -67,27 +68,6 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
         if full and span.context is not None and span.context.trace_flags.sampled:
             self._queue_full_drops.inc()
         super().on_end(span)
-
-
-class FoundationTracerProvider(TracerProvider):
-    """The SDK's provider, which also takes finished spans made outside its tracers.
-
-    The server spans (:mod:`foundation.observability.server_spans`) are recorded without the SDK's mutable
-    span and reach the same span processors, with the same resource, sampler, id generator and limits, here.
-    """
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.span_limits = SpanLimits()  # the OTEL_SPAN_* / OTEL_ATTRIBUTE_* limits, as the SDK reads them
-        self._processors: list[SpanProcessor] = []
-
-    def add_span_processor(self, span_processor: SpanProcessor) -> None:
-        super().add_span_processor(span_processor)
-        self._processors.append(span_processor)
-
-    def emit(self, span: ReadableSpan) -> None:
-        for processor in self._processors:
-            processor.on_end(span)
 
 
 export_configured = otlp_env.export_configured

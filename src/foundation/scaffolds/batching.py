@@ -21,15 +21,15 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
 
 from foundation.db import Database
-from foundation.problems import ProblemError
+from foundation.errors import DomainError
 from foundation.scaffolds import service
-from foundation.success_metrics.service import samples_changed
 from foundation.tenancy.service import TenantRef
 
 # Largest batch per backend, measured with wrk at 50 connections. SQLite (a batch runs on the event loop):
@@ -47,9 +47,17 @@ class _Waiting:
 
 
 class RegistrationQueue:
-    def __init__(self, db: Database, ttl: timedelta, *, max_batch: int | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        ttl: timedelta,
+        *,
+        max_batch: int | None = None,
+        samples_changed: Callable[[uuid.UUID], None] = lambda tenant_id: None,
+    ) -> None:
         self.db = db
         self.ttl = ttl
+        self.samples_changed = samples_changed  # told after a batch committed SC-001 samples
         self.max_batch = max_batch or MAX_BATCH.get(db.engine.dialect.name, DEFAULT_MAX_BATCH)
         self._waiting: dict[uuid.UUID, deque[_Waiting]] = {}
         self._workers: dict[uuid.UUID, asyncio.Task[None]] = {}
@@ -107,7 +115,7 @@ class RegistrationQueue:
             return
         created_samples = False
         for waiting, result in zip(batch, results, strict=True):
-            if isinstance(result, ProblemError):
+            if isinstance(result, DomainError):
                 _fail(waiting.answer, result)
                 continue
             created_samples |= (
@@ -116,7 +124,7 @@ class RegistrationQueue:
             if not waiting.answer.done():
                 waiting.answer.set_result(result)
         if created_samples:
-            samples_changed(self.db, tenant.id)
+            self.samples_changed(tenant.id)
 
     async def _settle_one_by_one(self, tenant: TenantRef, batch: list[_Waiting]) -> None:
         for waiting in batch:
@@ -127,6 +135,8 @@ class RegistrationQueue:
             except Exception as exc:
                 _fail(waiting.answer, exc)
                 continue
+            if result.outcome is service.Outcome.created and waiting.attempt.request.durationMs is not None:
+                self.samples_changed(tenant.id)
             if not waiting.answer.done():
                 waiting.answer.set_result(result)
 

@@ -135,7 +135,7 @@ async def purge_periodically(db: Database, interval_seconds: float, batch_size: 
     The first delay is randomised so instances started together do not purge together; each round is
     cheap when nothing expired. Failures are logged and the next round runs as planned.
     """
-    delay = min(interval_seconds, 60.0) * random.uniform(0.5, 1.0)
+    delay = min(interval_seconds, 60.0) * random.uniform(0.5, 1.0)  # noqa: S311  # jitter, not a secret
     while True:
         await asyncio.sleep(delay)
         delay = interval_seconds

@@ -1,55 +1,29 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from foundation.auth.scopes import requires
-from foundation.http.etag import CONDITIONAL_CACHE_CONTROL, if_none_match_matches, is_wildcard
-from foundation.http.idempotency import idempotency_key
+from foundation.admission.endpoints import Endpoint
+from foundation.admission.routing import Admitted, declare, path_parameter
+from foundation.asgi import header_text
+from foundation.errors import NotFound
+from foundation.http.etag import conditional_response, if_none_match_matches, is_wildcard
 from foundation.http.openapi import conditional_get_responses, problem_responses, success_headers
+from foundation.http.problems import Kinds, ProblemError
+from foundation.http.provide import provide
 from foundation.http.ratelimit import EndpointClass
 from foundation.http.responses import JsonResponse
 from foundation.observability import metrics
-from foundation.problems import Kinds, ProblemError
 from foundation.scaffolds import service
-from foundation.scaffolds.batching import RegistrationQueue
+from foundation.scaffolds.registry import ScaffoldService
 from foundation.scaffolds.schemas import FEATURE_SLUG, MAX_FEATURE_SLUG, ScaffoldRequest, ScaffoldResponse
-from foundation.tenancy.dependencies import limited_path_tenant
 from foundation.tenancy.service import TenantRef
 
-
-class OutcomeRecordingRoute(APIRoute):
-    """Counts every scaffold POST in ``foundation_scaffold_registrations_total`` by its outcome."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-        if "POST" not in (self.methods or ()):
-            return handler
-
-        async def recording_handler(request: Request) -> Response:
-            try:
-                response = await handler(request)
-            except (ProblemError, RequestValidationError) as exc:
-                status = exc.kind.status if isinstance(exc, ProblemError) else 400
-                _count(request, status)
-                raise
-            _count(request, response.status_code)
-            return response
-
-        return recording_handler
-
-
-def _count(request: Request, status: int) -> None:
-    tenant = getattr(request.state, "tenant", None)
-    if tenant is None:
-        return  # rejected before the tenant was known: not a registration attempt of any tenant
-    count_outcome(tenant, status)
+router = APIRouter(tags=["scaffolding"])
+Scaffolds = Annotated[ScaffoldService, Depends(provide(ScaffoldService))]
 
 
 def count_outcome(tenant: TenantRef, status: int) -> None:
@@ -65,24 +39,37 @@ def count_outcome(tenant: TenantRef, status: int) -> None:
     metrics.scaffold_registrations.labels(tenant.slug, outcome).inc()
 
 
-router = APIRouter(
-    prefix="/api/v1/tenants/{tenantId}/features/scaffold",
-    tags=["scaffolding"],
-    route_class=OutcomeRecordingRoute,
+REGISTER_SCAFFOLD = Endpoint(
+    "POST",
+    "/api/v1/tenants/{tenantId}/features/scaffold",
+    scopes=("scaffolding.write",),
+    budget=EndpointClass.scaffold,
+    idempotent=True,
+    body=ScaffoldRequest,
+    direct=True,
+    on_answer=count_outcome,
 )
-IfNoneMatch = Annotated[str | None, Header(alias="If-None-Match")]
+READ_SCAFFOLD = Endpoint(
+    "GET",
+    "/api/v1/tenants/{tenantId}/features/scaffold/{featureSlug}",
+    scopes=("scaffolding.write", "metrics.read"),
+    budget=EndpointClass.scaffold_read,
+    conditional=True,
+    direct=True,
+)
+
 _REPLAY_HEADER = {
     "Idempotent-Replayed": {"description": "Present (true) on replays.", "schema": {"type": "string"}}
 }
 _ECHO_HEADER = {"Idempotency-Key": {"description": "Echo of the request key.", "schema": {"type": "string"}}}
 
 
-@router.post(
-    "",
+@declare(
+    router,
+    REGISTER_SCAFFOLD,
     summary="Register a feature scaffold",
     status_code=201,
     response_model=ScaffoldResponse,
-    dependencies=[requires("scaffolding.write")],
     responses={
         201: {"headers": success_headers(etag=True, location=True, extra=_ECHO_HEADER)},
         200: {
@@ -103,20 +90,26 @@ _ECHO_HEADER = {"Idempotency-Key": {"description": "Echo of the request key.", "
         },
         **problem_responses(400, 404, 412, 413, 422, 429),
     },
+    openapi_extra={
+        "parameters": [
+            {
+                "name": "If-None-Match",
+                "in": "header",
+                "required": False,
+                "description": "On a replay: a matching ETag answers 304, * answers 412.",
+                "schema": {"type": "string"},
+            }
+        ]
+    },
 )
-async def register_scaffold(
-    request: Request,
-    body: ScaffoldRequest,
-    tenant: Annotated[TenantRef, Depends(limited_path_tenant(EndpointClass.scaffold))],
-    key: Annotated[str, Depends(idempotency_key)],
-    if_none_match: IfNoneMatch = None,
-) -> Response:
-    registrations: RegistrationQueue = request.app.state.registrations
-    result = await registrations.register(tenant, service.Attempt.of(key, body))
+async def register_scaffold(request: Request, admission: Admitted, scaffolds: Scaffolds) -> Response:
+    key = admission.idempotency_key
+    result = await scaffolds.register(admission.subject, key, admission.body)
     headers = {"ETag": result.etag, "Location": result.location, "Idempotency-Key": key}
     if result.outcome is service.Outcome.created:
         return JsonResponse(result.representation, status_code=201, headers=headers)
     headers["Idempotent-Replayed"] = "true"
+    if_none_match = header_text(request.scope, b"if-none-match")
     if is_wildcard(if_none_match):
         raise ProblemError(
             Kinds.precondition,
@@ -128,29 +121,21 @@ async def register_scaffold(
     return JsonResponse(result.representation, status_code=200, headers=headers)
 
 
-@router.get(
-    "/{featureSlug}",
+@declare(
+    router,
+    READ_SCAFFOLD,
     summary="Read a scaffold registration",
     response_model=ScaffoldResponse,
-    dependencies=[requires("scaffolding.write", "metrics.read")],
     responses={
         200: {"headers": success_headers(etag=True)},
         **conditional_get_responses(),
         **problem_responses(400, 404, 429),
     },
+    openapi_extra={"parameters": [path_parameter("featureSlug", "Feature slug; unknown ones are 404.")]},
 )
-async def get_scaffold(
-    request: Request,
-    feature_slug: Annotated[
-        str, Path(alias="featureSlug", description="Feature slug; unknown ones are 404.")
-    ],
-    tenant: Annotated[TenantRef, Depends(limited_path_tenant(EndpointClass.scaffold_read))],
-    if_none_match: IfNoneMatch = None,
-) -> Response:
+async def get_scaffold(request: Request, admission: Admitted, scaffolds: Scaffolds) -> Response:
+    tenant, feature_slug = admission.subject, request.path_params["featureSlug"]
     if len(feature_slug) > MAX_FEATURE_SLUG or not re.fullmatch(FEATURE_SLUG, feature_slug):
-        raise ProblemError(Kinds.not_found, f"No scaffold registration {feature_slug!r} for {tenant.slug}.")
-    document, etag = await service.get_registration(request.app.state.db, tenant, feature_slug)
-    headers = {"ETag": etag, "Cache-Control": CONDITIONAL_CACHE_CONTROL}
-    if if_none_match_matches(if_none_match, etag):
-        return Response(status_code=304, headers=headers)
-    return JsonResponse(document, headers=headers)
+        raise NotFound(f"No scaffold registration {feature_slug!r} for {tenant.slug}.")
+    document, etag = await scaffolds.get(tenant, feature_slug)
+    return conditional_response(request.scope, document, etag)

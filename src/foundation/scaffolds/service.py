@@ -20,13 +20,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from foundation.db import Database, utcnow
+from foundation.errors import (
+    DomainError,
+    FeatureAlreadyRegistered,
+    IdempotencyInProgress,
+    IdempotencyKeyReused,
+    NotFound,
+)
 from foundation.http.etag import weak_etag_of_canonical
 from foundation.http.idempotency import fingerprint
 from foundation.http.responses import canonical_json, rfc3339
-from foundation.problems import Kinds, ProblemError
 from foundation.scaffolds.models import IdempotencyRecord, ScaffoldRegistration
 from foundation.scaffolds.schemas import ScaffoldRequest
-from foundation.success_metrics.service import NewSample, record_samples, sample_document, samples_changed
+from foundation.success_metrics.service import NewSample, record_samples, sample_document
 from foundation.tenancy.service import TenantRef
 
 MAX_ATTEMPTS = 4
@@ -64,8 +70,8 @@ class Attempt:
         return cls(key, request, payload, fingerprint(payload))
 
 
-# What an attempt ends in: the registration (created or replayed) or the Problem to answer.
-Result = Registration | ProblemError
+# What an attempt ends in: the registration (created or replayed) or the refusal.
+Result = Registration | DomainError
 
 
 async def register(db: Database, tenant: TenantRef, attempt: Attempt, ttl: timedelta) -> Registration:
@@ -76,14 +82,10 @@ async def register(db: Database, tenant: TenantRef, attempt: Attempt, ttl: timed
                 [result] = await register_batch(connection, tenant, [attempt], ttl)
         except IntegrityError:
             continue  # a concurrent request committed first: classify against what it wrote
-        if isinstance(result, ProblemError):
+        if isinstance(result, DomainError):
             raise result
-        if result.outcome is Outcome.created and attempt.request.durationMs is not None:
-            samples_changed(db, tenant.id)
         return result
-    raise ProblemError(
-        Kinds.idempotency_conflict, "A request with this Idempotency-Key is still being processed; retry."
-    )
+    raise IdempotencyInProgress("A request with this Idempotency-Key is still being processed; retry.")
 
 
 async def register_batch(
@@ -159,11 +161,10 @@ async def register_batch(
             results.append(_replay(tenant, attempt, record, stored))
         elif attempt.request.featureSlug in slugs_taken:
             results.append(
-                ProblemError(
-                    Kinds.feature_conflict,
+                FeatureAlreadyRegistered(
                     f"Feature {attempt.request.featureSlug!r} is already registered for {tenant.slug} "
                     "under another key.",
-                    headers={"Location": location_of(tenant.id, attempt.request.featureSlug)},
+                    location=location_of(tenant.id, attempt.request.featureSlug),
                 )
             )
         else:
@@ -177,12 +178,10 @@ async def register_batch(
 
 def _replay(tenant: TenantRef, attempt: Attempt, record: Any, stored: dict[Any, Any]) -> Result:
     if record.fingerprint != attempt.fingerprint:
-        return ProblemError(
-            Kinds.idempotency_mismatch, "This Idempotency-Key was already used with a different payload."
-        )
+        return IdempotencyKeyReused("This Idempotency-Key was already used with a different payload.")
     row = stored.get(record.scaffold_id)
     if row is None:  # cannot happen with the foreign key, but never answer 500 for it
-        return ProblemError(Kinds.idempotency_conflict, "The original registration is missing.")
+        return IdempotencyInProgress("The original registration is missing.")
     return Registration(
         Outcome.replayed, row.document.encode(), row.etag, location_of(tenant.id, row.feature_slug)
     )
@@ -271,7 +270,7 @@ async def get_registration(db: Database, tenant: TenantRef, feature_slug: str) -
             )
         ).first()
     if row is None:
-        raise ProblemError(Kinds.not_found, f"No scaffold registration {feature_slug!r} for {tenant.slug}.")
+        raise NotFound(f"No scaffold registration {feature_slug!r} for {tenant.slug}.")
     return row.document.encode(), row.etag
 
 

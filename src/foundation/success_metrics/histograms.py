@@ -43,17 +43,23 @@ def band(column: str, low: int = 0, high: int = 41) -> str:
 
 
 # The busiest tenants by band, then slug (code-point order, as tenant_series.kept_tenants), keep their row;
-# the others are summed into one "__other__" row (NULL sums when nobody is folded).
+# the others are summed into one "__other__" row (NULL sums when nobody is folded). Assembled from constants
+# (column names, bucket bounds); the only value, max_tenants, is a bound parameter.
 _COLUMNS = ", ".join(f"h.{c}" for c in SC001_BUCKET_COLUMNS)
+_SUMS = ", ".join(f"sum(h.{c})" for c in SC001_BUCKET_COLUMNS)
 SQLITE_TENANTS = text(
-    "WITH kept AS (SELECT h.tenant_id AS id_ FROM sc001_histograms h JOIN tenants t ON t.id = h.tenant_id "
-    f"WHERE h.observations > 0 ORDER BY {band('h.observations')} DESC, t.slug LIMIT :max_tenants) "
-    f"SELECT t.slug, h.observations, h.total_minutes, {_COLUMNS} "
-    "FROM sc001_histograms h JOIN tenants t ON t.id = h.tenant_id "
-    "WHERE h.tenant_id IN (SELECT id_ FROM kept) "
-    f"UNION ALL SELECT '{OTHER_TENANT}', sum(h.observations), sum(h.total_minutes), "
-    + ", ".join(f"sum(h.{c})" for c in SC001_BUCKET_COLUMNS)
-    + " FROM sc001_histograms h WHERE h.observations > 0 AND h.tenant_id NOT IN (SELECT id_ FROM kept)"
+    " ".join(
+        [
+            "WITH kept AS (SELECT h.tenant_id AS id_",
+            "FROM sc001_histograms h JOIN tenants t ON t.id = h.tenant_id",
+            f"WHERE h.observations > 0 ORDER BY {band('h.observations')} DESC, t.slug LIMIT :max_tenants)",
+            f"SELECT t.slug, h.observations, h.total_minutes, {_COLUMNS}",
+            "FROM sc001_histograms h JOIN tenants t ON t.id = h.tenant_id",
+            "WHERE h.tenant_id IN (SELECT id_ FROM kept)",
+            f"UNION ALL SELECT '{OTHER_TENANT}', sum(h.observations), sum(h.total_minutes), {_SUMS}",
+            "FROM sc001_histograms h WHERE h.observations > 0 AND h.tenant_id NOT IN (SELECT id_ FROM kept)",
+        ]
+    )
 )
 SQLITE_RECENT = text(
     "SELECT t.slug, s.feature_slug, s.value FROM sc_samples s JOIN tenants t ON t.id = s.tenant_id "

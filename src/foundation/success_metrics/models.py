@@ -3,7 +3,18 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, Float, ForeignKey, Index, String, UniqueConstraint, Uuid, text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    PrimaryKeyConstraint,
+    String,
+    UniqueConstraint,
+    Uuid,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from foundation.db import Base, UTCDateTime, utcnow
@@ -73,3 +84,16 @@ class Sc001Histogram(Base):
     tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("tenants.id"), primary_key=True)
     observations: Mapped[int] = mapped_column(BigInteger)
     total_minutes: Mapped[float] = mapped_column(Float)
+
+
+class ScTarget(Base):
+    """A tenant's own target for one criterion; criteria without a row use the deployment's default
+    (``FOUNDATION_SC_TARGET_*``)."""
+
+    __tablename__ = "sc_targets"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "code"),)
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("tenants.id"))
+    code: Mapped[str] = mapped_column(String(6))
+    value: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

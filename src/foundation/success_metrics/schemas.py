@@ -1,20 +1,25 @@
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
+    ConfigDict,
     Field,
+    GetJsonSchemaHandler,
     StringConstraints,
+    model_validator,
 )
 
-from foundation.http.pagination import PaginationInfo
+from foundation.http.pagination import PageQuery, PaginationInfo
+from foundation.success_metrics.scorecard import BY_CODE, WINDOW_DESCRIPTION, WINDOW_PATTERN, target_problem
 
 ScCode = Annotated[str, StringConstraints(pattern=r"^SC-00[1-5]$", strict=True)]
 FeatureSlug = Annotated[
@@ -80,3 +85,113 @@ class SampleOut(BaseModel):
 class SamplePage(BaseModel):
     data: list[SampleOut]
     pagination: PaginationInfo
+
+
+class SampleQuery(PageQuery):
+    code: ScCode | None = Field(None, description="SC-001..SC-005")
+    since: Rfc3339 | None = Field(None, description="RFC 3339 with an offset, inclusive.")
+
+
+# --- scorecard (api.md §3) -------------------------------------------------------------------------------
+
+
+class Aggregate(StrEnum):
+    p95 = "p95"
+    latest = "latest"
+    mean = "mean"
+    sum = "sum"
+
+
+class Status(StrEnum):
+    met = "met"
+    missed = "missed"
+    no_data = "no_data"
+
+
+class Target(BaseModel):
+    aggregate: Aggregate
+    op: Literal["<=", ">="]
+    value: float
+    unit: str = Field(description="min (SC-001), % (SC-002..SC-004) or incidents (SC-005).")
+
+
+class CriterionOut(BaseModel):
+    code: str = Field(pattern=r"^SC-00[1-5]$")
+    title: str
+    target: Target
+    value: float | None = Field(
+        description="The aggregate over the period, rounded to 6 decimals; null without samples."
+    )
+    samples: int = Field(ge=0, description="Samples in the period (the window; the quarter for SC-005).")
+    status: Status
+    lastCollectedAt: datetime | None = Field(description="Newest sample of the period.")
+
+
+class Period(BaseModel):
+    from_: datetime = Field(alias="from")
+    to: datetime
+
+
+class ScorecardOut(BaseModel):
+    tenantId: uuid.UUID
+    window: Period = Field(description="[to - window, to], both ends inclusive; `to` is the request time.")
+    quarter: Period = Field(
+        description="The calendar quarter (UTC) containing window.to, up to window.to: the period of SC-005."
+    )
+    criteria: Annotated[list[CriterionOut], Field(min_length=5, max_length=5)]
+
+
+def _target_value_schema(code: str) -> dict[str, Any]:
+    criterion = BY_CODE[code]
+    lower = "exclusiveMinimum" if criterion.strict_minimum else "minimum"
+    number = {"type": "number", lower: criterion.minimum, "maximum": criterion.maximum}
+    return {"anyOf": [number, {"type": "null"}], "description": f"{criterion.unit}; null: the default again."}
+
+
+class TargetIn(BaseModel):
+    """One criterion's target for this tenant; the range depends on the code (documented per code)."""
+
+    code: ScCode
+    value: Annotated[float, Field(strict=True, allow_inf_nan=False)] | None = Field(
+        description="The tenant's target; null drops it (the deployment default applies again)."
+    )
+
+    @model_validator(mode="after")
+    def _in_range(self) -> TargetIn:
+        if self.value is not None:
+            problem = target_problem(self.code, self.value)
+            if problem:
+                raise ValueError(problem)
+        return self
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: GetJsonSchemaHandler) -> dict[str, Any]:
+        # Exactly what validation accepts: one alternative per group of codes sharing a range.
+        groups = [["SC-001"], ["SC-002", "SC-003", "SC-004"], ["SC-005"]]
+        return {
+            "title": "TargetIn",
+            "description": "SC-001: minutes, > 0; SC-002..SC-004: percent, 0..100; SC-005: incidents, >= 0.",
+            "oneOf": [
+                {
+                    "type": "object",
+                    "required": ["code", "value"],
+                    "properties": {"code": {"enum": codes}, "value": _target_value_schema(codes[0])},
+                }
+                for codes in groups
+            ],
+        }
+
+
+class TargetsIn(BaseModel):
+    targets: Annotated[list[TargetIn], Field(min_length=1, max_length=5)] = Field(
+        description="Applied in order: when a code appears more than once, its last item wins."
+    )
+
+
+class ScorecardQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    # Documented, checked by the service: it answers a readable violation naming `window`.
+    window: str | None = Field(
+        None, description=WINDOW_DESCRIPTION, json_schema_extra={"pattern": WINDOW_PATTERN}
+    )

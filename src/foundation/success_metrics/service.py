@@ -13,11 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from foundation.db import Database, insert_ignoring_duplicates, utcnow
 from foundation.http.pagination import Page
+from foundation.http.read_cache import ReadCache
 from foundation.http.responses import rfc3339
 from foundation.success_metrics.models import ScSample
 from foundation.tenancy.service import TenantRef
 
-CACHE_KIND = "sc-samples"  # list pages in Database.read_cache, invalidated by every write of samples
+CACHE_KIND = "sc-samples"  # read-cache kind of answers built from samples, invalidated by every write
 DEDUP_KEY = ("tenant_id", "code", "source", "collected_at", "feature_slug")
 
 
@@ -79,53 +80,51 @@ async def record_samples(
     )
 
 
-def samples_changed(db: Database, tenant_id: uuid.UUID) -> None:
-    """Call after committing samples outside :func:`ingest`, so cached list pages are not served."""
-    db.read_cache.invalidate(CACHE_KIND, tenant_id)
+class SampleService:
+    def __init__(self, db: Database, cache: ReadCache | None = None) -> None:
+        self.db = db
+        self.cache = cache if cache is not None else ReadCache(0)
 
+    def changed(self, tenant_id: uuid.UUID) -> None:
+        """Call after committing samples of ``tenant_id`` outside :meth:`ingest` (a registration's SC-001)."""
+        self.cache.invalidate(CACHE_KIND, tenant_id)
 
-async def ingest(db: Database, tenant: TenantRef, samples: Sequence[NewSample]) -> tuple[int, int]:
-    async with db.transaction(tenant.id, write=True) as session:
-        accepted = await record_samples(session, tenant.id, samples) or 0
-    samples_changed(db, tenant.id)
-    return accepted, len(samples) - accepted
+    async def ingest(self, tenant: TenantRef, samples: Sequence[NewSample]) -> tuple[int, int]:
+        async with self.db.transaction(tenant.id, write=True) as session:
+            accepted = await record_samples(session, tenant.id, samples) or 0
+        self.changed(tenant.id)
+        return accepted, len(samples) - accepted
 
-
-async def list_samples(
-    db: Database, tenant: TenantRef, page: Page, *, code: str | None, since: datetime | None
-) -> dict[str, Any]:
-    cache_key = (page, code, since)
-    cached: dict[str, Any] | None = db.read_cache.get(CACHE_KIND, tenant.id, cache_key)
-    if cached is not None:
-        return cached
-    generation = db.read_cache.generation(CACHE_KIND)
-    conditions = [ScSample.tenant_id == tenant.id]
-    if code:
-        conditions.append(ScSample.code == code)
-    if since:
-        conditions.append(ScSample.collected_at >= since)
-    async with db.read(tenant.id) as connection:
-        total = (
-            await connection.execute(select(func.count()).select_from(ScSample).where(*conditions))
-        ).scalar_one()
-        rows: Sequence[Any] = []
-        if not page.is_past_end(total):
-            rows = (
-                await connection.execute(
-                    select(
-                        ScSample.code,
-                        ScSample.value,
-                        ScSample.collected_at,
-                        ScSample.source,
-                        ScSample.feature_slug,
+    async def page(
+        self, tenant: TenantRef, page: Page, *, code: str | None, since: datetime | None
+    ) -> dict[str, Any]:
+        conditions = [ScSample.tenant_id == tenant.id]
+        if code:
+            conditions.append(ScSample.code == code)
+        if since:
+            conditions.append(ScSample.collected_at >= since)
+        async with self.db.read(tenant.id) as connection:
+            total = (
+                await connection.execute(select(func.count()).select_from(ScSample).where(*conditions))
+            ).scalar_one()
+            rows: Sequence[Any] = []
+            if not page.is_past_end(total):
+                rows = (
+                    await connection.execute(
+                        select(
+                            ScSample.code,
+                            ScSample.value,
+                            ScSample.collected_at,
+                            ScSample.source,
+                            ScSample.feature_slug,
+                        )
+                        .where(*conditions)
+                        .order_by(ScSample.collected_at.desc(), ScSample.created_at.desc(), ScSample.id)
+                        .offset(page.offset)
+                        .limit(page.size)
                     )
-                    .where(*conditions)
-                    .order_by(ScSample.collected_at.desc(), ScSample.created_at.desc(), ScSample.id)
-                    .offset(page.offset)
-                    .limit(page.size)
-                )
-            ).all()
-    data = [sample_document(r.code, r.value, r.collected_at, r.source, r.feature_slug or None) for r in rows]
-    body = page.envelope(data, total)
-    db.read_cache.put(CACHE_KIND, tenant.id, cache_key, body, generation=generation)
-    return body
+                ).all()
+        data = [
+            sample_document(r.code, r.value, r.collected_at, r.source, r.feature_slug or None) for r in rows
+        ]
+        return page.envelope(data, total)

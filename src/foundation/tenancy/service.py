@@ -1,13 +1,15 @@
 """Tenants: lookup by UUID or slug, provisioning, listing.
 
 Lookups are cached per process: a tenant's id and slug never change, so a positive hit can be kept;
-misses always go to the database so a tenant created by another process is seen at once.
+misses always go to the database so a tenant created by another process is seen at once. The cache holds
+at most ``cache_size`` tenants (least recently used leave first), so memory does not grow with tenants.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from sqlalchemy import or_, select
@@ -17,6 +19,7 @@ from foundation.db import Database
 from foundation.tenancy.models import Tenant
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9-]{1,32}$")
+DEFAULT_TENANT_SLUG = "tenant-default"  # the stories' viewer when no X-Tenant-Id is sent
 STATUSES = ("pilot", "production")
 
 
@@ -44,37 +47,52 @@ def parse_uuid(value: str) -> uuid.UUID | None:
 
 
 class TenantDirectory:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, cache_size: int = 10_000) -> None:
         self.db = db
-        self._cache: dict[str, TenantRef] = {}
+        self.cache_size = cache_size
+        # Keyed by canonical UUID text and by slug: two entries per tenant.
+        self._cache: OrderedDict[str, TenantRef] = OrderedDict()
 
     async def find(self, identifier: str) -> TenantRef | None:
         """Resolve a UUID (any case) or a slug."""
-        identifier = identifier.strip()
-        as_uuid = parse_uuid(identifier)
-        cache_key = str(as_uuid) if as_uuid else identifier
-        cached = self._cache.get(cache_key)
+        cached = self.cached(identifier)
         if cached is not None:
             return cached
+        identifier = identifier.strip()
+        as_uuid = parse_uuid(identifier)
         if as_uuid is None and not SLUG_PATTERN.match(identifier):
             return None
         condition = Tenant.id == as_uuid if as_uuid else Tenant.slug == identifier
-        async with self.db.transaction() as session:
-            row = (await session.execute(select(Tenant).where(condition))).scalar_one_or_none()
+        async with self.db.read() as connection:
+            row = (
+                await connection.execute(
+                    select(Tenant.id, Tenant.slug, Tenant.name, Tenant.status).where(condition)
+                )
+            ).first()
         if row is None:
             return None
-        ref = _ref(row)
-        self._cache[str(ref.id)] = ref
-        self._cache[ref.slug] = ref
+        ref = TenantRef(row.id, row.slug, row.name, row.status)
+        self._remember(ref)
         return ref
 
     def cached(self, identifier: str) -> TenantRef | None:
-        """The tenant if this process has resolved it before (no database query), else None."""
+        """The tenant if this process has resolved it recently (no database query), else None."""
         hit = self._cache.get(identifier)
+        if hit is None:
+            as_uuid = parse_uuid(identifier.strip())
+            hit = self._cache.get(str(as_uuid) if as_uuid else identifier.strip())
         if hit is not None:
-            return hit
-        as_uuid = parse_uuid(identifier.strip())
-        return self._cache.get(str(as_uuid) if as_uuid else identifier.strip())
+            self._cache.move_to_end(str(hit.id))
+            self._cache.move_to_end(hit.slug)
+        return hit
+
+    def _remember(self, ref: TenantRef) -> None:
+        if self.cache_size <= 0:
+            return
+        self._cache[str(ref.id)] = ref
+        self._cache[ref.slug] = ref
+        while len(self._cache) > 2 * self.cache_size:
+            self._cache.popitem(last=False)
 
     async def list(self) -> list[TenantRef]:
         async with self.db.transaction() as session:

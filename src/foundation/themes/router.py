@@ -2,57 +2,65 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from foundation.auth.scopes import requires
-from foundation.http.etag import CONDITIONAL_CACHE_CONTROL, if_none_match_matches
+from foundation.admission.endpoints import Endpoint
+from foundation.admission.routing import Admitted, declare, path_parameter
+from foundation.http.etag import conditional_response
 from foundation.http.openapi import conditional_get_responses, problem_responses, success_headers
+from foundation.http.problems import Kinds, ProblemError, Violation
+from foundation.http.provide import provide
 from foundation.http.ratelimit import EndpointClass
-from foundation.http.responses import JsonResponse, json_response
-from foundation.problems import Kinds, ProblemError, Violation
-from foundation.tenancy.dependencies import limited_path_tenant
-from foundation.tenancy.service import TenantRef
-from foundation.themes import service
+from foundation.http.responses import json_response
 from foundation.themes.schemas import SEMVER, ThemePublishRequest, ThemePublishResponse, ThemeResponse
+from foundation.themes.service import THEME_CACHE_KIND, ThemeService
 
-router = APIRouter(prefix="/api/v1/tenants/{tenantId}/themes", tags=["themes"])
+router = APIRouter(tags=["themes"])
+MAX_VERSION_LENGTH = 64
+Themes = Annotated[ThemeService, Depends(provide(ThemeService))]
 
-VersionPath = Annotated[
-    str, Path(description="SemVer version, e.g. 1.4.0.", max_length=64, pattern=SEMVER.pattern)
-]
-IfNoneMatch = Annotated[str | None, Header(alias="If-None-Match")]
+CURRENT_THEME = Endpoint(
+    "GET",
+    "/api/v1/tenants/{tenantId}/themes/current",
+    scopes=("tokens.read",),
+    budget=EndpointClass.theme_read,
+    cache=THEME_CACHE_KIND,
+    conditional=True,
+    direct=True,
+)
+PUBLISH_THEME = Endpoint(
+    "PUT",
+    "/api/v1/tenants/{tenantId}/themes/{version}",
+    scopes=("tokens.write",),
+    budget=EndpointClass.write,
+    body=ThemePublishRequest,
+    direct=True,
+)
 
 
-@router.get(
-    "/current",
+@declare(
+    router,
+    CURRENT_THEME,
     summary="Current design tokens of a tenant",
     response_model=ThemeResponse,
-    dependencies=[requires("tokens.read")],
     responses={
         200: {"headers": success_headers(etag=True)},
         **conditional_get_responses(),
         **problem_responses(400, 404, 429),
     },
 )
-async def get_current_theme(
-    request: Request,
-    tenant: Annotated[TenantRef, Depends(limited_path_tenant(EndpointClass.theme_read))],
-    if_none_match: IfNoneMatch = None,
-) -> Response:
-    theme = await service.current_theme(request.app.state.db, tenant)
-    headers = {"ETag": theme.etag, "Cache-Control": CONDITIONAL_CACHE_CONTROL}
-    if if_none_match_matches(if_none_match, theme.etag):
-        return Response(status_code=304, headers=headers)
-    return JsonResponse(theme.document, headers=headers)
+async def get_current_theme(request: Request, admission: Admitted, themes: Themes) -> Response:
+    theme = await themes.current(admission.subject)
+    return conditional_response(request.scope, theme.document, theme.etag)
 
 
-@router.put(
-    "/{version}",
+@declare(
+    router,
+    PUBLISH_THEME,
     summary="Publish a theme version",
     response_model=ThemePublishResponse,
     status_code=201,
-    dependencies=[requires("tokens.write")],
     responses={
         200: {
             "description": "Identical payload already published",
@@ -62,22 +70,28 @@ async def get_current_theme(
         201: {"headers": success_headers(etag=True)},
         **problem_responses(400, 404, 409, 413, 429),
     },
+    openapi_extra={
+        "parameters": [
+            path_parameter(
+                "version", "SemVer version, e.g. 1.4.0.", {"maxLength": 64, "pattern": SEMVER.pattern}
+            )
+        ]
+    },
 )
-async def publish_theme(
-    request: Request,
-    version: VersionPath,
-    body: ThemePublishRequest,
-    tenant: Annotated[TenantRef, Depends(limited_path_tenant(EndpointClass.write))],
-) -> Response:
-    if not SEMVER.fullmatch(version):
+async def publish_theme(request: Request, admission: Admitted, themes: Themes) -> Response:
+    version = request.path_params["version"]
+    if len(version) > MAX_VERSION_LENGTH or not SEMVER.fullmatch(version):
         raise ProblemError(
             Kinds.validation,
             "The version must be a SemVer string such as 1.2.0.",
             violations=[Violation("version", "must be a SemVer version (MAJOR.MINOR.PATCH)")],
         )
-    result = await service.publish_theme(
-        request.app.state.db, tenant, version, body.categories.model_dump(), body.makeCurrent
+    body: ThemePublishRequest = admission.body
+    result = await themes.publish(
+        admission.subject,
+        version,
+        body.categories.model_dump(),
+        body.makeCurrent,
     )
     payload = {**result.representation, "current": result.current, "warnings": result.warnings}
-    headers = {"ETag": result.etag}
-    return json_response(payload, status_code=201 if result.created else 200, headers=headers)
+    return json_response(payload, status_code=201 if result.created else 200, headers={"ETag": result.etag})

@@ -3,7 +3,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 SEMVER = re.compile(
     r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)"
@@ -12,7 +12,7 @@ SEMVER = re.compile(
 )
 MAX_TOKENS_PER_CATEGORY = 2000
 
-TOKEN_NAME = r"^[A-Za-z0-9]+(?:[.-][A-Za-z0-9]+)*$"
+TOKEN_NAME = r"^[A-Za-z0-9]+(?:[.-][A-Za-z0-9]+)*$"  # noqa: S105  # design-token name pattern
 TokenName = Annotated[str, StringConstraints(pattern=TOKEN_NAME, max_length=128)]
 TokenValue = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
@@ -43,7 +43,9 @@ class ThemePublishRequest(BaseModel):
     wcagReport: dict[str, Any] | None = Field(
         default=None, description="Ignored: the server computes and stores its own contrast report."
     )
-    makeCurrent: bool = Field(default=False, description="Make this version the tenant's current theme.")
+    makeCurrent: StrictBool = Field(
+        default=False, description="Make this version the tenant's current theme."
+    )
 
 
 class WcagCategoryReport(BaseModel):

@@ -10,15 +10,16 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from foundation.db import Database, utcnow
+from foundation.errors import ThemeNotFound, ThemeVersionConflict
 from foundation.http.etag import weak_etag
 from foundation.http.idempotency import fingerprint
+from foundation.http.read_cache import ReadCache
 from foundation.http.responses import canonical_json, rfc3339
-from foundation.problems import Kinds, ProblemError
 from foundation.tenancy.service import TenantRef
 from foundation.themes.models import ThemeVersion
 from foundation.themes.wcag import check_theme
 
-# The current theme (and its cached responses) in Database.read_cache, invalidated by every publish.
+# Read-cache kind of answers built from a tenant's current theme, invalidated by every publish.
 THEME_CACHE_KIND = "current-theme"
 CATEGORY_KEYS = ("foundation", "semantic", "component")
 
@@ -42,39 +43,43 @@ def normalise_categories(categories: dict[str, dict[str, str]]) -> dict[str, dic
     return {key: dict(sorted(categories.get(key, {}).items())) for key in CATEGORY_KEYS}
 
 
-async def current_theme(db: Database, tenant: TenantRef) -> CurrentTheme:
-    cached: CurrentTheme | None = db.read_cache.get(THEME_CACHE_KIND, tenant.id)
-    if cached is not None:
-        return cached
-    generation = db.read_cache.generation(THEME_CACHE_KIND)
-    async with db.read(tenant.id) as connection:
-        row = (
-            await connection.execute(
-                select(ThemeVersion.document, ThemeVersion.etag).where(
-                    ThemeVersion.tenant_id == tenant.id, ThemeVersion.is_current.is_(True)
+class ThemeService:
+    def __init__(self, db: Database, cache: ReadCache | None = None) -> None:
+        self.db = db
+        self.cache = cache if cache is not None else ReadCache(0)
+
+    async def current(self, tenant: TenantRef) -> CurrentTheme:
+        async with self.db.read(tenant.id) as connection:
+            row = (
+                await connection.execute(
+                    select(ThemeVersion.document, ThemeVersion.etag).where(
+                        ThemeVersion.tenant_id == tenant.id, ThemeVersion.is_current.is_(True)
+                    )
                 )
-            )
-        ).first()
-    if row is None:
-        raise ProblemError(Kinds.theme_not_found, f"Tenant {tenant.slug} has no current theme.")
-    theme = CurrentTheme(row.document.encode("utf-8"), row.etag)
-    db.read_cache.put(THEME_CACHE_KIND, tenant.id, None, theme, generation=generation)
-    return theme
+            ).first()
+        if row is None:
+            raise ThemeNotFound(f"Tenant {tenant.slug} has no current theme.")
+        return CurrentTheme(row.document.encode("utf-8"), row.etag)
 
-
-async def publish_theme(
-    db: Database, tenant: TenantRef, version: str, categories: dict[str, dict[str, str]], make_current: bool
-) -> PublishResult:
-    normalised = normalise_categories(categories)
-    content_fingerprint = fingerprint(normalised)
-    for _attempt in range(3):
-        try:
-            result = await _publish_once(db, tenant, version, normalised, content_fingerprint, make_current)
-            db.read_cache.invalidate(THEME_CACHE_KIND, tenant.id)
+    async def publish(
+        self,
+        tenant: TenantRef,
+        version: str,
+        categories: dict[str, dict[str, str]],
+        make_current: bool,
+    ) -> PublishResult:
+        normalised = normalise_categories(categories)
+        content_fingerprint = fingerprint(normalised)
+        for _attempt in range(3):
+            try:
+                result = await _publish_once(
+                    self.db, tenant, version, normalised, content_fingerprint, make_current
+                )
+            except IntegrityError:
+                continue  # a concurrent publish of the same version won; classify against it
+            self.cache.invalidate(THEME_CACHE_KIND, tenant.id)
             return result
-        except IntegrityError:
-            continue  # a concurrent publish of the same version won; classify against it
-    raise ProblemError(Kinds.theme_conflict, f"Version {version} is being published concurrently; retry.")
+        raise ThemeVersionConflict(f"Version {version} is being published concurrently; retry.")
 
 
 async def _publish_once(
@@ -95,10 +100,9 @@ async def _publish_once(
         ).scalar_one_or_none()
         created = existing is None
         if existing is not None and existing.content_fingerprint != content_fingerprint:
-            raise ProblemError(
-                Kinds.theme_conflict,
+            raise ThemeVersionConflict(
                 f"Version {version} already exists for {tenant.slug} with different content; "
-                "publish a new version.",
+                "publish a new version."
             )
         if existing is None:
             report = check_theme(categories)

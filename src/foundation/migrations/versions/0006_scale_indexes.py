@@ -17,7 +17,7 @@ maintenance functions (PostgreSQL).
   too, but no policy of its own looks at it.
 
 Revision ID: 0006
-Revises: 0003 (re-chained at merge)
+Revises: 0005
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0003"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

@@ -1,8 +1,8 @@
 """Bulk data for benchmarks and scale tests: many tenants, each with a current theme, a story, SC samples and
 registrations — through the service layer, never one CLI process per tenant.
 
-Tenants are created with :class:`TenantDirectory`, themes with ``publish_theme`` (the WCAG-checked path),
-stories with ``upsert_stories``, samples with ``success_metrics.service.ingest`` and registrations with
+Tenants are created with :class:`TenantDirectory`, themes with ``ThemeService.publish`` (the WCAG-checked
+path), stories with ``upsert_stories``, samples with ``SampleService.ingest`` and registrations with
 ``scaffolds.service.register_batch`` inside ``Database.write`` transactions of ``batch`` registrations each —
 the code the POST handler and its batching queue run, so every row (idempotency record, registration, SC-001
 sample and the ``sc001_histograms`` row its trigger maintains) is what production would have written.
@@ -25,9 +25,9 @@ from foundation.design_system.service import ResolvedStory, upsert_stories
 from foundation.scaffolds.schemas import ScaffoldRequest
 from foundation.scaffolds.service import Attempt, register_batch
 from foundation.seed import demo_theme
-from foundation.success_metrics.service import NewSample, ingest, samples_changed
+from foundation.success_metrics.service import NewSample, SampleService
 from foundation.tenancy.service import TenantDirectory, TenantRef
-from foundation.themes.service import publish_theme
+from foundation.themes.service import ThemeService
 
 SLUG_FORMAT = "scale-{:05d}"
 INITIATOR = "8c9f8a0e-3c1e-4c7e-9b58-1f9f0b7d2a11"
@@ -79,11 +79,12 @@ def registration_request(slug: str, duration_ms: int) -> ScaffoldRequest:
 async def create_tenants(db: Database, count: int, progress: Callable[[str], None]) -> list[TenantRef]:
     """Tenants ``scale-00000``…, each with a current theme and a story; existing ones are reused."""
     directory = TenantDirectory(db)
+    themes = ThemeService(db)  # no read cache: the loading process serves nothing
     tenants: list[TenantRef] = []
     for index in range(count):
         slug = tenant_slug(index)
         tenant = await directory.find(slug) or await directory.create(slug, f"Scale tenant {index}")
-        await publish_theme(db, tenant, "1.0.0", demo_theme("#0F5132"), make_current=True)
+        await themes.publish(tenant, "1.0.0", demo_theme("#0F5132"), make_current=True)
         tenants.append(tenant)
         if (index + 1) % 1000 == 0:
             progress(f"tenants: {index + 1}/{count}")
@@ -95,8 +96,9 @@ async def create_tenants(db: Database, count: int, progress: Callable[[str], Non
 
 async def load(db: Database, plan: LoadPlan, progress: Callable[[str], None] = lambda _: None) -> LoadReport:
     started = time.perf_counter()
-    rng = random.Random(plan.seed)
+    rng = random.Random(plan.seed)  # noqa: S311  # reproducible load data, not a secret
     tenants = await create_tenants(db, plan.tenants, progress)
+    sample_service = SampleService(db)
     report = LoadReport(tenants)
     base = utcnow() - timedelta(days=30)
     for position, tenant in enumerate(tenants):
@@ -104,7 +106,7 @@ async def load(db: Database, plan: LoadPlan, progress: Callable[[str], None] = l
             NewSample("SC-002" if i % 2 else "SC-003", rng.uniform(50, 100), base + timedelta(hours=i), "ci")
             for i in range(plan.samples_per_tenant)
         ]
-        await ingest(db, tenant, samples)
+        await sample_service.ingest(tenant, samples)
         share, extra = divmod(plan.registrations, len(tenants))
         share += 1 if position < extra else 0
         report.registrations += await _register(db, tenant, share, plan, rng)
@@ -140,7 +142,6 @@ async def _register(db: Database, tenant: TenantRef, count: int, plan: LoadPlan,
                 group = [a for a, t in zip(attempts, ttls, strict=True) if t == ttl]
                 results = await register_batch(connection, tenant, group, ttl)
                 created += sum(1 for r in results if not isinstance(r, Exception))
-    samples_changed(db, tenant.id)
     return created
 
 

@@ -36,7 +36,10 @@ DATABASE = "foundation"
 def bin_dir() -> Path:
     try:
         out = subprocess.run(
-            ["pg_config", "--bindir"], capture_output=True, text=True, check=True
+            ["pg_config", "--bindir"],  # noqa: S607  # resolved on PATH on purpose (Debian's wrapper)
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
         if (Path(out) / "initdb").exists():
             return Path(out)
@@ -117,7 +120,9 @@ def _accessible_directory(requested: Path) -> Path:
     requested.mkdir(parents=True, exist_ok=True)
     if os.geteuid() != 0 or run(["test", "-x", str(requested)], user=OS_USER, check=False).returncode == 0:
         return requested
-    fallback = Path("/tmp") / f"foundation-pg-{abs(hash(str(requested.resolve()))) % 10**8}"
+    # A fixed, predictable name under /tmp is the point (the same cluster is found again); root only.
+    name = f"foundation-pg-{abs(hash(str(requested.resolve()))) % 10**8}"
+    fallback = Path("/tmp") / name  # noqa: S108
     fallback.mkdir(parents=True, exist_ok=True)
     return fallback
 
@@ -245,7 +250,11 @@ def _create_owner(binaries: Path, cluster: Cluster) -> None:
     _psql(binaries, cluster, f"ALTER SCHEMA public OWNER TO {OWNER}", database=DATABASE)
 
 
-def stop(directory: Path, timeout: float = 30.0) -> bool:
+def stop(directory: Path, timeout: float = 30.0, *, mode: str = "fast") -> bool:
+    """``pg_ctl stop -m <mode>``: ``fast`` (sessions terminated, clean shutdown) or ``immediate`` (no
+    shutdown checkpoint: the next start runs crash recovery, as after a crash)."""
+    if mode not in ("smart", "fast", "immediate"):
+        raise ValueError(f"unknown shutdown mode {mode!r}")
     cluster = load(directory.resolve())
     if cluster is None or not is_running(cluster):
         return False
@@ -256,7 +265,7 @@ def stop(directory: Path, timeout: float = 30.0) -> bool:
             "-D",
             str(cluster.data),
             "-m",
-            "fast",
+            mode,
             "-w",
             "-t",
             str(int(timeout)),

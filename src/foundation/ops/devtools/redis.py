@@ -42,7 +42,7 @@ def up(directory: Path, port: int | None = None) -> int:
     binary = shutil.which("redis-server")
     if binary is None:
         die("redis-server not found; install it with: sudo apt-get install -y redis-server")
-    assert binary is not None
+    assert binary is not None  # noqa: S101  # die() exits; narrows the type
     chosen = free_port(port or 56379)
     pid_file = directory / "redis.pid"
     subprocess.run(
@@ -101,7 +101,7 @@ def main() -> None:
         state = _state(args.dir.resolve())
         if state is None:
             die(f"no Redis under {args.dir}; run `make redis-up` first")
-        assert state is not None
+        assert state is not None  # noqa: S101  # die() exits; narrows the type
         print(f"export FOUNDATION_REDIS_URL='redis://127.0.0.1:{state['port']}/0'")
 
 

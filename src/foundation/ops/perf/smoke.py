@@ -130,37 +130,17 @@ def record_run(
         error_rate=stats.overall.error_rate,
         thresholds=thresholds,
     )
-    run_id = artifacts.run_id_for(started_at, config.mode, config.vus)
-    run_dir = artifacts.create_run_dir(config.output_dir, run_id)
-    run_id = run_dir.name
-
-    otlp: dict[str, Any] = {"endpoint": None, "published": False, "error": None}
-    if config.otlp_endpoint:
-        from foundation.ops.perf.otlp import publish_run_metrics
-
-        otlp = publish_run_metrics(
-            config.otlp_endpoint,
-            throughput=stats.throughput,
-            p95_ms=stats.overall.p95,
-            tenant=config.tenant,
-            mode=config.mode,
-            run_id=run_id,
-        )
-        if not otlp["published"]:
-            warnings.append(f"OTLP publication failed: {otlp['error']}")
-
-    try:
-        from foundation.ops.perf.charts import render_latency_chart
-
-        render_latency_chart(stats, run_dir / artifacts.CHART_FILE, f"{run_id}: {verdict.status}")
-    except Exception as exc:  # the chart is evidence, not a reason to lose the run
-        warnings.append(f"latency chart not rendered: {type(exc).__name__}: {exc}")
+    run_dir = artifacts.create_run_dir(
+        config.output_dir, artifacts.run_id_for(started_at, config.mode, config.vus)
+    )
+    otlp = _publish(config, stats, run_dir.name, warnings)
+    _render_chart(stats, run_dir, verdict.status, warnings)
     k6 = artifacts.k6_summary(stats, think_seconds=config.think_seconds, max_vus=config.vus)
     document = artifacts.throughput_document(
         stats,
         verdict,
         thresholds,
-        run_id=run_id,
+        run_id=run_dir.name,
         mode=config.mode,
         base_url=base_url,
         tenant=config.tenant,
@@ -169,14 +149,7 @@ def record_run(
         warnings=warnings,
         otlp=otlp,
     )
-    artifacts.write_json(run_dir / artifacts.K6_FILE, k6)
-    artifacts.write_json(run_dir / artifacts.THROUGHPUT_FILE, document)
-    (run_dir / artifacts.SUMMARY_FILE).write_text(
-        artifacts.summary_markdown(document, k6, verdict, stats.top_failures, server_log is not None),
-        encoding="utf-8",
-    )
-    if server_log is not None:
-        (run_dir / "server.log").write_text(server_log, encoding="utf-8")
+    _write_evidence(run_dir, stats, verdict, k6, document, server_log)
     legacy = artifacts.refresh_legacy(config.output_dir, run_dir)
     artifacts.write_index(config.output_dir)
     return SmokeOutcome(
@@ -188,3 +161,50 @@ def record_run(
         legacy=legacy,
         warnings=warnings,
     )
+
+
+def _publish(config: SmokeConfig, stats: RunStats, run_id: str, warnings: list[str]) -> dict[str, Any]:
+    """Throughput and p95 as OTLP metrics when an endpoint is configured; a failure becomes a warning."""
+    if not config.otlp_endpoint:
+        return {"endpoint": None, "published": False, "error": None}
+    from foundation.ops.perf.otlp import publish_run_metrics
+
+    otlp = publish_run_metrics(
+        config.otlp_endpoint,
+        throughput=stats.throughput,
+        p95_ms=stats.overall.p95,
+        tenant=config.tenant,
+        mode=config.mode,
+        run_id=run_id,
+    )
+    if not otlp["published"]:
+        warnings.append(f"OTLP publication failed: {otlp['error']}")
+    return otlp
+
+
+def _write_evidence(
+    run_dir: Path,
+    stats: RunStats,
+    verdict: Verdict,
+    k6: dict[str, Any],
+    document: dict[str, Any],
+    server_log: str | None,
+) -> None:
+    """The run's files: k6-style summary, throughput document, Markdown summary, server log."""
+    artifacts.write_json(run_dir / artifacts.K6_FILE, k6)
+    artifacts.write_json(run_dir / artifacts.THROUGHPUT_FILE, document)
+    (run_dir / artifacts.SUMMARY_FILE).write_text(
+        artifacts.summary_markdown(document, k6, verdict, stats.top_failures, server_log is not None),
+        encoding="utf-8",
+    )
+    if server_log is not None:
+        (run_dir / "server.log").write_text(server_log, encoding="utf-8")
+
+
+def _render_chart(stats: RunStats, run_dir: Path, status: str, warnings: list[str]) -> None:
+    try:
+        from foundation.ops.perf.charts import render_latency_chart
+
+        render_latency_chart(stats, run_dir / artifacts.CHART_FILE, f"{run_dir.name}: {status}")
+    except Exception as exc:  # the chart is evidence, not a reason to lose the run
+        warnings.append(f"latency chart not rendered: {type(exc).__name__}: {exc}")

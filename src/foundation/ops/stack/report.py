@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-PASS = "PASS"
+PASS = "PASS"  # noqa: S105  # a verdict, not a password
 FAIL = "FAIL"
+SKIPPED = "SKIPPED"  # a check that could not run (with its reason); never counts as a pass
 
 
 @dataclass
@@ -26,6 +27,17 @@ class Criterion:
     @property
     def passed(self) -> bool:
         return self.status == PASS
+
+
+@dataclass
+class PerfRun:
+    """One perf smoke run of `validate` (phase 6), as the report shows it."""
+
+    mode: str
+    exit_code: int
+    run_dir: Path | None
+    throughput: dict[str, Any]
+    log: Path
 
 
 def check(id: str, criterion: str, ok: bool, evidence: str, files: list[str] | None = None) -> Criterion:
@@ -86,7 +98,7 @@ def html_table(criteria: list[Criterion], base: Path | None = None) -> str:
         links = " ".join(
             f'<a href="{html.escape(_rel(f, base))}">{html.escape(Path(f).name)}</a>' for f in item.files
         )
-        css = "pass" if item.passed else "fail"
+        css = "pass" if item.passed else ("skipped" if item.status == SKIPPED else "fail")
         rows.append(
             f"<tr><td>{html.escape(item.id)} {html.escape(item.criterion)}</td>"
             f'<td class="{css}">{item.status}</td><td>{html.escape(item.evidence)} {links}</td></tr>'

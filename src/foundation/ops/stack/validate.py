@@ -1,4 +1,5 @@
-"""`foundation validate`: the release-validation report (phase 6 performance + phase 7 observability).
+"""`foundation validate`: the release-validation report (phase 6 performance + phase 7 observability, and with
+``--stage security|all`` the security gate of phases 8–12, foundation.ops.security).
 
 The automated version of the hand-written "Relatório — Etapa 2": every run in its own folder, nothing
 overwritten, each criterion PASS/FAIL with links to its evidence. Written in English.
@@ -13,13 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from foundation.ops.dashboards.prom import Prometheus, PrometheusError, instant_values
 from foundation.ops.stack import manager
 from foundation.ops.stack.config import cli_command
 from foundation.ops.stack.report import (
     Criterion,
+    PerfRun,
     check,
     criteria_json,
     markdown_table,
@@ -27,6 +29,9 @@ from foundation.ops.stack.report import (
     write_json,
 )
 from foundation.ops.stack.verify import VerifyOptions, VerifyResult, verify
+
+if TYPE_CHECKING:
+    from foundation.ops.security.gate import SecurityOptions, SecurityResult
 
 THROUGHPUT_QUERY = "foundation_api_throughput"
 
@@ -40,15 +45,12 @@ class ValidateOptions:
     ci_vus: int = 50
     token: str | None = None
     timeout: float = 45.0
+    # "stack" (phases 6–7, the default), "security" (phases 8–12) or "all".
+    stage: str = "stack"
+    security: SecurityOptions | None = None
 
 
-@dataclass
-class PerfRun:
-    mode: str
-    exit_code: int
-    run_dir: Path | None
-    throughput: dict[str, Any]
-    log: Path
+STAGES = ("stack", "security", "all")
 
 
 @dataclass
@@ -57,10 +59,15 @@ class ValidateResult:
     report_md: Path
     report_html: Path
     criteria: list[Criterion]
+    security: SecurityResult | None = None
 
     @property
     def passed(self) -> bool:
-        return all(item.passed for item in self.criteria)
+        """Every phase-6/7 criterion passed, and the security gate (when run) passed: no failure and no
+        skipped check the caller did not accept."""
+        security_ids = {c.id for c in security_criteria(self.security)} if self.security else set()
+        stack_ok = all(item.passed for item in self.criteria if item.id not in security_ids)
+        return stack_ok and (self.security is None or self.security.passed)
 
 
 def _perf(mode: str, args: list[str], perf_dir: Path, run_dir: Path, echo: Callable[[str], None]) -> PerfRun:
@@ -179,9 +186,28 @@ def _grafana_criterion() -> Criterion | None:
     return check("P7.8", "Grafana provisioning current and valid", ok, evidence, [str(path)])
 
 
+def _security(options: ValidateOptions, run_dir: Path, echo: Callable[[str], None]) -> SecurityResult:
+    from foundation.ops.security.gate import SecurityOptions, run_gate
+
+    echo("security gate (phases 8–12)")
+    return run_gate(options.security or SecurityOptions(), run_dir, echo=echo)
+
+
 def validate(options: ValidateOptions, echo: Callable[[str], None] = print) -> ValidateResult:
+    if options.stage not in STAGES:
+        raise ValueError(f"unknown stage {options.stage!r}; use one of {', '.join(STAGES)}")
     run_dir = new_run_dir(options.output_dir, "validate")
     started = datetime.now(UTC)
+    if options.stage == "security":
+        from foundation.ops.stack.validate_report import write_security_only
+
+        security = _security(options, run_dir, echo)
+        md, page = write_security_only(run_dir, started, security)
+        rows = security_criteria(security)
+        write_json(run_dir / "criteria.json", criteria_json(rows))
+        return ValidateResult(
+            run_dir=run_dir, report_md=md, report_html=page, criteria=rows, security=security
+        )
     stack = manager.running(options.state_dir.resolve())
     if stack is None:
         echo("stack not running: starting it")
@@ -221,9 +247,17 @@ def validate(options: ValidateOptions, echo: Callable[[str], None] = print) -> V
         echo(f"{item.status} {item.id} {item.criterion}: {item.evidence}")
     from foundation.ops.stack.validate_report import write_reports
 
-    md, html_path = write_reports(run_dir, started, urls, runs, phase6, phase7, observed)
-    write_json(run_dir / "criteria.json", criteria_json(phase6 + phase7))
-    return ValidateResult(run_dir=run_dir, report_md=md, report_html=html_path, criteria=phase6 + phase7)
+    gate = _security(options, run_dir, echo) if options.stage == "all" else None
+    md, html_path = write_reports(run_dir, started, urls, runs, phase6, phase7, observed, gate)
+    rows = phase6 + phase7 + (security_criteria(gate) if gate else [])
+    write_json(run_dir / "criteria.json", criteria_json(rows))
+    return ValidateResult(run_dir=run_dir, report_md=md, report_html=html_path, criteria=rows, security=gate)
+
+
+def security_criteria(security: SecurityResult) -> list[Criterion]:
+    from foundation.ops.security.gate import criteria
+
+    return criteria(security.verdicts)
 
 
 __all__ = ["PerfRun", "ValidateOptions", "ValidateResult", "markdown_table", "validate"]

@@ -1,0 +1,115 @@
+"""The one in-process cache of hot reads: whole answers of cacheable GET endpoints.
+
+Bounds, both set by configuration and independent of the data:
+
+* **Staleness.** An entry is served for at most ``ttl`` seconds after the read that produced it *started*, so
+  an answer served at time t reflects every write committed before t − ttl, in any process. Writes in this
+  process invalidate their group at once (read-your-writes). Half-way through its life an entry is due for
+  refresh: one request recomputes it while concurrent identical requests are still served the entry, so a
+  hot key never expires for everyone at once (that stampede set the read p99 before).
+* **Memory.** At most ``max_entries`` entries. Every entry lives exactly ``ttl``, so insertion order is expiry
+  order: expired entries are dropped from the front on every insert, and when full the oldest goes first.
+
+Entries are grouped by (kind, tenant); a writer invalidates one tenant's group of a kind, or the whole kind
+when its write is visible to every tenant (global stories). A reader takes a :class:`Ticket` *before* reading
+the database and stores with it, so an answer computed from data read before a write is never kept after
+that write's invalidation.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Any
+
+Group = tuple[str, Hashable]  # (kind, tenant)
+Key = tuple[str, Hashable, Hashable]  # (kind, tenant, variant)
+
+
+@dataclass(frozen=True)
+class Ticket:
+    kind: str
+    generation: int
+    started_at: float
+
+
+@dataclass(frozen=True)
+class _Entry:
+    value: Any
+    refresh_at: float
+    expires_at: float
+
+
+class ReadCache:
+    def __init__(self, ttl: float, max_entries: int = 10_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: OrderedDict[Key, _Entry] = OrderedDict()
+        self._groups: dict[Group, set[Hashable]] = {}
+        self._generations: dict[str, int] = {}
+
+    @property
+    def enabled(self) -> bool:
+        return self.ttl > 0 and self.max_entries > 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def begin(self, kind: str) -> Ticket:
+        """Call before reading what will be stored under ``kind``."""
+        return Ticket(kind, self._generations.get(kind, 0), time.monotonic())
+
+    def lookup(self, kind: str, tenant: Hashable, variant: Hashable) -> tuple[Any, bool] | None:
+        """``(value, refresh_due)``, or None when absent or expired."""
+        entry = self._entries.get((kind, tenant, variant))
+        if entry is None:
+            return None
+        now = time.monotonic()
+        if now >= entry.expires_at:
+            return None
+        return entry.value, now >= entry.refresh_at
+
+    def put(self, tenant: Hashable, variant: Hashable, value: Any, ticket: Ticket) -> None:
+        """Keep ``value`` unless ``ticket.kind`` was invalidated since the ticket was taken."""
+        if not self.enabled or ticket.generation != self._generations.get(ticket.kind, 0):
+            return
+        expires_at = ticket.started_at + self.ttl
+        now = time.monotonic()
+        if now >= expires_at:
+            return
+        self._drop_expired(now)
+        key = (ticket.kind, tenant, variant)
+        self._entries.pop(key, None)
+        self._entries[key] = _Entry(value, ticket.started_at + self.ttl / 2, expires_at)
+        self._groups.setdefault((ticket.kind, tenant), set()).add(variant)
+        while len(self._entries) > self.max_entries:
+            self._remove(next(iter(self._entries)))
+
+    def discard(self, kind: str, tenant: Hashable, variant: Hashable) -> None:
+        if (kind, tenant, variant) in self._entries:
+            self._remove((kind, tenant, variant))
+
+    def invalidate(self, kind: str, tenant: Hashable = None) -> None:
+        """Drop one tenant's entries of ``kind``, or every tenant's when ``tenant`` is None."""
+        self._generations[kind] = self._generations.get(kind, 0) + 1
+        groups = [(kind, tenant)] if tenant is not None else [g for g in self._groups if g[0] == kind]
+        for group in groups:
+            for variant in self._groups.pop(group, ()):
+                self._entries.pop((*group, variant), None)
+
+    def _drop_expired(self, now: float) -> None:
+        while self._entries:
+            key, entry = next(iter(self._entries.items()))
+            if entry.expires_at > now:
+                return
+            self._remove(key)
+
+    def _remove(self, key: Key) -> None:
+        del self._entries[key]
+        variants = self._groups.get(key[:2])
+        if variants is not None:
+            variants.discard(key[2])
+            if not variants:
+                del self._groups[key[:2]]

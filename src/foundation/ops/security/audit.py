@@ -1,0 +1,174 @@
+"""Dependency audit: pip-audit over the hash-checked runtime lock (what the image installs), not the dev venv.
+
+``pip-audit --disable-pip --require-hashes -r requirements/runtime.txt`` reads the pinned versions from
+the lock without resolving or installing anything, and asks the vulnerability service (OSV by default; a
+mirror with ``--osv-url``) about each. Accepted vulnerabilities live in an allowlist whose entries carry the
+vulnerability id, the package, a reason and an expiry date; an expired entry fails the check whether or not
+it still matches.
+When the service cannot be reached, the check is ``skipped`` with the reason — never a pass.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from foundation.ops.security.base import (
+    FAIL,
+    PASS,
+    SKIPPED,
+    Context,
+    PolicyError,
+    Verdict,
+    load_entries,
+    parse_date,
+    run,
+    tool,
+    write_json,
+)
+
+TITLE = "Dependency audit: pip-audit of the runtime lock"
+ALLOWLIST_FIELDS = ("id", "package", "reason", "expires")
+_UNREACHABLE = re.compile(
+    r"(ConnectionError|NameResolutionError|Max retries exceeded|Connection refused|ConnectTimeout|"
+    r"ReadTimeout|Failed to resolve|Temporary failure in name resolution)"
+)
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _allowlist(ctx: Context) -> tuple[list[dict[str, Any]], list[str]]:
+    path = ctx.path(ctx.options.audit_allowlist)
+    entries = load_entries(path, "allow", ALLOWLIST_FIELDS)
+    expired = []
+    for entry in entries:
+        expires = parse_date(entry["expires"], f"{path}: {entry['id']}")
+        entry["expires"] = expires.isoformat()
+        if expires < ctx.today:
+            expired.append(f"{entry['id']} ({entry['package']}) expired on {expires.isoformat()}")
+    return entries, expired
+
+
+def _service_url(ctx: Context) -> str:
+    return ctx.options.osv_url or "https://api.osv.dev/v1/query"
+
+
+def _unreachable_reason(stderr: str) -> str | None:
+    match = _UNREACHABLE.search(stderr)
+    if match is None:
+        return None
+    lines = [line for line in stderr.strip().splitlines() if _UNREACHABLE.search(line)]
+    return (lines[-1] if lines else match.group(0)).strip()[:300]
+
+
+def classify(
+    report: dict[str, Any], allow: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """(vulnerable, allowed, not audited) dependencies of a pip-audit JSON report."""
+    vulnerable, allowed, unaudited = [], [], []
+    for dependency in report.get("dependencies", []):
+        if dependency.get("skip_reason"):
+            unaudited.append(dependency)
+            continue
+        for vuln in dependency.get("vulns", []):
+            ids = {vuln.get("id"), *vuln.get("aliases", [])}
+            entry = next(
+                (
+                    e
+                    for e in allow
+                    if e["id"] in ids and _canonical(e["package"]) == _canonical(dependency["name"])
+                ),
+                None,
+            )
+            item = {
+                "package": dependency["name"],
+                "version": dependency.get("version"),
+                "id": vuln.get("id"),
+                "aliases": vuln.get("aliases", []),
+                "fixVersions": vuln.get("fix_versions", []),
+                "description": (vuln.get("description") or "")[:500],
+            }
+            if entry is None:
+                vulnerable.append(item)
+            else:
+                allowed.append({**item, "reason": entry["reason"], "expires": entry["expires"]})
+    return vulnerable, allowed, unaudited
+
+
+def check(ctx: Context) -> Verdict:
+    lock = ctx.path(ctx.options.lock)
+    if not lock.is_file():
+        return Verdict("dependency-audit", TITLE, FAIL, f"lock file {lock} not found")
+    try:
+        allow, expired = _allowlist(ctx)
+    except PolicyError as exc:
+        return Verdict("dependency-audit", TITLE, FAIL, str(exc))
+    report_path = ctx.evidence / "pip-audit.json"
+    cmd = [
+        tool("pip-audit"),
+        "--disable-pip",
+        "--require-hashes",
+        "-r",
+        str(lock),
+        "--vulnerability-service",
+        "osv",
+        "--format",
+        "json",
+        "--output",
+        str(report_path),
+        "--progress-spinner",
+        "off",
+        "--timeout",
+        str(int(ctx.options.audit_timeout)),
+    ]
+    if ctx.options.osv_url:
+        cmd += ["--osv-url", ctx.options.osv_url]
+    proc = run(cmd, ctx.evidence / "pip-audit.log", cwd=ctx.root, timeout=900)
+    log = ctx.evidence / "pip-audit.log"
+    if not report_path.is_file():
+        reason = _unreachable_reason(proc.stderr)
+        if reason is not None:
+            message = f"vulnerability service {_service_url(ctx)} unreachable: {reason}"
+            # Expired allowlist entries fail even when nothing could be audited.
+            if expired:
+                return Verdict("dependency-audit", TITLE, FAIL, f"{message}; {'; '.join(expired)}", [log])
+            return Verdict("dependency-audit", TITLE, SKIPPED, message, [log], reason=message)
+        tail = proc.stderr.strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
+        return Verdict("dependency-audit", TITLE, FAIL, f"pip-audit failed: {tail[0][:300]}", [log])
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    vulnerable, allowed, unaudited = classify(report, allow)
+    audited = len(report.get("dependencies", [])) - len(unaudited)
+    summary_file = write_json(
+        ctx.evidence / "audit-summary.json",
+        {
+            "lock": str(lock),
+            "service": _service_url(ctx),
+            "audited": audited,
+            "vulnerable": vulnerable,
+            "allowed": allowed,
+            "notAudited": unaudited,
+            "expiredAllowlistEntries": expired,
+        },
+    )
+    files = [report_path, summary_file, log]
+    summary = (
+        f"{audited} locked packages audited against {_service_url(ctx)}: {len(vulnerable)} vulnerable, "
+        f"{len(allowed)} allowed by the allowlist"
+    )
+    problems = []
+    if vulnerable:
+        problems.append(", ".join(f"{v['package']} {v['version']} {v['id']}" for v in vulnerable[:8]))
+    if expired:
+        problems.append("; ".join(expired))
+    if unaudited and audited == 0:
+        reason = f"no package could be audited: {unaudited[0].get('skip_reason')}"
+        status = FAIL if problems else SKIPPED
+        return Verdict("dependency-audit", TITLE, status, reason, files, reason=reason)
+    if unaudited:
+        problems.append(f"{len(unaudited)} package(s) not audited: {unaudited[0].get('skip_reason')}")
+    if problems:
+        return Verdict("dependency-audit", TITLE, FAIL, f"{summary} — {'; '.join(problems)}", files)
+    return Verdict("dependency-audit", TITLE, PASS, summary, files)

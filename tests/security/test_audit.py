@@ -1,0 +1,109 @@
+"""Dependency audit: the real pip-audit against a fixture lock, answered by a local OSV-compatible service
+(the check's --osv-url, as for an internal mirror), with the allowlist's expiry rules; an unreachable service
+is a skip, never a pass."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import date, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from foundation.ops.perf.server import free_port
+from tests.security.conftest import run_check
+
+VULN = {
+    "id": "GHSA-x84v-xcm2-53pg",
+    "aliases": ["CVE-2018-18074"],
+    "summary": "Requests sends the Authorization header to an http URI upon a redirect",
+    "affected": [
+        {
+            "package": {"name": "requests", "ecosystem": "PyPI"},
+            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2.20.0"}]}],
+        }
+    ],
+}
+LOCK = ("requests==2.19.0 \\\n    --hash=sha256:{a}\nidna==3.10 \\\n    --hash=sha256:{b}\n").format(
+    a="1" * 64, b="2" * 64
+)
+
+
+class Osv(BaseHTTPRequestHandler):
+    queries: list[dict] = []
+
+    def do_POST(self) -> None:
+        query = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        Osv.queries.append(query)
+        hit = query["package"]["name"] == "requests" and query["version"] == "2.19.0"
+        body = json.dumps({"vulns": [VULN]} if hit else {}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def osv_url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Osv)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1/query"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "project"
+    (root / "requirements").mkdir(parents=True)
+    (root / "requirements" / "runtime.txt").write_text(LOCK)
+    return root
+
+
+def allow(root: Path, expires: date) -> None:
+    (root / "security").mkdir(exist_ok=True)
+    (root / "security" / "audit-allowlist.yml").write_text(
+        "allow:\n  - id: CVE-2018-18074\n    package: requests\n"
+        f"    reason: only used against our own https API\n    expires: {expires.isoformat()}\n"
+    )
+
+
+def test_a_vulnerable_pinned_package_fails(project: Path, osv_url: str, tmp_path: Path) -> None:
+    verdict = run_check("dependency-audit", project, tmp_path / "evidence", osv_url=osv_url)
+    assert verdict.status == "fail", verdict.summary
+    assert "2 locked packages audited" in verdict.summary
+    assert "requests 2.19.0 CVE-2018-18074" in verdict.summary  # pip-audit reports the CVE alias
+    assert {q["package"]["name"] for q in Osv.queries} >= {"requests", "idna"}
+    summary = json.loads((tmp_path / "evidence" / "audit-summary.json").read_text())
+    assert summary["vulnerable"][0]["fixVersions"] == ["2.20.0"]
+
+
+def test_an_allowlisted_vulnerability_passes_until_its_entry_expires(
+    project: Path, osv_url: str, tmp_path: Path
+) -> None:
+    allow(project, date.today() + timedelta(days=30))
+    verdict = run_check("dependency-audit", project, tmp_path / "current", osv_url=osv_url)
+    assert verdict.status == "pass", verdict.summary
+    assert "1 allowed by the allowlist" in verdict.summary
+    allow(project, date.today() - timedelta(days=1))
+    verdict = run_check("dependency-audit", project, tmp_path / "expired", osv_url=osv_url)
+    assert verdict.status == "fail"
+    assert "CVE-2018-18074 (requests) expired on" in verdict.summary
+
+
+def test_an_unreachable_service_is_skipped_never_passed(project: Path, tmp_path: Path) -> None:
+    closed = f"http://127.0.0.1:{free_port()}/v1/query"
+    verdict = run_check("dependency-audit", project, tmp_path / "evidence", osv_url=closed)
+    assert verdict.status == "skipped"
+    assert verdict.reason and "unreachable" in verdict.reason
+    allow(project, date.today() - timedelta(days=1))  # an expired entry fails even then
+    verdict = run_check("dependency-audit", project, tmp_path / "expired", osv_url=closed)
+    assert verdict.status == "fail"
