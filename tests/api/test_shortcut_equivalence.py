@@ -8,6 +8,7 @@ auth suites once more with the shortcuts off.)
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
@@ -138,7 +139,9 @@ async def test_shortcuts_answer_like_the_framework(
     shortcuts = {"read_cache_seconds": 60.0, "direct_dispatch": True}
     answers, counted = [], []
     for options in (shortcuts, SHORTCUTS_OFF):
-        settings = make_settings(database_url=fresh_database(), **limits, **options)
+        # In a thread: on PostgreSQL the clone runs its own event loop (asyncio.run) and this one is running.
+        database_url = await asyncio.to_thread(fresh_database)
+        settings = make_settings(database_url=database_url, **limits, **options)
         async with AppClient(create_app(settings)) as client:
             before = await counters(client)  # the registry is the process's: count this run's increments
             answers.append(await run(client, steps))

@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from foundation.app import create_app
+from foundation.db import Database
 from foundation.db_role import UnsafeDatabaseRole
 from foundation.ops.perf.server import free_port, wait_until
 from foundation.settings import Settings
@@ -87,7 +88,7 @@ def test_production_app_start_up_refuses_an_owner_role(
             async with app.router.lifespan_context(app):
                 pass
         finally:
-            await app.state.db.dispose()
+            await app.state.services[Database].dispose()
 
     with pytest.raises(UnsafeDatabaseRole, match="owns the tables"):
         asyncio.run(start())
@@ -137,7 +138,7 @@ def test_local_warns_at_start_and_in_readiness(local_server: tuple[str, Path]) -
 
 
 @pytest.fixture
-def fresh_database() -> Iterator[tuple[str, str, str]]:
+def owner_without_createrole() -> Iterator[tuple[str, str, str]]:
     """A new database owned by a new role without CREATEROLE: (owner name, its password, database)."""
     suffix = secrets.token_hex(4)
     owner, password, database = f"owner_{suffix}", secrets.token_hex(8), f"db_{suffix}"
@@ -182,9 +183,9 @@ async def _tables(url: str) -> list[str]:
 
 
 def test_owner_without_createrole_is_refused_before_migrating(
-    fresh_database: tuple[str, str, str], tmp_path: Path
+    owner_without_createrole: tuple[str, str, str], tmp_path: Path
 ) -> None:
-    owner, password, database = fresh_database
+    owner, password, database = owner_without_createrole
     owner_url = _url(owner, password, database)
     env = clean_env(
         FOUNDATION_MIGRATION_DATABASE_URL=owner_url,
@@ -200,9 +201,9 @@ def test_owner_without_createrole_is_refused_before_migrating(
 
 
 def test_one_url_for_both_says_no_application_role_was_created(
-    fresh_database: tuple[str, str, str], tmp_path: Path
+    owner_without_createrole: tuple[str, str, str], tmp_path: Path
 ) -> None:
-    owner, password, database = fresh_database
+    owner, password, database = owner_without_createrole
     owner_url = _url(owner, password, database)
     env = clean_env(FOUNDATION_MIGRATION_DATABASE_URL=owner_url, FOUNDATION_DATABASE_URL=owner_url)
     result = cli(["db", "upgrade"], env, tmp_path)

@@ -266,7 +266,7 @@ def assert_unavailable(response: httpx.Response) -> None:
 async def starved_client(make_client: Callable[..., httpx.AsyncClient]) -> AsyncIterator[httpx.AsyncClient]:
     """An app whose only pooled connection is held elsewhere: every database access times out."""
     client = make_client(db_pool_size=1, db_timeout_seconds=0.3, read_cache_seconds=0)
-    async with client, client.app.state.db.engine.connect() as held:  # type: ignore[attr-defined]
+    async with client, client.app.state.services[Database].engine.connect() as held:  # type: ignore[attr-defined]
         await held.execute(text("SELECT 1"))
         yield client
 
@@ -441,7 +441,7 @@ def test_requests_meeting_a_server_in_recovery_are_503_not_500(own_cluster: tupl
             await asyncio.to_thread(restart_as, cluster, standby=True, hot_standby=False)
             for method, path, body in every_endpoint("in-recovery"):
                 responses.append(await call(client, method, path, body, "k-recovery"))
-        await app.state.db.dispose()
+        await app.state.services[Database].dispose()
         return responses
 
     try:

@@ -38,8 +38,8 @@ def test_a_linter_missing_from_pre_commit_fails(tmp_path: Path) -> None:
 def test_a_new_linter_in_make_test_must_reach_pre_commit(tmp_path: Path) -> None:
     root = copy(tmp_path)
     script = root / "scripts" / "test.sh"
-    script.write_text(script.read_text() + '\nstep "imports"; "$BIN/lint-imports" || exit 1\n')
-    assert pre_commit_problems(root) == ["make test runs `lint-imports` but no pre-commit hook does"]
+    script.write_text(script.read_text() + '\nstep "spelling"; "$BIN/codespell" src || exit 1\n')
+    assert pre_commit_problems(root) == ["make test runs `codespell src` but no pre-commit hook does"]
 
 
 def test_a_remote_hook_repository_is_refused(tmp_path: Path) -> None:
