@@ -20,7 +20,9 @@ def create_app() -> FastAPI:
     app = create_real_app()
     router = APIRouter()
 
-    @declare(router, BROKEN, responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}}})
+    @declare(
+        router, BROKEN, responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}}}
+    )
     async def broken(admission: Admitted) -> dict[str, str]:
         raise RuntimeError("planted failure")
 
