@@ -43,6 +43,8 @@ from foundation.settings import AuthMode, Profile, Settings, get_settings
 from foundation.success_metrics.histograms import Sc001Reader
 from foundation.success_metrics.router import router as metrics_router
 from foundation.success_metrics.scorecard import ScorecardService
+from foundation.success_metrics.scorecard_board import ScorecardBoard
+from foundation.success_metrics.scorecard_metrics import ScorecardPart
 from foundation.success_metrics.service import SampleService
 from foundation.tenancy.service import TenantDirectory
 from foundation.themes.router import router as themes_router
@@ -163,15 +165,22 @@ def build_services(settings: Settings, db: Database, authenticator: Authenticato
 
 
 def build_metrics_endpoint(settings: Settings) -> MetricsEndpoint:
-    """``/metrics``: SC-001 read over a connection of its own (never the request pool), tenants folded."""
+    """``/metrics``: SC-001 and the scorecard read over connections of their own (never the request pool)."""
     reader = Sc001Reader(
         settings.database_url,
         max_tenants=settings.metrics_max_tenants,
         recent_features=settings.metrics_sc001_recent_features,
         timeout_seconds=settings.metrics_db_timeout_seconds,
     )
+    board = ScorecardBoard(reader.engine, settings, max_age=settings.metrics_scorecard_seconds)
+    scorecard = ScorecardPart(
+        board, max_tenants=settings.metrics_max_tenants, timeout_seconds=settings.metrics_db_timeout_seconds
+    )
     return MetricsEndpoint(
-        max_tenants=settings.metrics_max_tenants, cache_seconds=settings.metrics_cache_ttl, sc001=reader
+        max_tenants=settings.metrics_max_tenants,
+        cache_seconds=settings.metrics_cache_ttl,
+        sc001=reader,
+        scorecard=scorecard,
     )
 
 

@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     metrics_cache_seconds: float | None = Field(default=None, ge=0, le=60)
     # Bound on the database part of a scrape (its own connection); past it, SC-001 is left out and counted.
     metrics_db_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+    # Every tenant's scorecard (foundation_sc_* families) is recomputed at most this often: its statement
+    # reads every sample of the window, and the criteria are measured over days. 0: on every scrape.
+    metrics_scorecard_seconds: float = Field(default=60.0, ge=0, le=3600)
     log_level: str = "INFO"
     log_json: bool = True
 

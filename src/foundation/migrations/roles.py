@@ -3,7 +3,7 @@
 The API connects as this role (``FOUNDATION_DATABASE_URL``); migrations run as the schema owner
 (``FOUNDATION_MIGRATION_DATABASE_URL``). The role owns nothing, is not a superuser and cannot bypass
 row-level security; it may read tenants and read/write the tenant-owned tables, where RLS applies, and
-call the three cross-tenant maintenance functions of migration 0006 (aggregates and the purge only).
+call the cross-tenant maintenance functions of migrations 0006 and 0007 (aggregates and the purge only).
 Its password comes from ``FOUNDATION_DATABASE_URL`` when that URL names the role, else from
 ``FOUNDATION_DB_APP_PASSWORD``.
 
@@ -39,6 +39,9 @@ MAINTENANCE_FUNCTIONS = (
     "foundation_sc001_histograms(integer)",
     "foundation_sc001_recent(integer)",
     "foundation_purge_idempotency(timestamptz, integer)",
+    # Migration 0007: every tenant's scorecard statistics and own targets (read only).
+    "foundation_sc_statistics(timestamptz, timestamptz, timestamptz)",
+    "foundation_sc_tenant_targets()",
 )
 
 

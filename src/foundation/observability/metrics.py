@@ -123,8 +123,12 @@ SC001_HELP = (
 _BUCKET_LABELS = [repr(float(bound)) for bound in SC001_BUCKETS]
 
 
-def _escape(value: str) -> str:
+def escape_label(value: str) -> str:
+    """A label value as the text format wants it (backslash, newline and double quote escaped)."""
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+_escape = escape_label
 
 
 def render_sc001(series: Iterable[Sc001Distribution]) -> bytes:

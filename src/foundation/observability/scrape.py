@@ -1,6 +1,7 @@
 """The ``/metrics`` answer: assembled from independent parts, cached briefly, rendered once at a time.
 
 Parts, each failing on its own: ``sc_001`` (the database read of :class:`Sc001Source`, bounded by a timeout),
+``scorecard`` (every tenant's success criteria, success_metrics/scorecard_metrics.py; optional),
 ``tenant_series`` (the tenant-labelled counters of every worker, folded) and ``registry`` (prometheus_client:
 the duration histogram, process collector, …). A failed part is left out, counted in
 ``foundation_metrics_scrape_errors_total{part}`` and logged; the other parts are served with status 200.
@@ -45,11 +46,13 @@ class MetricsEndpoint:
         max_tenants: int,
         cache_seconds: float,
         sc001: Sc001Source | None,
+        scorecard: Callable[[], Awaitable[bytes]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_tenants = max_tenants
         self.cache_seconds = cache_seconds
         self.sc001 = sc001
+        self.scorecard = scorecard
         self.clock = clock
         self.reader = tenant_series.SeriesReader(ranking=metrics.http_requests.name)
         self.renders = 0  # how many answers were rendered (not served from the cache)
@@ -81,11 +84,12 @@ class MetricsEndpoint:
     async def _render(self) -> bytes:
         self.renders += 1
         sc001 = await self._part("sc_001", self._sc001)
+        scorecard = await self._part("scorecard", self.scorecard) if self.scorecard is not None else b""
         # CPU-bound (file merge, formatting): off the event loop, so requests keep being served meanwhile.
         counters = await self._part("tenant_series", lambda: asyncio.to_thread(self._counters))
         # Last: it includes foundation_metrics_scrape_errors_total, incremented above when a part failed.
         registry = await self._part("registry", lambda: asyncio.to_thread(metrics.render_registry))
-        return registry + counters + sc001
+        return registry + counters + sc001 + scorecard
 
     async def _part(self, name: str, render: Callable[[], Awaitable[bytes]]) -> bytes:
         try:
