@@ -132,6 +132,61 @@ PANELS: tuple[Panel, ...] = (
 
 CORE_PANEL_IDS = (1, 2, 3, 4)
 
+# "IABank Foundation — Success criteria": one panel per criterion of the scorecard, each tenant's value
+# against its target (foundation_sc_* families of /metrics, docs/success-criteria.md). Workers and instances
+# report the same database-derived snapshot, so series are combined with max. The busiest tenants are shown
+# (FOUNDATION_METRICS_MAX_TENANTS); the last panel counts every tenant per criterion and status.
+SC_DASHBOARD_TITLE = "IABank Foundation — Success criteria"
+SC_DASHBOARD_UID = "iabank-foundation-success-criteria"
+_SC = (
+    ("SC-001", "lead time p95 (min), target: at most", "m"),
+    ("SC-002", "visual coverage of critical components (%), target: at least", "percent"),
+    ("SC-003", "verified contracts before deploy (%), target: at least", "percent"),
+    ("SC-004", "WCAG 2.2 AA conformance (%), target: at least", "percent"),
+    ("SC-005", "PII/CSP incidents this quarter, target: at most", "short"),
+)
+
+
+def _sc_panel(index: int, code: str, title: str, unit: str) -> Panel:
+    return Panel(
+        id=101 + index,
+        slug=f"{code.lower()}-against-target",
+        title=f"{code} — {title}",
+        unit=unit,
+        targets=(
+            Target(f'max by (tenant) (foundation_sc_value{{code="{code}"}})', "{{tenant}}"),
+            Target(f'max by (tenant) (foundation_sc_target{{code="{code}"}})', "{{tenant}} target", "B"),
+        ),
+        description=f"Each tenant's {code} as GET …/sc/summary reports it (default window) and its target;"
+        " a tenant without samples in the period has no value (status no_data).",
+    )
+
+
+SC_PANELS: tuple[Panel, ...] = (
+    *(_sc_panel(i, code, title, unit) for i, (code, title, unit) in enumerate(_SC)),
+    Panel(
+        id=106,
+        slug="sc-tenants-by-status",
+        title="Tenants per criterion and status",
+        unit="short",
+        targets=(Target("max by (code, status) (foundation_sc_tenants)", "{{code}} {{status}}"),),
+        description="Every tenant counted (none folded); FoundationSC00xMissed fires after 15 min missed.",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    uid: str
+    title: str
+    panels: tuple[Panel, ...]
+    slug: str  # file names: dashboards/<slug>.json, grafana-dashboard-<slug>.json
+
+
+OBSERVABILITY = Dashboard(DASHBOARD_UID, DASHBOARD_TITLE, PANELS, "iabank-foundation")
+SUCCESS_CRITERIA = Dashboard(SC_DASHBOARD_UID, SC_DASHBOARD_TITLE, SC_PANELS, "iabank-success-criteria")
+DASHBOARDS = (OBSERVABILITY, SUCCESS_CRITERIA)
+
 
 def format_legend(template: str, labels: dict[str, str]) -> str:
     """Grafana-style ``{{label}}`` legend; falls back to the label set, or the template itself."""
