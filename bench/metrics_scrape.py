@@ -4,7 +4,10 @@ Registrations go through the service layer (the same code the POST handler runs:
 registration row, SC-001 sample), then a real `foundation serve` (one worker, 127.0.0.1) is scraped
 ``--scrapes`` times. Targets: body < 300 KB, median and p95 < 50 ms.
 
-    python bench/metrics_scrape.py [--registrations 10000] [--scrapes 30] [--features-per-tenant 20]
+    python bench/metrics_scrape.py [--registrations 10000] [--scrapes 30] [--recent-features 100]
+
+Scrapes are measured uncached (FOUNDATION_METRICS_CACHE_SECONDS=0): every scrape renders.
+Many tenants: bench/growth.py.
 
 Prints one JSON object; the server is stopped by its process group id on exit.
 """
@@ -80,7 +83,7 @@ def main() -> None:
     )
     parser.add_argument("--registrations", type=int, default=10_000)
     parser.add_argument("--scrapes", type=int, default=30)
-    parser.add_argument("--features-per-tenant", type=int, default=20)
+    parser.add_argument("--recent-features", type=int, default=100)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-metrics-") as raw:
@@ -90,7 +93,7 @@ def main() -> None:
         env = server_env(
             database_url,
             root / "var",
-            FOUNDATION_METRICS_SC001_FEATURES_PER_TENANT=str(args.features_per_tenant),
+            FOUNDATION_METRICS_SC001_RECENT_FEATURES=str(args.recent_features),
         )
         with running_server(env, root / "logs") as server, httpx.Client(base_url=server.url) as client:
             for _ in range(3):  # warm-up: connection, caches
@@ -114,7 +117,7 @@ def main() -> None:
             }
         ),
         "registerSeconds": round(register_seconds, 1),
-        "featuresPerTenant": args.features_per_tenant,
+        "recentFeatures": args.recent_features,
         "scrapes": args.scrapes,
         "bytes": sizes[-1],
         "sc001Series": sc001_series,

@@ -35,11 +35,16 @@ from foundation.http.responses import JsonResponse
 from foundation.observability import loop_lag, tracing
 from foundation.observability.logging import configure_logging
 from foundation.observability.middleware import TelemetryMiddleware
+from foundation.observability.scrape import MetricsEndpoint
 from foundation.scaffolds.registry import ScaffoldService
+from foundation.scaffolds.retention import purge_periodically
 from foundation.scaffolds.router import router as scaffolds_router
 from foundation.settings import AuthMode, Profile, Settings, get_settings
+from foundation.success_metrics.histograms import Sc001Reader
 from foundation.success_metrics.router import router as metrics_router
 from foundation.success_metrics.scorecard import ScorecardService
+from foundation.success_metrics.scorecard_board import ScorecardBoard
+from foundation.success_metrics.scorecard_metrics import ScorecardPart
 from foundation.success_metrics.service import SampleService
 from foundation.tenancy.service import TenantDirectory
 from foundation.themes.router import router as themes_router
@@ -109,17 +114,17 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     provider = (
         tracing.build_tracer_provider() if settings.tracing_enabled and tracing.export_configured() else None
     )
+    services = build_services(settings, db, authenticator)
     app = FastAPI(
         title="IABank Foundation API",
         version="1.0.0",
         description=DESCRIPTION,
         default_response_class=JsonResponse,
-        lifespan=_lifespan(settings, db, provider, dispose=database is None),
+        lifespan=_lifespan(settings, services, provider, dispose=database is None),
         redoc_url=None,
         docs_url=None,  # served by foundation.docs_ui from installed files (no CDN, no inline script)
         **_WITHOUT_NATIVE_TELEMETRY,
     )
-    services = build_services(settings, db, authenticator)
     provide.install(app, services)
     for router in (
         health.router,
@@ -155,7 +160,28 @@ def build_services(settings: Settings, db: Database, authenticator: Authenticato
         ScaffoldService: ScaffoldService(db, samples, idempotency_ttl=ttl),
         StoryService: StoryService(db, tenants, cache),
         ScorecardService: ScorecardService(db, settings),
+        MetricsEndpoint: build_metrics_endpoint(settings),
     }
+
+
+def build_metrics_endpoint(settings: Settings) -> MetricsEndpoint:
+    """``/metrics``: SC-001 and the scorecard read over connections of their own (never the request pool)."""
+    reader = Sc001Reader(
+        settings.database_url,
+        max_tenants=settings.metrics_max_tenants,
+        recent_features=settings.metrics_sc001_recent_features,
+        timeout_seconds=settings.metrics_db_timeout_seconds,
+    )
+    board = ScorecardBoard(reader.engine, settings, max_age=settings.metrics_scorecard_seconds)
+    scorecard = ScorecardPart(
+        board, max_tenants=settings.metrics_max_tenants, timeout_seconds=settings.metrics_db_timeout_seconds
+    )
+    return MetricsEndpoint(
+        max_tenants=settings.metrics_max_tenants,
+        cache_seconds=settings.metrics_cache_ttl,
+        sc001=reader,
+        scorecard=scorecard,
+    )
 
 
 def _add_middleware(app: FastAPI, settings: Settings, services: dict[type, Any]) -> None:
@@ -202,7 +228,9 @@ def _cors_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _lifespan(settings: Settings, db: Database, provider: Any, *, dispose: bool) -> Any:
+def _lifespan(settings: Settings, services: dict[type, Any], provider: Any, *, dispose: bool) -> Any:
+    db: Database = services[Database]
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.auth is AuthMode.off:
@@ -219,13 +247,26 @@ def _lifespan(settings: Settings, db: Database, provider: Any, *, dispose: bool)
         # connections, 2 collections and 18 ms with 10,000 (refcounting frees almost everything anyway).
         gc.set_threshold(10_000, 10, 10)
         lag_watch = asyncio.create_task(loop_lag.watch()) if settings.metrics_enabled else None
+        purge = _start_purge(settings, db)
         yield
-        if lag_watch is not None:
-            lag_watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await lag_watch
+        for task in (lag_watch, purge):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await services[MetricsEndpoint].close()
         tracing.shutdown(provider)
         if dispose:
             await db.dispose()
 
     return lifespan
+
+
+def _start_purge(settings: Settings, db: Database) -> asyncio.Task[None] | None:
+    """Expired idempotency records leave in short batches, one purger at a time (scaffolds/retention.py)."""
+    interval = settings.purge_interval_seconds
+    if interval <= 0:
+        return None
+    return asyncio.create_task(
+        purge_periodically(db, interval, settings.idempotency_purge_batch_size), name="idempotency-purge"
+    )

@@ -1,7 +1,7 @@
 """Which failures mean "the database is unavailable for now" (503 + ``Retry-After``), not a bug (500).
 
 :func:`is_transient_unavailability` is the one place that decides it; the Problem mapping
-(:func:`foundation.problems.unhandled_problem`) calls it for every endpoint, and errors raised inside a
+(:func:`foundation.http.problems.unhandled_problem`) calls it for every endpoint, and errors raised inside a
 registration batch (``scaffolds/batching.py``) reach it unchanged. It is pure: it only inspects the exception
 and what it wraps (SQLAlchemy's ``orig``, ``__cause__``, ``__context__``), imports no driver and opens
 nothing.

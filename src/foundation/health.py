@@ -14,15 +14,14 @@ from foundation.http.openapi import problem_responses
 from foundation.http.problems import Kinds, ProblemError
 from foundation.http.provide import provide
 from foundation.http.responses import json_response
-from foundation.observability.metrics import render_exposition
+from foundation.observability.metrics import CONTENT_TYPE
+from foundation.observability.scrape import MetricsEndpoint
 from foundation.settings import Settings
-from foundation.success_metrics.service import sc001_distributions
-from foundation.tenancy.service import TenantDirectory
 
 router = APIRouter(tags=["health"])
 SettingsDep = Annotated[Settings, Depends(provide(Settings))]
 DatabaseDep = Annotated[Database, Depends(provide(Database))]
-TenantsDep = Annotated[TenantDirectory, Depends(provide(TenantDirectory))]
+MetricsDep = Annotated[MetricsEndpoint, Depends(provide(MetricsEndpoint))]
 
 
 @router.get(
@@ -85,14 +84,6 @@ async def ready(settings: SettingsDep, db: DatabaseDep) -> Response:
 
 
 @router.get("/metrics", include_in_schema=False)
-async def prometheus_metrics(settings: SettingsDep, db: DatabaseDep, directory: TenantsDep) -> Response:
-    per_tenant = settings.metrics_sc001_features_per_tenant
-    try:
-        tenants = await directory.list()
-        # One small transaction per tenant (row-level security scopes each to its tenant), run concurrently.
-        parts = await asyncio.gather(*(sc001_distributions(db, [tenant], per_tenant) for tenant in tenants))
-        sc001 = [series for part in parts for series in part]
-    except Exception:
-        sc001 = []  # a scrape must still show the process metrics while the database is down
-    body, content_type = render_exposition(sc001)
-    return Response(body, media_type=content_type)
+async def prometheus_metrics(endpoint: MetricsDep) -> Response:
+    # Parts fail on their own (counted in foundation_metrics_scrape_errors_total): never a 5xx for a scrape.
+    return Response(await endpoint.exposition(), media_type=CONTENT_TYPE)

@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     rate_limit_redis_failure: str = Field(default="open", pattern="^(open|closed)$")
 
     idempotency_ttl_hours: int = Field(default=24, ge=1)
+    # Expired idempotency records are deleted by a background task of the API every this many seconds (one
+    # worker/instance at a time, in batches); unset: 3600, except the test profile (off); 0 turns it off.
+    # `foundation db purge` does the same on demand.
+    idempotency_purge_interval_seconds: float | None = Field(default=None, ge=0)
+    idempotency_purge_batch_size: int = Field(default=1000, ge=1, le=100_000)
     # Answers of cacheable reads (current theme, tenant metrics, stories) are served from process memory for
     # at most this long after the read that produced them started: a write committed in any process is seen
     # by every read that starts this many seconds later (in this process at once). 0 disables the cache.
@@ -95,8 +100,19 @@ class Settings(BaseSettings):
     # Observability.
     metrics_enabled: bool = True
     tracing_enabled: bool = True
-    # Per-feature SC-001 series kept per tenant (the most recent N features); tenant totals stay complete.
-    metrics_sc001_features_per_tenant: int = Field(default=20, ge=0, le=1000)
+    # Tenant-labelled series (request and registration counters, SC-001 __all__) are kept for at most this
+    # many tenants, the busiest; the others are summed into tenant="__other__" (docs/observability.md).
+    metrics_max_tenants: int = Field(default=100, ge=0, le=100_000)
+    # Per-feature SC-001 series: the most recent N registered features across all tenants.
+    metrics_sc001_recent_features: int = Field(default=100, ge=0, le=10_000)
+    # A rendered /metrics answer is reused this long by its worker; concurrent scrapes share one render
+    # whatever this is. Unset: 1 s, except the test profile (0: every scrape renders).
+    metrics_cache_seconds: float | None = Field(default=None, ge=0, le=60)
+    # Bound on the database part of a scrape (its own connection); past it, SC-001 is left out and counted.
+    metrics_db_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+    # Every tenant's scorecard (foundation_sc_* families) is recomputed at most this often: its statement
+    # reads every sample of the window, and the criteria are measured over days. 0: on every scrape.
+    metrics_scorecard_seconds: float = Field(default=60.0, ge=0, le=3600)
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -138,6 +154,19 @@ class Settings(BaseSettings):
     @property
     def effective_migration_url(self) -> str:
         return self.migration_database_url or self.database_url
+
+    @property
+    def metrics_cache_ttl(self) -> float:
+        if self.metrics_cache_seconds is not None:
+            return self.metrics_cache_seconds
+        return 0.0 if self.profile is Profile.test else 1.0
+
+    @property
+    def purge_interval_seconds(self) -> float:
+        """The effective background purge interval; 0 = off."""
+        if self.idempotency_purge_interval_seconds is not None:
+            return self.idempotency_purge_interval_seconds
+        return 0.0 if self.profile is Profile.test else 3600.0
 
     @property
     def is_sqlite(self) -> bool:

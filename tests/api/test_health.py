@@ -75,7 +75,8 @@ async def test_unknown_routes_are_not_raw_paths(client: httpx.AsyncClient) -> No
 
 
 async def test_sc001_histogram(make_client: Callable[..., httpx.AsyncClient]) -> None:
-    async with make_client(metrics_sc001_features_per_tenant=2) as http:
+    # The 3 most recent registrations across tenants: beta-hist, hist-4 and hist-3.
+    async with make_client(metrics_sc001_recent_features=3) as http:
         for index in range(5):
             assert (await register(http, f"hist-{index}", durationMs=(index + 1) * 60_000)).status_code == 201
         await register(http, "beta-hist", tenant=BETA, durationMs=30_000)

@@ -36,8 +36,13 @@ def _metrics_text(n: int) -> str:
     for le, share in (("0.005", 0.5), ("0.05", 0.9), ("0.5", 1.0), ("+Inf", 1.0)):
         lines.append(
             f'http_server_request_duration_seconds_bucket{{method="GET",route="/health",status_code="200",'
-            f'tenant="none",le="{le}"}} {int(n * 10 * share)}'
+            f'le="{le}"}} {int(n * 10 * share)}'
         )
+    lines += [
+        'http_server_request_duration_seconds_count{method="GET",route="/health",status_code="200"}'
+        f" {n * 10}",
+        f'http_server_request_duration_seconds_count{{method="POST",route="/x",status_code="201"}} {n * 2}',
+    ]
     lines += [
         'sc_001_scaffolding_minutes_sum{tenant_slug="tenant-alfa",feature_slug="loan-tracking"} 7.5',
         'sc_001_scaffolding_minutes_count{tenant_slug="tenant-alfa",feature_slug="loan-tracking"} 1',

@@ -71,3 +71,19 @@ def test_cli_check_and_write(tmp_path: Path) -> None:
         ).exit_code
         == 1
     )
+
+
+def test_success_criteria_dashboard_has_one_panel_per_criterion_against_its_target() -> None:
+    from foundation.success_metrics.scorecard import CRITERIA
+
+    path = PROVISIONING / grafana.SC_DASHBOARD_FILE
+    dashboard = json.loads(path.read_text(encoding="utf-8"))
+    assert dashboard["title"] == "IABank Foundation — Success criteria"
+    by_code = {p["title"].split(" — ")[0]: p for p in dashboard["panels"]}
+    for criterion in CRITERIA:
+        exprs = [t["expr"] for t in by_code[criterion.code]["targets"]]
+        assert exprs == [
+            f'max by (tenant) (foundation_sc_value{{code="{criterion.code}"}})',
+            f'max by (tenant) (foundation_sc_target{{code="{criterion.code}"}})',
+        ]
+    assert grafana.sync(PROVISIONING, check=True).stale == []

@@ -123,10 +123,14 @@ def test_dashboards_are_labelled_for_the_grafana_sidecar() -> None:
     ]
     assert dashboards["metadata"]["labels"]["grafana_dashboard"] == "1"
     assert dashboards["metadata"]["name"] == "foundation-grafana-dashboards"  # stable: no hash suffix
-    [(key, text)] = dashboards["data"].items()
-    assert key.endswith(".json") and json.loads(text)["panels"]
-    generated = ROOT / "deploy/kubernetes/base/generated" / key
-    assert text == generated.read_text(encoding="utf-8")
+    assert sorted(dashboards["data"]) == [
+        "grafana-dashboard-iabank-foundation.json",
+        "grafana-dashboard-iabank-success-criteria.json",
+    ]
+    for key, text in dashboards["data"].items():
+        assert json.loads(text)["panels"]
+        generated = ROOT / "deploy/kubernetes/base/generated" / key
+        assert text == generated.read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

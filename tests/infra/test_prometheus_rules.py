@@ -48,3 +48,17 @@ def test_check_generated_stack_config(tmp_path: Path) -> None:
     result = _promtool("check", "config", str(path), cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
+
+
+def test_one_alert_per_success_criterion() -> None:
+    """Each criterion of the scorecard (success_metrics/scorecard.py) has its own "missed" alert."""
+    import yaml
+
+    from foundation.success_metrics.scorecard import CRITERIA
+
+    rules = yaml.safe_load((PROM_DIR / "foundation.rules.yml").read_text(encoding="utf-8"))
+    alerts = {r["alert"]: r for g in rules["groups"] for r in g["rules"] if "alert" in r}
+    for criterion in CRITERIA:
+        alert = alerts[f"Foundation{criterion.code.replace('-', '')}Missed"]
+        assert f'code="{criterion.code}",status="missed"' in alert["expr"]
+        assert alert["labels"]["criterion"] == criterion.code

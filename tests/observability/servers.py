@@ -86,6 +86,8 @@ def server_env(database_url: str, var_dir: Path, **extra: str) -> dict[str, str]
             "FOUNDATION_PROFILE": "local",
             "FOUNDATION_AUTH": "off",
             "FOUNDATION_RATE_LIMIT_ENABLED": "false",
+            # Tests compare scrapes taken a few requests apart: no reuse of a rendered answer.
+            "FOUNDATION_METRICS_CACHE_SECONDS": "0",
             "PYTHONUNBUFFERED": "1",
         }
     )

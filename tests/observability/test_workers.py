@@ -4,12 +4,15 @@ runs, and a dead collector that costs dropped spans but no failed request."""
 from __future__ import annotations
 
 import os
+from array import array
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.parser import text_string_to_metric_families
 
+from foundation.observability.tenant_series import FILE_PREFIX, ParsedKeys
 from foundation.ops.procs import free_port, wait_until
 from tests.observability.servers import (
     ALFA,
@@ -35,18 +38,17 @@ def send_fresh_connections(base_url: str, count: int) -> None:
             assert response.status_code == 200, response.text
 
 
-def theme_count_per_pid(directory: Path) -> dict[str, float]:
-    """Read each worker's counter file on its own (the files are named ``counter_<pid>.db``)."""
+def theme_count_per_pid(directory: Path, route: str = THEME_ROUTE) -> dict[str, float]:
+    """Read each worker's tenant-series files on their own (``tenant-series_<pid>.keys`` / ``.values``)."""
     counts: dict[str, float] = {}
-    for path in directory.glob("counter_*.db"):
-        pid = path.stem.split("_", 1)[1]
-        for metric in MultiProcessCollector._read_metrics([str(path)]).values():  # type: ignore[no-untyped-call]
-            for sample in metric.samples:
-                if (
-                    sample.name == "http_server_requests_total"
-                    and dict(sample.labels).get("route") == THEME_ROUTE
-                ):
-                    counts[pid] = counts.get(pid, 0.0) + sample.value
+    for keys_path in directory.glob(f"{FILE_PREFIX}*.keys"):
+        pid = keys_path.stem.split("_", 1)[1]
+        parsed = ParsedKeys()
+        parsed.refresh(str(keys_path))
+        values = array("d", keys_path.with_suffix(".values").read_bytes()[: len(parsed.keys) * 8])
+        for (family, labels), value in zip(parsed.keys, values, strict=False):
+            if family == "http_server_requests_total" and labels[1] == route:
+                counts[pid] = counts.get(pid, 0.0) + value
     return counts
 
 
@@ -82,7 +84,7 @@ def test_two_workers_add_up_in_one_scrape_and_files_are_wiped_between_runs(tmp_p
     with running_server(env, tmp_path / "logs2", workers=2, port=port) as server:
         families = scrape(server.url)
         assert sample_value(families, "http_server_requests_total", route=THEME_ROUTE) == 0
-        leftovers = {p.stem.split("_", 1)[1] for p in multiproc.glob("*.db")} & pids_first_run
+        leftovers = {p.stem.split("_", 1)[1] for p in multiproc.glob(f"{FILE_PREFIX}*")} & pids_first_run
         assert not leftovers
         send_fresh_connections(server.url, 10)
         assert sample_value(scrape(server.url), "http_server_requests_total", route=THEME_ROUTE) == 10
@@ -123,3 +125,94 @@ def test_dead_collector_drops_spans_but_every_request_succeeds(tmp_path: Path) -
         assert wait_until(dropped, 60, 0.25, what="foundation_otel_spans_dropped_total > 0") > 0
         assert server.process.poll() is None
     assert os.path.exists(server.stdout)
+
+
+def add_tenants(database_url: str, slugs: list[str]) -> None:
+    import asyncio
+
+    from foundation.db import Database
+    from foundation.seed import demo_theme
+    from foundation.tenancy.service import TenantDirectory
+    from foundation.themes.service import ThemeService
+
+    async def run() -> None:
+        db = Database(database_url)
+        try:
+            for slug in slugs:
+                tenant = await TenantDirectory(db).create(slug, slug)
+                await ThemeService(db).publish(tenant, "1.0.0", demo_theme("#0F5132"), make_current=True)
+        finally:
+            await db.dispose()
+
+    asyncio.run(run())
+
+
+def theme_gets(base_url: str, tenant: str, count: int) -> None:
+    with httpx.Client(base_url=base_url, limits=httpx.Limits(max_keepalive_connections=0)) as client:
+        for _ in range(count):
+            response = client.get(f"/api/v1/tenants/{tenant}/themes/current", headers={"X-Tenant-Id": tenant})
+            assert response.status_code == 200, response.text
+
+
+def tenant_values(families: dict[str, Any]) -> dict[str, float]:
+    return {
+        s.labels["tenant"]: s.value
+        for s in families["http_server_requests"].samples
+        if s.name == "http_server_requests_total" and s.labels["route"] == THEME_ROUTE
+    }
+
+
+def test_every_worker_folds_the_same_tenants(tmp_path: Path) -> None:
+    database_url = seeded_database(tmp_path / "db")
+    add_tenants(database_url, ["tenant-gama", "tenant-delta"])
+    multiproc = tmp_path / "multiproc"
+    env = server_env(
+        database_url,
+        tmp_path / "var",
+        FOUNDATION_TRACING_ENABLED="false",
+        FOUNDATION_METRICS_MAX_TENANTS="2",
+        PROMETHEUS_MULTIPROC_DIR=str(multiproc),
+    )
+    traffic = {"tenant-default": 40, "tenant-alfa": 20, "tenant-beta": 6, "tenant-gama": 2, "tenant-delta": 1}
+    with running_server(env, tmp_path / "logs", workers=2) as server:
+        for tenant, count in traffic.items():
+            theme_gets(server.url, tenant, count)
+        assert len(theme_count_per_pid(multiproc)) == 2, "both workers must have served some"
+        answers: dict[str, dict[str, float]] = {}  # by the pid of the worker that answered
+        for _ in range(40):  # new connections, until both workers answered a scrape
+            with httpx.Client(base_url=server.url) as client:  # one keep-alive connection: one worker
+                before = theme_count_per_pid(multiproc, route="unmatched")
+                assert client.get("/which-worker").status_code == 404
+                after = theme_count_per_pid(multiproc, route="unmatched")
+                [pid] = [pid for pid, count in after.items() if count != before.get(pid)]
+                text = client.get("/metrics").text
+            answers[pid] = tenant_values({f.name: f for f in text_string_to_metric_families(text)})
+            if len(answers) == 2:
+                break
+    assert len(answers) == 2, "one worker answered every scrape"
+    # Busiest two keep their series (40 and 20 requests); the rest (6 + 2 + 1) are folded, on both workers.
+    for values in answers.values():
+        assert values == {"tenant-default": 40, "tenant-alfa": 20, "__other__": 9}
+
+
+def test_a_corrupt_series_file_is_counted_and_the_rest_is_served(tmp_path: Path) -> None:
+    database_url = seeded_database(tmp_path / "db")
+    multiproc = tmp_path / "multiproc"
+    env = server_env(
+        database_url,
+        tmp_path / "var",
+        FOUNDATION_TRACING_ENABLED="false",
+        PROMETHEUS_MULTIPROC_DIR=str(multiproc),
+    )
+    with running_server(env, tmp_path / "logs", workers=2) as server:
+        send_fresh_connections(server.url, 5)
+        (multiproc / f"{FILE_PREFIX}999999.keys").write_text("this is not a key line\n")
+        (multiproc / f"{FILE_PREFIX}999999.values").write_bytes(bytes(8))
+        families = scrape(server.url)
+        logs = server.logs()
+    errors = "foundation_metrics_scrape_errors_total"
+    assert sample_value(families, errors, part="tenant_series") == 1
+    assert "http_server_requests" not in families  # the failed part is left out, not half-rendered
+    assert sample_value(families, "http_server_request_duration_seconds_count", route=THEME_ROUTE) == 5
+    assert "sc_001_scaffolding_minutes" in families
+    assert '"part": "tenant_series"' in logs and "metrics_part_failed" in logs

@@ -13,7 +13,13 @@ from tests.conftest import ALFA, BETA
 
 pytestmark = pytest.mark.postgres
 
-TENANT_TABLES = ("theme_versions", "scaffold_registrations", "idempotency_records", "sc_samples")
+TENANT_TABLES = (
+    "theme_versions",
+    "scaffold_registrations",
+    "idempotency_records",
+    "sc_samples",
+    "sc001_histograms",
+)
 SHARED_TABLES = ("stories", "story_tags")
 
 

@@ -1,4 +1,5 @@
-"""`foundation db upgrade|current`: Alembic migrations, the only way the schema changes."""
+"""`foundation db upgrade|current|purge`: Alembic migrations (the only way the schema changes) and the purge
+of expired idempotency records."""
 
 from __future__ import annotations
 
@@ -48,6 +49,40 @@ def current() -> None:
         typer.echo(runner.current(config.effective_migration_url) or "base (no migrations applied)")
     except Exception as exc:
         fail(f"cannot read the revision: {_reason(exc)}")
+
+
+@db_app.command("purge")
+def purge(
+    batch_size: int = typer.Option(
+        1000, min=1, max=100_000, help="Records deleted per transaction (writers wait at most one batch)."
+    ),
+) -> None:
+    """Delete expired idempotency records (older than FOUNDATION_IDEMPOTENCY_TTL_HOURS), in short batches.
+
+    Prints {"deleted", "batches", "seconds", "skipped"}; skipped is true when another purger was at work.
+    Registrations and SC samples are history and are never purged.
+    """
+    import asyncio
+    import json
+
+    from foundation.db import Database
+    from foundation.scaffolds.retention import purge_expired
+
+    config = settings()
+    ensure_sqlite_parent(config.database_url)
+
+    async def run() -> dict[str, object]:
+        db = Database(config.database_url, settings=config)
+        try:
+            return (await purge_expired(db, batch_size=batch_size)).as_dict()
+        finally:
+            await db.dispose()
+
+    try:
+        result = asyncio.run(run())
+    except Exception as exc:
+        fail(f"purge failed: {_reason(exc)}")
+    typer.echo(json.dumps(result))
 
 
 def _reason(exc: Exception) -> str:

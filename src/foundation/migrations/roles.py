@@ -2,7 +2,8 @@
 
 The API connects as this role (``FOUNDATION_DATABASE_URL``); migrations run as the schema owner
 (``FOUNDATION_MIGRATION_DATABASE_URL``). The role owns nothing, is not a superuser and cannot bypass
-row-level security; it may read tenants and read/write the tenant-owned tables, where RLS applies.
+row-level security; it may read tenants and read/write the tenant-owned tables, where RLS applies, and
+call the cross-tenant maintenance functions of migrations 0006 and 0007 (aggregates and the purge only).
 Its password comes from ``FOUNDATION_DATABASE_URL`` when that URL names the role, else from
 ``FOUNDATION_DB_APP_PASSWORD``.
 
@@ -33,6 +34,16 @@ DATA_TABLES = (
     "sc_targets",
     "stories",
     "story_tags",
+    "sc001_histograms",  # written by the sc_samples triggers, in the writer's tenant context
+)
+# Cross-tenant work the role may do only through these SECURITY DEFINER functions (migration 0006).
+MAINTENANCE_FUNCTIONS = (
+    "foundation_sc001_histograms(integer)",
+    "foundation_sc001_recent(integer)",
+    "foundation_purge_idempotency(timestamptz, integer)",
+    # Migration 0007: every tenant's scorecard statistics and own targets (read only).
+    "foundation_sc_statistics(timestamptz, timestamptz, timestamptz)",
+    "foundation_sc_tenant_targets()",
 )
 
 
@@ -145,5 +156,7 @@ async def _apply(owner_url: str, role: str, password: str | None) -> None:
             for table in DATA_TABLES:
                 await connection.execute(text(f'GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO "{role}"'))
             await connection.execute(text(f'GRANT EXECUTE ON FUNCTION app_current_tenant() TO "{role}"'))
+            for function in MAINTENANCE_FUNCTIONS:
+                await connection.execute(text(f'GRANT EXECUTE ON FUNCTION {function} TO "{role}"'))
     finally:
         await engine.dispose()

@@ -1,13 +1,13 @@
 """Prometheus metrics: HTTP RED metrics, scaffold outcomes, rate limiting and the SC-001 histogram.
 
 Process-local metrics use prometheus_client and work under several workers in its multiprocess mode
-(``PROMETHEUS_MULTIPROC_DIR``, set by ``foundation serve --workers N``).
+(``PROMETHEUS_MULTIPROC_DIR``, set by ``foundation serve --workers N``), except the three tenant-labelled
+counters, which live in :mod:`foundation.observability.tenant_series` (compact per-process files, folded to
+the busiest tenants at scrape time).
 
-``sc_001_scaffolding_minutes`` is rendered at scrape time from the database: the tenant-level series
-(``feature_slug="__all__"``) carries the complete distribution, and per-feature series exist only for the
-most recent N registrations of each tenant. The database is the one place every worker and instance
-agrees on, and it keeps the exposition bounded however many features accumulate (the previous
-implementation's per-feature histogram reached 4 MB per scrape).
+``sc_001_scaffolding_minutes`` is rendered at scrape time from the database (one row per tenant kept by
+triggers, plus the N most recent registrations across all tenants), so every worker and instance agrees on
+it and its size depends on the number of tenants, never on the number of registrations.
 """
 
 from __future__ import annotations
@@ -26,32 +26,43 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.utils import floatToGoString
 
-HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
-LOOP_LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
-SC001_BUCKETS = (1, 2, 3, 5, 8, 13, 21, 30, 45, 60, 90, 120, 240, 480, 720, 1440)
+from foundation.observability.buckets import HTTP_BUCKETS, LOOP_LAG_BUCKETS, SC001_BUCKETS
+from foundation.observability.tenant_series import STORE, TenantCounter
+
 ALL_FEATURES = "__all__"
 
-http_requests = Counter(
+# Tenant-labelled: above FOUNDATION_METRICS_MAX_TENANTS tenants, the busiest keep their series and the rest
+# are summed into tenant="__other__" at scrape time (tenant_series.py).
+http_requests = TenantCounter(
     "http_server_requests_total",
-    "HTTP requests served, by route template.",
-    ["method", "route", "status_code", "tenant"],
+    "HTTP requests served, by route template and tenant (the less busy tenants folded into __other__).",
+    ("method", "route", "status_code", "tenant"),
 )
+scaffold_registrations = TenantCounter(
+    "foundation_scaffold_registrations_total",
+    "Scaffold registration attempts by outcome (created, replayed, conflict, rejected).",
+    ("tenant", "outcome"),
+)
+rate_limited = TenantCounter(
+    "foundation_rate_limited_total",
+    "Requests rejected with 429, by tenant and endpoint class.",
+    ("tenant", "endpoint"),
+)
+TENANT_FAMILIES = (http_requests, scaffold_registrations, rate_limited)
+# No tenant label on histograms (observability.md): 15 bucket series per tenant would dominate the exposition.
 http_duration = Histogram(
     "http_server_request_duration_seconds",
     "HTTP request duration, by route template.",
-    ["method", "route", "status_code", "tenant"],
+    ["method", "route", "status_code"],
     buckets=HTTP_BUCKETS,
 )
-scaffold_registrations = Counter(
-    "foundation_scaffold_registrations_total",
-    "Scaffold registration attempts by outcome (created, replayed, conflict, rejected).",
-    ["tenant", "outcome"],
-)
-rate_limited = Counter(
-    "foundation_rate_limited_total",
-    "Requests rejected with 429, by tenant and endpoint class.",
-    ["tenant", "endpoint"],
+scrape_errors = Counter(
+    "foundation_metrics_scrape_errors_total",
+    "Parts of a /metrics answer that failed and were left out (sc_001: the database read; tenant_series;"
+    " registry: the prometheus_client metrics); the rest of the answer is still served.",
+    ["part"],
 )
 rate_limit_store_errors = Counter(
     "foundation_rate_limit_store_errors_total",
@@ -77,19 +88,21 @@ spans_dropped = Counter(
 )
 
 
-# Bound children by label values: labels() validates and locks on every call. The label set is already
-# bounded (route templates, status codes, tenants), so this dict is too.
-_request_children: dict[tuple[str, str, int, str], tuple[Counter, Histogram]] = {}
+# Children by label values: labels() validates and locks on every call. Per (method, route, status): the
+# duration histogram's child and, per tenant, the request counter's slot (a small int per tenant).
+_request_children: dict[tuple[str, str, int], tuple[Histogram, dict[str, int]]] = {}
 
 
 def observe_request(method: str, route: str, status_code: int, tenant: str, seconds: float) -> None:
-    children = _request_children.get((method, route, status_code, tenant))
-    if children is None:
-        labels = (method, route, str(status_code), tenant)
-        children = (http_requests.labels(*labels), http_duration.labels(*labels))
-        _request_children[(method, route, status_code, tenant)] = children
-    children[0].inc()
-    children[1].observe(seconds)
+    entry = _request_children.get((method, route, status_code))
+    if entry is None:
+        entry = (http_duration.labels(method, route, str(status_code)), {})
+        _request_children[(method, route, status_code)] = entry
+    slot = entry[1].get(tenant)
+    if slot is None:
+        slot = entry[1][tenant] = http_requests.slot((method, route, str(status_code), tenant))
+    STORE.add(slot)
+    entry[0].observe(seconds)
 
 
 @dataclass(frozen=True)
@@ -104,14 +117,18 @@ class Sc001Distribution:
 
 
 SC001_HELP = (
-    "SC-001: minutes from scaffold to green pipeline, per tenant (feature_slug=__all__) and for the "
-    "most recent features of each tenant."
+    "SC-001: minutes from scaffold to green pipeline, per tenant (feature_slug=__all__; the less busy tenants"
+    " folded into __other__) and for the most recent features across all tenants."
 )
 _BUCKET_LABELS = [repr(float(bound)) for bound in SC001_BUCKETS]
 
 
-def _escape(value: str) -> str:
+def escape_label(value: str) -> str:
+    """A label value as the text format wants it (backslash, newline and double quote escaped)."""
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+_escape = escape_label
 
 
 def render_sc001(series: Iterable[Sc001Distribution]) -> bytes:
@@ -132,6 +149,19 @@ def render_sc001(series: Iterable[Sc001Distribution]) -> bytes:
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
+def render_counters(folded: dict[str, dict[tuple[str, ...], float]]) -> bytes:
+    """Prometheus text for the tenant-labelled counters (already folded), series in label order."""
+    lines: list[str] = []
+    for family in TENANT_FAMILIES:
+        lines += [f"# HELP {family.name} {family.documentation}", f"# TYPE {family.name} counter"]
+        for values, value in sorted(folded.get(family.name, {}).items()):
+            labels = ",".join(
+                f'{label}="{_escape(v)}"' for label, v in zip(family.labelnames, values, strict=True)
+            )
+            lines.append(f"{family.name}{{{labels}}} {floatToGoString(value)}")
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
 def cumulative_buckets(values: Iterable[float]) -> list[int]:
     ordered = sorted(values)
     counts, index = [], 0
@@ -142,13 +172,14 @@ def cumulative_buckets(values: Iterable[float]) -> list[int]:
     return counts
 
 
-def render_exposition(sc001: Iterable[Sc001Distribution]) -> tuple[bytes, str]:
-    """The full /metrics payload: process-local (or multiprocess-merged) metrics plus SC-001."""
-    registry = CollectorRegistry(auto_describe=False)
+def render_registry() -> bytes:
+    """The prometheus_client metrics: this process's, or every worker's merged in multiprocess mode."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry(auto_describe=False)
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         ProcessCollector(registry=registry)
-        body = generate_latest(registry)
-    else:
-        body = generate_latest(REGISTRY)
-    return body + render_sc001(sc001), CONTENT_TYPE_LATEST
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)
+
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST

@@ -8,7 +8,8 @@ repository is written into ``deploy/kubernetes/base/generated/`` by ``foundation
 * ``prometheus-rule.yaml`` — a ``PrometheusRule`` whose ``spec`` is ``infra/prometheus/foundation.rules.yml``;
 * ``grafana-dashboard-iabank-foundation.json`` — the dashboard rendered from
   ``foundation.ops.dashboards.panels`` for the Grafana sidecar: the same panels as ``infra/grafana/``,
-  with the datasource chosen by a dashboard variable instead of the docker-compose provisioning's pinned uid.
+  with the datasource chosen by a dashboard variable instead of the docker-compose provisioning's pinned uid;
+* ``grafana-dashboard-iabank-success-criteria.json`` — "IABank Foundation — Success criteria", the same way.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 import yaml
 
 from foundation.ops.dashboards import grafana
-from foundation.ops.dashboards.panels import DATASOURCE_UID
+from foundation.ops.dashboards.panels import DATASOURCE_UID, OBSERVABILITY, SUCCESS_CRITERIA, Dashboard
 
 REPOSITORY = Path(__file__).resolve().parents[3]  # a source checkout (tests); the CLI passes --root
 COLLECTOR_SOURCE = Path("infra/otel-collector.yaml")
@@ -30,6 +31,7 @@ GENERATED_DIR = Path("deploy/kubernetes/base/generated")
 COLLECTOR_FILE = Path("otel-collector.yaml")
 RULE_FILE = Path("prometheus-rule.yaml")
 DASHBOARD_FILE = Path("grafana-dashboard-iabank-foundation.json")
+SC_DASHBOARD_FILE = Path(f"grafana-dashboard-{SUCCESS_CRITERIA.slug}.json")
 
 RULE_NAME = "foundation-rules"
 DASHBOARD_UID = "iabank-foundation"
@@ -87,11 +89,12 @@ def _swap_datasource(node: Any) -> Any:
     return node
 
 
-def grafana_dashboard() -> dict[str, Any]:
-    """The provisioning dashboard (same panels and queries) for a Grafana whose datasource uid is not ours."""
-    dashboard = _swap_datasource(grafana.dashboard_json())
-    dashboard["uid"] = DASHBOARD_UID
-    dashboard["title"] = DASHBOARD_TITLE
+def grafana_dashboard(source: Dashboard = OBSERVABILITY) -> dict[str, Any]:
+    """A provisioning dashboard (same panels and queries) for a Grafana whose datasource uid is not ours."""
+    dashboard = _swap_datasource(grafana.dashboard_json(source))
+    if source is OBSERVABILITY:
+        dashboard["uid"] = DASHBOARD_UID
+        dashboard["title"] = DASHBOARD_TITLE
     dashboard["editable"] = False
     dashboard["templating"] = {
         "list": [
@@ -121,6 +124,8 @@ def render_files(root: Path = REPOSITORY) -> dict[Path, str]:
         COLLECTOR_FILE: collector,
         RULE_FILE: rule,
         DASHBOARD_FILE: json.dumps(grafana_dashboard(), indent=2, ensure_ascii=False) + "\n",
+        SC_DASHBOARD_FILE: json.dumps(grafana_dashboard(SUCCESS_CRITERIA), indent=2, ensure_ascii=False)
+        + "\n",
     }
 
 

@@ -249,6 +249,19 @@ async def _aggregate(
     return Aggregate(round(float(value), VALUE_DECIMALS), int(count), last)
 
 
+def pick_value(
+    criterion: Criterion, *, mean: float | None, total: float | None, latest: float | None, p95: float | None
+) -> float | None:
+    """The criterion's aggregate among the statistics of its samples, rounded as the scorecard reports it."""
+    chosen = {"mean": mean, "sum": total, "latest": latest, "p95": p95}[criterion.aggregate]
+    return None if chosen is None else round(float(chosen), VALUE_DECIMALS)
+
+
+def criterion_status(criterion: Criterion, aggregate: Aggregate, target: float) -> str:
+    """``no_data``, ``met`` or ``missed``: the one rule, for the API's scorecard and for ``/metrics``."""
+    return _status(criterion, aggregate, target)
+
+
 def _status(criterion: Criterion, aggregate: Aggregate, target: float) -> str:
     if aggregate.value is None:
         return "no_data"

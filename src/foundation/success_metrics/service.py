@@ -15,12 +15,6 @@ from foundation.db import Database, insert_ignoring_duplicates, utcnow
 from foundation.http.pagination import Page
 from foundation.http.read_cache import ReadCache
 from foundation.http.responses import rfc3339
-from foundation.observability.metrics import (
-    ALL_FEATURES,
-    SC001_BUCKETS,
-    Sc001Distribution,
-    cumulative_buckets,
-)
 from foundation.success_metrics.models import ScSample
 from foundation.tenancy.service import TenantRef
 
@@ -134,45 +128,3 @@ class SampleService:
             sample_document(r.code, r.value, r.collected_at, r.source, r.feature_slug or None) for r in rows
         ]
         return page.envelope(data, total)
-
-
-async def sc001_distributions(
-    db: Database, tenants: Sequence[TenantRef], recent_features: int
-) -> list[Sc001Distribution]:
-    """Per tenant: the complete SC-001 distribution of registrations plus its most recent features.
-
-    Each cumulative bucket is an index range count on ``ix_sc_samples_registered_values`` (one statement of
-    scalar subqueries), so a scrape stays fast however many registrations a tenant has.
-    """
-    series: list[Sc001Distribution] = []
-    for tenant in tenants:
-        registered = (
-            ScSample.tenant_id == tenant.id,
-            ScSample.code == "SC-001",
-            ScSample.scaffold_id.is_not(None),
-        )
-        count_of = select(func.count()).select_from(ScSample).where(*registered)
-        summary_statement = select(
-            count_of.scalar_subquery(),
-            select(func.coalesce(func.sum(ScSample.value), 0.0)).where(*registered).scalar_subquery(),
-            *(count_of.where(ScSample.value <= bound).scalar_subquery() for bound in SC001_BUCKETS),
-        )
-        async with db.read(tenant.id) as connection:
-            summary = (await connection.execute(summary_statement)).one()
-            if not summary[0]:
-                continue
-            recent = (
-                await connection.execute(
-                    select(ScSample.feature_slug, ScSample.value)
-                    .where(*registered)
-                    .order_by(ScSample.collected_at.desc(), ScSample.created_at.desc())
-                    .limit(recent_features)
-                )
-            ).all()
-        count, total, *buckets = summary
-        series.append(
-            Sc001Distribution(tenant.slug, ALL_FEATURES, [int(b or 0) for b in buckets], count, total)
-        )
-        for feature_slug, value in recent:
-            series.append(Sc001Distribution(tenant.slug, feature_slug, cumulative_buckets([value]), 1, value))
-    return series

@@ -10,18 +10,24 @@ from typing import Any
 import yaml
 
 from foundation.ops.dashboards.panels import (
-    DASHBOARD_TITLE,
-    DASHBOARD_UID,
     DATASOURCE_NAME,
     DATASOURCE_UID,
-    PANELS,
+    OBSERVABILITY,
+    SUCCESS_CRITERIA,
+    Dashboard,
     Panel,
 )
 
 PROVISIONING_DIR = Path("infra/grafana/provisioning")
 DATASOURCE_FILE = Path("datasources/foundation-prometheus.yml")
 PROVIDER_FILE = Path("dashboards/foundation.yml")
-DASHBOARD_FILE = Path("dashboards/iabank-foundation.json")
+DASHBOARD_FILE = Path(f"dashboards/{OBSERVABILITY.slug}.json")
+SC_DASHBOARD_FILE = Path(f"dashboards/{SUCCESS_CRITERIA.slug}.json")
+# Series whose legend ends in " target" (a criterion's target next to its value) are drawn dashed.
+_TARGET_LINES = {
+    "matcher": {"id": "byRegexp", "options": ".* target$"},
+    "properties": [{"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}}],
+}
 # Where docker-compose mounts the provisioning directory inside the Grafana container.
 CONTAINER_PROVISIONING = "/etc/grafana/provisioning"
 DEFAULT_PROMETHEUS_URL = "http://prometheus:9090"
@@ -41,7 +47,7 @@ def _panel_json(panel: Panel, x: int, y: int) -> dict[str, Any]:
         "gridPos": {"h": panel.height, "w": panel.width, "x": x, "y": y},
         "fieldConfig": {
             "defaults": {"unit": panel.unit, "min": 0, "custom": {"drawStyle": "line", "lineWidth": 2}},
-            "overrides": [],
+            "overrides": [_TARGET_LINES] if any(t.legend.endswith(" target") for t in panel.targets) else [],
         },
         "options": {
             "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
@@ -61,11 +67,11 @@ def _panel_json(panel: Panel, x: int, y: int) -> dict[str, Any]:
     }
 
 
-def dashboard_json() -> dict[str, Any]:
+def dashboard_json(dashboard: Dashboard = OBSERVABILITY) -> dict[str, Any]:
     panels: list[dict[str, Any]] = []
     x = y = 0
     row_height = 0
-    for panel in PANELS:
+    for panel in dashboard.panels:
         if x + panel.width > 24:
             x, y = 0, y + row_height
             row_height = 0
@@ -73,9 +79,13 @@ def dashboard_json() -> dict[str, Any]:
         x += panel.width
         row_height = max(row_height, panel.height)
     return {
-        "uid": DASHBOARD_UID,
-        "title": DASHBOARD_TITLE,
-        "tags": ["iabank", "foundation", "observability"],
+        "uid": dashboard.uid,
+        "title": dashboard.title,
+        "tags": [
+            "iabank",
+            "foundation",
+            "observability" if dashboard is OBSERVABILITY else "success-criteria",
+        ],
         "timezone": "browser",
         "schemaVersion": 39,
         "version": 1,
@@ -138,6 +148,7 @@ def render_files() -> dict[Path, str]:
         DATASOURCE_FILE: _HEADER + yaml.safe_dump(datasource_yaml(), sort_keys=False, allow_unicode=True),
         PROVIDER_FILE: _HEADER + yaml.safe_dump(provider_yaml(), sort_keys=False, allow_unicode=True),
         DASHBOARD_FILE: json.dumps(dashboard_json(), indent=2, ensure_ascii=False) + "\n",
+        SC_DASHBOARD_FILE: json.dumps(dashboard_json(SUCCESS_CRITERIA), indent=2, ensure_ascii=False) + "\n",
     }
 
 

@@ -2,7 +2,11 @@
 
 Queries are written to be robust on a fresh stack:
 - the 5xx ratio answers 0 (not "no data") when there are no errors, and even when there is no traffic yet;
-- SC-001 mean per feature uses ``_sum / _count`` without ``rate()``, so one registration is enough to see it.
+- SC-001 mean per feature uses ``_sum / _count`` without ``rate()``, so one registration is enough to see it;
+- totals (by method, 5xx share) count requests with the duration histogram's ``_count``, which has no tenant
+  label: the tenant counter folds the less busy tenants into ``__other__`` (observability.md, "Bounded"),
+  and a tenant moving out of ``__other__`` lowers it — a counter reset for ``rate()``, a spike in any sum
+  over tenants. Only the per-tenant panel reads ``http_server_requests_total``.
 """
 
 from __future__ import annotations
@@ -14,14 +18,15 @@ DASHBOARD_UID = "iabank-foundation-local"
 DATASOURCE_UID = "iabank-prometheus"
 DATASOURCE_NAME = "Prometheus (IABank Foundation)"
 
-HTTP_TOTAL = "http_server_requests_total"
+HTTP_TOTAL = "http_server_requests_total"  # tenant-labelled, folded: per-tenant views only
+HTTP_COUNT = "http_server_request_duration_seconds_count"  # every request, no tenant label
 HTTP_DURATION_BUCKET = "http_server_request_duration_seconds_bucket"
 
 FIVE_XX_PERCENT = (
-    f'100 * (sum(rate({HTTP_TOTAL}{{status_code=~"5.."}}[5m])) or vector(0))'
-    f" / (sum(rate({HTTP_TOTAL}[5m])) > 0 or vector(1))"
+    f'100 * (sum(rate({HTTP_COUNT}{{status_code=~"5.."}}[5m])) or vector(0))'
+    f" / (sum(rate({HTTP_COUNT}[5m])) > 0 or vector(1))"
 )
-HTTP_BY_METHOD = f"sum by (method) (rate({HTTP_TOTAL}[5m]))"
+HTTP_BY_METHOD = f"sum by (method) (rate({HTTP_COUNT}[5m]))"
 HTTP_P95 = f"histogram_quantile(0.95, sum by (le) (rate({HTTP_DURATION_BUCKET}[5m])))"
 SC001_MEAN_BY_FEATURE = (
     'sum by (feature_slug) (sc_001_scaffolding_minutes_sum{feature_slug!="__all__"})'
@@ -106,6 +111,8 @@ PANELS: tuple[Panel, ...] = (
         title="HTTP requests by tenant (req/s)",
         unit="reqps",
         targets=(Target(TENANT_RATE, "{{tenant}}"),),
+        description="The busiest tenants (FOUNDATION_METRICS_MAX_TENANTS, 100 by default); the others are"
+        " summed as __other__.",
     ),
     Panel(
         id=6,
@@ -148,6 +155,61 @@ PANELS: tuple[Panel, ...] = (
 )
 
 CORE_PANEL_IDS = (1, 2, 3, 4)
+
+# "IABank Foundation — Success criteria": one panel per criterion of the scorecard, each tenant's value
+# against its target (foundation_sc_* families of /metrics, docs/success-criteria.md). Workers and instances
+# report the same database-derived snapshot, so series are combined with max. The busiest tenants are shown
+# (FOUNDATION_METRICS_MAX_TENANTS); the last panel counts every tenant per criterion and status.
+SC_DASHBOARD_TITLE = "IABank Foundation — Success criteria"
+SC_DASHBOARD_UID = "iabank-foundation-success-criteria"
+_SC = (
+    ("SC-001", "lead time p95 (min), target: at most", "m"),
+    ("SC-002", "visual coverage of critical components (%), target: at least", "percent"),
+    ("SC-003", "verified contracts before deploy (%), target: at least", "percent"),
+    ("SC-004", "WCAG 2.2 AA conformance (%), target: at least", "percent"),
+    ("SC-005", "PII/CSP incidents this quarter, target: at most", "short"),
+)
+
+
+def _sc_panel(index: int, code: str, title: str, unit: str) -> Panel:
+    return Panel(
+        id=101 + index,
+        slug=f"{code.lower()}-against-target",
+        title=f"{code} — {title}",
+        unit=unit,
+        targets=(
+            Target(f'max by (tenant) (foundation_sc_value{{code="{code}"}})', "{{tenant}}"),
+            Target(f'max by (tenant) (foundation_sc_target{{code="{code}"}})', "{{tenant}} target", "B"),
+        ),
+        description=f"Each tenant's {code} as GET …/sc/summary reports it (default window) and its target;"
+        " a tenant without samples in the period has no value (status no_data).",
+    )
+
+
+SC_PANELS: tuple[Panel, ...] = (
+    *(_sc_panel(i, code, title, unit) for i, (code, title, unit) in enumerate(_SC)),
+    Panel(
+        id=106,
+        slug="sc-tenants-by-status",
+        title="Tenants per criterion and status",
+        unit="short",
+        targets=(Target("max by (code, status) (foundation_sc_tenants)", "{{code}} {{status}}"),),
+        description="Every tenant counted (none folded); FoundationSC00xMissed fires after 15 min missed.",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    uid: str
+    title: str
+    panels: tuple[Panel, ...]
+    slug: str  # file names: dashboards/<slug>.json, grafana-dashboard-<slug>.json
+
+
+OBSERVABILITY = Dashboard(DASHBOARD_UID, DASHBOARD_TITLE, PANELS, "iabank-foundation")
+SUCCESS_CRITERIA = Dashboard(SC_DASHBOARD_UID, SC_DASHBOARD_TITLE, SC_PANELS, "iabank-success-criteria")
+DASHBOARDS = (OBSERVABILITY, SUCCESS_CRITERIA)
 
 
 def format_legend(template: str, labels: dict[str, str]) -> str:

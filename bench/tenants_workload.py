@@ -1,0 +1,172 @@
+"""The workload of record of issue #18: many tenants, a random tenant per request, every endpoint.
+
+``--tenants`` (5,000) tenants, each with a current theme, a story, SC samples, ``--registrations-each`` (4)
+registrations and a replayable registration, loaded through the service layer. A real `foundation serve`
+(SQLite: 1 worker; ``--postgres``: 2 workers, a fresh database on the private cluster of `make db-up`) with
+default settings — INFO log level and access log on, rate limits as configured by default, the 1 s metrics
+render cache — then, for each endpoint, wrk with ``--connections`` (50) for ``--seconds``, after an
+unrecorded warm-up, in ``--rounds`` rounds (endpoints alternate within a round):
+
+theme GET, tenant metrics GET, stories GET, scaffold POST new (fresh key and slug per request), scaffold
+POST replay (the loaded fixture's key and body), GET /metrics.
+
+Printed: req/s (median of rounds), p50/p99, 429s and errors (5xx and socket errors) per endpoint, against
+the previous implementation's req/s on this workload (issue #18) and the 10× target. Progress on stderr,
+a Markdown table on stdout, everything to ``--json`` (default ``var/bench/workload-<UTC time>.json``).
+
+    python bench/tenants_workload.py --tenants 500 --seconds 5          # a quick run
+    python bench/tenants_workload.py                                    # SQLite, 1 worker
+    python bench/tenants_workload.py --postgres                         # PostgreSQL, 2 workers
+    python bench/tenants_workload.py --only scaffold --rounds 3         # the lead's inner loop
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import scale_common as sc
+
+from foundation.ops.devtools.bulk_load import LoadPlan
+
+ENDPOINTS = (
+    "theme GET",
+    "tenant metrics GET",
+    "stories GET",
+    "scaffold POST new",
+    "scaffold POST replay",
+    "GET /metrics",
+)
+# The previous implementation on this workload (issue #18: PostgreSQL, gunicorn × 4, medians of 3 rounds).
+PREVIOUS_RPS = {
+    "theme GET": 147,
+    "tenant metrics GET": 290,
+    "stories GET": 285,
+    "scaffold POST new": 144,
+    "scaffold POST replay": 227,
+    "GET /metrics": 546,
+}
+
+
+def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
+    backend = sc.make_backend(args.postgres, root, args.log_level)
+    try:
+        sc.migrate(backend)
+        sc.progress(f"loading {args.tenants} tenants × {args.registrations_each} registrations")
+        plan = LoadPlan(args.tenants, args.tenants * args.registrations_each)
+        loaded = sc.load(backend, plan, args.db_cache)
+        ids = loaded.pop("tenant_ids")
+        server = sc.start_server(backend, args.workers)
+        try:
+            rounds: dict[str, list[dict[str, Any]]] = {e: [] for e in ENDPOINTS if args.only in e}
+            for endpoint in rounds:  # warm-up, unrecorded
+                sc.wrk(server, endpoint, ids, args.connections, args.warm_up)
+            for number in range(args.rounds):
+                for endpoint in rounds:
+                    result = sc.wrk(server, endpoint, ids, args.connections, args.seconds)
+                    rounds[endpoint].append(result.as_dict())
+                    sc.progress(
+                        f"round {number + 1} {endpoint}: {result.rps:,.0f} req/s, "
+                        f"p99 {result.p99_ms:.0f} ms, 429 {result.rate_limited}, errors {result.errors}"
+                    )
+            rss = sc.rss_per_worker(server)
+            metrics = sc.scrape_latencies(server, 1, spacing=1.05)
+        finally:
+            server.stop()
+        return {
+            "backend": backend.kind,
+            "workers": args.workers,
+            "load": loaded,
+            "endpoints": {e: summarise(r) for e, r in rounds.items()},
+            "rounds": rounds,
+            "rss_mb_per_worker": rss,
+            "database_bytes": backend.size_bytes(),
+            "metrics_after": metrics,
+        }
+    finally:
+        backend.drop()
+
+
+def summarise(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    median = statistics.median(r["rps"] for r in rounds)
+    return {
+        "rps_median": round(median, 1),
+        "rps": [r["rps"] for r in rounds],
+        "p50_ms": max(r["p50_ms"] for r in rounds),
+        "p99_ms": max(r["p99_ms"] for r in rounds),
+        "requests": sum(r["requests"] for r in rounds),
+        "rate_limited": sum(r["rate_limited"] for r in rounds),
+        "errors": sum(r["errors"] for r in rounds),
+        "statuses": [r["statuses"] for r in rounds],
+    }
+
+
+def markdown(result: dict[str, Any], args: argparse.Namespace) -> str:
+    lines = [
+        f"Workload of record — {result['backend']}, {result['workers']} worker(s), "
+        f"{args.tenants:,} tenants × {args.registrations_each} registrations, random tenant per request, "
+        f"wrk {args.connections} connections × {args.seconds} s × {args.rounds} round(s), "
+        f"log level {args.log_level or 'INFO (default)'}, rate limits default; "
+        f"RSS per worker {result['rss_mb_per_worker']} MB",
+        "",
+        "| endpoint | req/s (median) | × previous (target ≥ 10×) | p50 ms | p99 ms (max of rounds) "
+        "| 429 | errors |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for endpoint, s in result["endpoints"].items():
+        ratio = s["rps_median"] / PREVIOUS_RPS[endpoint]
+        lines.append(
+            f"| {endpoint} | {s['rps_median']:,.0f} | {ratio:.1f}× | {s['p50_ms']:.1f} | {s['p99_ms']:.1f} "
+            f"| {s['rate_limited']} | {s['errors']} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tenants", type=int, default=5000)
+    parser.add_argument("--registrations-each", type=int, default=4)
+    parser.add_argument("--postgres", action="store_true")
+    parser.add_argument("--workers", type=int, default=None, help="default: 1 (SQLite), 2 (PostgreSQL)")
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--warm-up", type=float, default=2)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--only", default="", help="endpoints whose name contains this text")
+    parser.add_argument(
+        "--log-level", default=None, help="FOUNDATION_LOG_LEVEL (default: INFO, access log on)"
+    )
+    parser.add_argument(
+        "--db-cache", type=Path, default=None, help="SQLite: keep loaded databases here and reuse them"
+    )
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    args.workers = args.workers or (2 if args.postgres else 1)
+    if shutil.which("wrk") is None:
+        sys.exit("error: wrk not found; install it with scripts/system-deps.sh")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    output = args.json or sc.ROOT / "var/bench" / f"workload-{stamp}.json"
+    root = Path(tempfile.mkdtemp(prefix="foundation-workload-"))
+    try:
+        result = run(args, root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps({"command": sys.argv, "result": result}, indent=2, default=str))
+    print(markdown(result, args))
+    sc.progress(f"results: {output}")
+
+
+if __name__ == "__main__":
+    main()
