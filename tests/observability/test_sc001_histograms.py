@@ -84,7 +84,7 @@ async def recomputed(db: Database) -> dict[str, tuple[int, float, list[int]]]:
 
 def test_backfill_then_triggers_keep_the_table_equal_to_the_samples(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'foundation.db'}"
-    runner.upgrade(url, "0003")
+    runner.upgrade(url, "0005")  # the revision before 0006
 
     async def before_0006() -> None:
         db = Database(url)
@@ -120,7 +120,7 @@ def test_backfill_then_triggers_keep_the_table_equal_to_the_samples(tmp_path: Pa
             await db.dispose()
 
     asyncio.run(after_0006())
-    command.downgrade(runner.alembic_config(url), "0003")  # and back: the table and triggers go
+    command.downgrade(runner.alembic_config(url), "0005")  # and back: the table and triggers go
     runner.upgrade(url)
     db = Database(url)
     try:
