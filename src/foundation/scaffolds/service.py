@@ -11,7 +11,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -96,60 +96,9 @@ async def register_batch(
     A concurrent writer of the same key or slug makes the transaction fail with IntegrityError.
     """
     now = utcnow()
-    # One statement reads the batch's keys and slugs (one round trip, one snapshot): a concurrent duplicate
-    # that committed is seen with both its key and its slug (a replay), one that has not is not seen at all
-    # (its unique constraints then fail this transaction, and the caller re-classifies one by one).
-    keys_read = select(
-        literal(False).label("is_slug"),
-        IdempotencyRecord.idempotency_key.label("value"),
-        IdempotencyRecord.fingerprint,
-        IdempotencyRecord.scaffold_id,
-        IdempotencyRecord.expires_at,
-    ).where(
-        IdempotencyRecord.tenant_id == tenant.id,
-        IdempotencyRecord.idempotency_key.in_([a.key for a in attempts]),
-    )
-    slugs_read = select(literal(True), ScaffoldRegistration.feature_slug, null(), null(), null()).where(
-        ScaffoldRegistration.tenant_id == tenant.id,
-        ScaffoldRegistration.feature_slug.in_([a.request.featureSlug for a in attempts]),
-    )
-    slugs_taken: set[str] = set()
-    records: dict[str, Any] = {}
-    read: Any = await connection.execute(union_all(keys_read, slugs_read))
-    for row in read:
-        if row.is_slug:
-            slugs_taken.add(row.value)
-        else:
-            records[row.value] = row
-    expired = [key for key, record in records.items() if record.expires_at <= now]
-    if expired:
-        await connection.execute(
-            delete(IdempotencyRecord).where(
-                IdempotencyRecord.tenant_id == tenant.id, IdempotencyRecord.idempotency_key.in_(expired)
-            )
-        )
-        for key in expired:
-            del records[key]
-    replayed_ids = [
-        record.scaffold_id
-        for a in attempts
-        if (record := records.get(a.key)) is not None and record.fingerprint == a.fingerprint
-    ]
-    stored = {
-        row.id: row
-        for row in (
-            await connection.execute(
-                select(
-                    ScaffoldRegistration.id,
-                    ScaffoldRegistration.document,
-                    ScaffoldRegistration.etag,
-                    ScaffoldRegistration.feature_slug,
-                ).where(ScaffoldRegistration.id.in_(replayed_ids))
-            )
-            if replayed_ids
-            else []
-        )
-    }
+    records, slugs_taken = await _read_keys_and_slugs(connection, tenant, attempts)
+    await _forget_expired(connection, tenant, records, now)
+    stored = await _replayed_registrations(connection, attempts, records)
     results: list[Result] = []
     creations: list[_Creation] = []
     for attempt in attempts:
@@ -173,6 +122,77 @@ async def register_batch(
     if creations:
         await _insert(connection, tenant.id, creations)
     return results
+
+
+async def _read_keys_and_slugs(
+    connection: AsyncConnection, tenant: TenantRef, attempts: Sequence[Attempt]
+) -> tuple[dict[str, Any], set[str]]:
+    """The stored idempotency records of the batch's keys, and which of its slugs are registered.
+
+    One statement (one round trip, one snapshot): a concurrent duplicate that committed is seen with both its
+    key and its slug (a replay), one that has not is not seen at all (its unique constraints then fail this
+    transaction, and the caller re-classifies one by one)."""
+    keys_read = select(
+        literal(False).label("is_slug"),
+        IdempotencyRecord.idempotency_key.label("value"),
+        IdempotencyRecord.fingerprint,
+        IdempotencyRecord.scaffold_id,
+        IdempotencyRecord.expires_at,
+    ).where(
+        IdempotencyRecord.tenant_id == tenant.id,
+        IdempotencyRecord.idempotency_key.in_([a.key for a in attempts]),
+    )
+    slugs_read = select(literal(True), ScaffoldRegistration.feature_slug, null(), null(), null()).where(
+        ScaffoldRegistration.tenant_id == tenant.id,
+        ScaffoldRegistration.feature_slug.in_([a.request.featureSlug for a in attempts]),
+    )
+    slugs_taken: set[str] = set()
+    records: dict[str, Any] = {}
+    read: Any = await connection.execute(union_all(keys_read, slugs_read))
+    for row in read:
+        if row.is_slug:
+            slugs_taken.add(row.value)
+        else:
+            records[row.value] = row
+    return records, slugs_taken
+
+
+async def _forget_expired(
+    connection: AsyncConnection, tenant: TenantRef, records: dict[str, Any], now: datetime
+) -> None:
+    """Delete the expired records among ``records`` (and drop them from it): their keys are free again."""
+    expired = [key for key, record in records.items() if record.expires_at <= now]
+    if not expired:
+        return
+    await connection.execute(
+        delete(IdempotencyRecord).where(
+            IdempotencyRecord.tenant_id == tenant.id, IdempotencyRecord.idempotency_key.in_(expired)
+        )
+    )
+    for key in expired:
+        del records[key]
+
+
+async def _replayed_registrations(
+    connection: AsyncConnection, attempts: Sequence[Attempt], records: dict[str, Any]
+) -> dict[Any, Any]:
+    """The stored registrations that replays of this batch answer with, by id."""
+    replayed_ids = [
+        record.scaffold_id
+        for a in attempts
+        if (record := records.get(a.key)) is not None and record.fingerprint == a.fingerprint
+    ]
+    if not replayed_ids:
+        return {}
+    rows = await connection.execute(
+        select(
+            ScaffoldRegistration.id,
+            ScaffoldRegistration.document,
+            ScaffoldRegistration.etag,
+            ScaffoldRegistration.feature_slug,
+        ).where(ScaffoldRegistration.id.in_(replayed_ids))
+    )
+    return {row.id: row for row in rows}
 
 
 def _replay(tenant: TenantRef, attempt: Attempt, record: Any, stored: dict[Any, Any]) -> Result:
