@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     # What to do when Redis is unreachable: "open" lets requests through (warning metric + log line),
     # "closed" answers 503.
     rate_limit_redis_failure: str = Field(default="open", pattern="^(open|closed)$")
+    # Counters kept in memory when Redis is not configured (one per tenant and endpoint class active in the
+    # current minute); above it the counter whose window started first is forgotten (docs/configuration.md).
+    rate_limit_memory_keys: int = Field(default=100_000, ge=10)
 
     idempotency_ttl_hours: int = Field(default=24, ge=1)
     # Expired idempotency records are deleted by a background task of the API every this many seconds (one

@@ -61,6 +61,30 @@ class Decision:
         }
 
 
+class BoundedMemoryStorage(MemoryStorage):
+    """``limits``' in-memory storage holding at most ``max_keys`` counters.
+
+    The library's own keeps a counter until its window ends and a lock per key for ever, so its memory grows
+    with every tenant seen. Here a new counter beyond the limit first evicts the counter whose window started
+    first (the expirations dict is in window-start order); that tenant's next request starts a new window,
+    i.e. it may get up to one extra budget in that minute. Locks of counters that are gone are dropped too.
+    """
+
+    def __init__(self, max_keys: int) -> None:
+        super().__init__()
+        self.max_keys = max_keys
+
+    async def incr(self, key: str, expiry: float, amount: int = 1) -> int:
+        if key not in self.expirations and len(self.expirations) >= self.max_keys:
+            oldest = next(iter(self.expirations))
+            self.expirations.pop(oldest)
+            self.storage.pop(oldest, None)
+        if len(self.locks) > 2 * self.max_keys:  # no lock is held across an await in incr/get
+            for stale in [k for k in self.locks if k not in self.expirations and k != key]:
+                del self.locks[stale]
+        return await super().incr(key, expiry, amount)
+
+
 class RateLimiter:
     def __init__(self, settings: Settings) -> None:
         self.enabled = settings.rate_limit_enabled
@@ -76,7 +100,7 @@ class RateLimiter:
                 socket_connect_timeout=1.0,
             )
             if settings.redis_url
-            else MemoryStorage()
+            else BoundedMemoryStorage(settings.rate_limit_memory_keys)
         )
         self.items: dict[EndpointClass, RateLimitItem] = {
             cls: RateLimitItemPerMinute(amount) for cls, amount in limits_from_settings(settings).items()

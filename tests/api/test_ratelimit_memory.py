@@ -1,0 +1,43 @@
+"""The in-memory rate-limit store is bounded by configuration, not by tenants (issue #18): with more tenants
+than FOUNDATION_RATE_LIMIT_MEMORY_KEYS, the counter whose window started first is forgotten, and budgets of
+the tenants still held are exact."""
+
+from __future__ import annotations
+
+import asyncio
+
+from foundation.http.ratelimit import BoundedMemoryStorage, EndpointClass, RateLimiter
+from foundation.settings import Settings
+
+LIMIT = 10
+
+
+def limiter() -> RateLimiter:
+    return RateLimiter(Settings(rate_limit_memory_keys=LIMIT, rate_limit_theme_read_per_minute=5))
+
+
+def test_more_tenants_than_the_limit_keep_memory_bounded_and_recent_budgets_exact() -> None:
+    async def scenario() -> None:
+        rate = limiter()
+        storage = rate.storage
+        assert isinstance(storage, BoundedMemoryStorage)
+        for tenant in range(5 * LIMIT):
+            decision = await rate.hit(f"tenant-{tenant}", EndpointClass.theme_read)
+            assert decision is not None and decision.allowed and decision.remaining == 4
+            assert len(storage.expirations) <= LIMIT and len(storage.storage) <= LIMIT
+            assert len(storage.locks) <= 2 * LIMIT + 1
+        # The most recent tenants kept their counters: a second request spends from the same window.
+        recent = await rate.hit(f"tenant-{5 * LIMIT - 1}", EndpointClass.theme_read)
+        assert recent is not None and recent.remaining == 3
+        # The first tenant's counter was forgotten: its next request starts a new window.
+        evicted = await rate.hit("tenant-0", EndpointClass.theme_read)
+        assert evicted is not None and evicted.remaining == 4
+        # A tenant within the limit is still refused past its budget.
+        for _ in range(3):
+            await rate.hit("tenant-0", EndpointClass.theme_read)
+        last = await rate.hit("tenant-0", EndpointClass.theme_read)
+        refused = await rate.hit("tenant-0", EndpointClass.theme_read)
+        assert last is not None and last.allowed and last.remaining == 0
+        assert refused is not None and not refused.allowed
+
+    asyncio.run(scenario())
