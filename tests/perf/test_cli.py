@@ -11,6 +11,8 @@ import typer
 from typer.testing import CliRunner
 
 from foundation.cli import perf as perf_cli
+from foundation.ops.perf.options import build_config
+from foundation.ops.perf.smoke import SmokeConfig
 
 
 def _app() -> typer.Typer:
@@ -57,7 +59,7 @@ def test_bad_input_is_one_error_line_and_exit_2(
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.output
 
 
-def _config(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], **flags: object) -> object:
+def _config(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], **flags: object) -> SmokeConfig:
     for name in (
         "FOUNDATION_PERF_VUS",
         "FOUNDATION_PERF_DURATION",
@@ -83,14 +85,14 @@ def _config(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], **flags: objec
         "throughput_warning": None,
     }
     values.update(flags)
-    return perf_cli.build_config(**values)  # type: ignore[arg-type]
+    return build_config(**values)  # type: ignore[arg-type]
 
 
 def test_mode_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     local = _config(monkeypatch, {})
     ci = _config(monkeypatch, {}, mode="ci")
-    assert (local.vus, local.duration_seconds, local.think_seconds) == (1, 30.0, 1.0)  # type: ignore[attr-defined]
-    assert (ci.vus, ci.duration_seconds) == (50, 30.0)  # type: ignore[attr-defined]
+    assert (local.vus, local.duration_seconds, local.think_seconds) == (1, 30.0, 1.0)
+    assert (ci.vus, ci.duration_seconds) == (50, 30.0)
 
 
 def test_env_overrides_and_flags_win(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -102,9 +104,9 @@ def test_env_overrides_and_flags_win(monkeypatch: pytest.MonkeyPatch) -> None:
         "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318",
     }
     from_env = _config(monkeypatch, env, mode="ci")
-    assert (from_env.vus, from_env.duration_seconds) == (7, 90.0)  # type: ignore[attr-defined]
-    assert (from_env.throughput_critical, from_env.throughput_warning) == (3.0, 4.0)  # type: ignore[attr-defined]
-    assert from_env.otlp_endpoint == "http://127.0.0.1:4318/v1/metrics"  # type: ignore[attr-defined]
+    assert (from_env.vus, from_env.duration_seconds) == (7, 90.0)
+    assert (from_env.throughput_critical, from_env.throughput_warning) == (3.0, 4.0)
+    assert from_env.otlp_endpoint == "http://127.0.0.1:4318/v1/metrics"
     flags = _config(
         monkeypatch,
         env,
@@ -114,9 +116,9 @@ def test_env_overrides_and_flags_win(monkeypatch: pytest.MonkeyPatch) -> None:
         throughput_warning=2.0,
         otlp_endpoint="http://127.0.0.1:9999",
     )
-    assert (flags.vus, flags.duration_seconds) == (2, 10.0)  # type: ignore[attr-defined]
-    assert (flags.throughput_critical, flags.throughput_warning) == (1.0, 2.0)  # type: ignore[attr-defined]
-    assert flags.otlp_endpoint == "http://127.0.0.1:9999/v1/metrics"  # type: ignore[attr-defined]
+    assert (flags.vus, flags.duration_seconds) == (2, 10.0)
+    assert (flags.throughput_critical, flags.throughput_warning) == (1.0, 2.0)
+    assert flags.otlp_endpoint == "http://127.0.0.1:9999/v1/metrics"
 
 
 def test_cli_module_does_not_import_locust_or_matplotlib() -> None:

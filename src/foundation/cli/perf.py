@@ -6,16 +6,16 @@ loads them (locust monkey-patches the standard library on import).
 
 from __future__ import annotations
 
-import os
-import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
 from foundation.cli.errors import fail
 from foundation.cli.extras import requires_extra
-from foundation.observability import otlp_env
+
+if TYPE_CHECKING:
+    from foundation.ops.perf.smoke import SmokeConfig
 
 app = typer.Typer(
     name="perf",
@@ -26,98 +26,6 @@ app = typer.Typer(
 )
 
 DEFAULT_OUTPUT_DIR = Path("artifacts/perf")
-TENANT_PATTERN = re.compile(r"^[A-Za-z0-9-]{1,64}$")
-URL_PATTERN = re.compile(r"^https?://[^\s/]+(/\S*)?$")
-
-
-def _float_env(name: str) -> float | None:
-    raw = os.environ.get(name)
-    if raw is None or not raw.strip():
-        return None
-    try:
-        return float(raw)
-    except ValueError:
-        fail(f"{name} must be a number (got {raw!r})", 2)
-
-
-def _threshold(flag: float | None, env_name: str) -> float | None:
-    value = flag if flag is not None else _float_env(env_name)
-    if value is not None and value < 0:
-        fail(f"throughput threshold must be >= 0 (got {value})", 2)
-    return value
-
-
-def build_config(
-    *,
-    mode: str,
-    vus: int | None,
-    duration: str | None,
-    think_time: str,
-    base_url: str | None,
-    tenant: str,
-    otlp_endpoint: str | None,
-    output_dir: Path,
-    fail_on: str | None,
-    token: str | None,
-    throughput_critical: float | None,
-    throughput_warning: float | None,
-) -> Any:
-    from foundation.ops.perf.durations import parse_duration, parse_positive_duration
-    from foundation.ops.perf.smoke import DEFAULT_DURATION, MODE_DEFAULT_VUS, SmokeConfig
-
-    mode = mode.strip().lower()
-    if mode not in MODE_DEFAULT_VUS:
-        fail(f"--mode must be local or ci (got {mode!r})", 2)
-    if vus is None:
-        raw_vus = os.environ.get("FOUNDATION_PERF_VUS", "").strip()
-        if raw_vus:
-            if not raw_vus.isdigit():
-                fail(f"FOUNDATION_PERF_VUS must be a positive integer (got {raw_vus!r})", 2)
-            vus = int(raw_vus)
-        else:
-            vus = MODE_DEFAULT_VUS[mode]
-    if vus < 1 or vus > 10_000:
-        fail(f"--vus must be between 1 and 10000 (got {vus})", 2)
-    duration_text = duration or os.environ.get("FOUNDATION_PERF_DURATION", "").strip() or DEFAULT_DURATION
-    try:
-        duration_seconds = parse_positive_duration(duration_text, "--duration")
-        think_seconds = parse_duration(think_time)
-    except ValueError as exc:
-        fail(str(exc), 2)
-    if base_url is not None and not URL_PATTERN.match(base_url):
-        fail(f"--base-url must be an http(s) URL such as http://127.0.0.1:8000 (got {base_url!r})", 2)
-    if not TENANT_PATTERN.match(tenant):
-        fail(f"--tenant must be a tenant slug or UUID (got {tenant!r})", 2)
-    if fail_on is not None:
-        fail_on = fail_on.strip().lower()
-        if fail_on not in ("warning", "critical"):
-            fail(f"--fail-on must be warning or critical (got {fail_on!r})", 2)
-    if otlp_endpoint is not None and not URL_PATTERN.match(otlp_endpoint):
-        fail(f"OTLP endpoint must be an http(s) URL (got {otlp_endpoint!r})", 2)
-    # The full /v1/metrics URL, resolved like every other OTLP user (observability/otlp_env.py).
-    otlp = (
-        otlp_env.endpoint("metrics", otlp_endpoint)
-        if otlp_endpoint or otlp_env.export_configured("metrics")
-        else None
-    )
-    critical = _threshold(throughput_critical, "FOUNDATION_PERF_THROUGHPUT_CRITICAL")
-    warning = _threshold(throughput_warning, "FOUNDATION_PERF_THROUGHPUT_WARNING")
-    if critical is not None and warning is not None and warning < critical:
-        fail(f"throughput warning threshold ({warning:g}) must be >= critical ({critical:g})", 2)
-    return SmokeConfig(
-        mode=mode,
-        vus=vus,
-        duration_seconds=duration_seconds,
-        think_seconds=think_seconds,
-        tenant=tenant,
-        output_dir=output_dir,
-        base_url=base_url,
-        token=token or None,
-        otlp_endpoint=otlp,
-        fail_on=fail_on,
-        throughput_critical=critical,
-        throughput_warning=warning,
-    )
 
 
 @app.command()
@@ -160,20 +68,29 @@ def smoke(
     ),
 ) -> None:
     """Load the API with N virtual users; write the run's evidence and an ok/warning/critical verdict."""
-    config = build_config(
-        mode=mode,
-        vus=vus,
-        duration=duration,
-        think_time=think_time,
-        base_url=base_url,
-        tenant=tenant,
-        otlp_endpoint=otlp_endpoint,
-        output_dir=output_dir,
-        fail_on=fail_on,
-        token=token,
-        throughput_critical=throughput_critical,
-        throughput_warning=throughput_warning,
-    )
+    from foundation.ops.perf.options import OptionError, build_config
+
+    try:
+        config = build_config(
+            mode=mode,
+            vus=vus,
+            duration=duration,
+            think_time=think_time,
+            base_url=base_url,
+            tenant=tenant,
+            otlp_endpoint=otlp_endpoint,
+            output_dir=output_dir,
+            fail_on=fail_on,
+            token=token,
+            throughput_critical=throughput_critical,
+            throughput_warning=throughput_warning,
+        )
+    except OptionError as exc:
+        fail(str(exc), 2)
+    _run_smoke(config)
+
+
+def _run_smoke(config: SmokeConfig) -> NoReturn:
     from rich.console import Console
 
     from foundation.ops.perf.smoke import SmokeError, run_smoke

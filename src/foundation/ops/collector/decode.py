@@ -9,7 +9,7 @@ import base64
 import binascii
 import json
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 from google.protobuf import json_format
@@ -219,68 +219,86 @@ def _temporality(value: int) -> str:
     return {1: "delta", 2: "cumulative"}.get(value, "unspecified")
 
 
+def _gauge(data: Any, point: Any) -> dict[str, Any]:
+    return {"type": "gauge", "value": _number(point)}
+
+
+def _sum(data: Any, point: Any) -> dict[str, Any]:
+    return {
+        "type": "sum",
+        "value": _number(point),
+        "isMonotonic": data.is_monotonic,
+        "temporality": _temporality(data.aggregation_temporality),
+    }
+
+
+def _histogram(data: Any, point: Any) -> dict[str, Any]:
+    return {
+        "type": "histogram",
+        "count": point.count,
+        "sum": point.sum,
+        "min": point.min if point.HasField("min") else None,
+        "max": point.max if point.HasField("max") else None,
+        "bounds": list(point.explicit_bounds),
+        "bucketCounts": list(point.bucket_counts),
+        "temporality": _temporality(data.aggregation_temporality),
+    }
+
+
+def _exponential_histogram(data: Any, point: Any) -> dict[str, Any]:
+    return {
+        "type": "exponentialHistogram",
+        "count": point.count,
+        "sum": point.sum,
+        "scale": point.scale,
+        "temporality": _temporality(data.aggregation_temporality),
+    }
+
+
+def _summary(data: Any, point: Any) -> dict[str, Any]:
+    return {
+        "type": "summary",
+        "count": point.count,
+        "sum": point.sum,
+        "quantiles": {str(q.quantile): q.value for q in point.quantile_values},
+    }
+
+
+# The record fields of one data point, by the metric's ``data`` oneof (its data, the point).
+_POINT_FIELDS: dict[str, Callable[[Any, Any], dict[str, Any]]] = {
+    "gauge": _gauge,
+    "sum": _sum,
+    "histogram": _histogram,
+    "exponential_histogram": _exponential_histogram,
+    "summary": _summary,
+}
+
+
 def iter_metric_points(request: metrics_service_pb2.ExportMetricsServiceRequest) -> Iterator[dict[str, Any]]:
     for resource_metrics in request.resource_metrics:
         resource = scrub_attributes(attributes(resource_metrics.resource.attributes))
         for scope_metrics in resource_metrics.scope_metrics:
             scope = scope_metrics.scope.name
             for metric in scope_metrics.metrics:
-                base = {
-                    "name": metric.name,
-                    "description": metric.description,
-                    "unit": metric.unit,
-                    "resource": resource,
-                    "scope": scope,
-                }
-                kind = metric.WhichOneof("data")
-                if kind == "gauge":
-                    for point in metric.gauge.data_points:
-                        yield {**base, "type": "gauge", "value": _number(point), **_point_common(point)}
-                elif kind == "sum":
-                    for point in metric.sum.data_points:
-                        yield {
-                            **base,
-                            "type": "sum",
-                            "value": _number(point),
-                            "isMonotonic": metric.sum.is_monotonic,
-                            "temporality": _temporality(metric.sum.aggregation_temporality),
-                            **_point_common(point),
-                        }
-                elif kind == "histogram":
-                    for point in metric.histogram.data_points:
-                        yield {
-                            **base,
-                            "type": "histogram",
-                            "count": point.count,
-                            "sum": point.sum,
-                            "min": point.min if point.HasField("min") else None,
-                            "max": point.max if point.HasField("max") else None,
-                            "bounds": list(point.explicit_bounds),
-                            "bucketCounts": list(point.bucket_counts),
-                            "temporality": _temporality(metric.histogram.aggregation_temporality),
-                            **_point_common(point),
-                        }
-                elif kind == "exponential_histogram":
-                    for point in metric.exponential_histogram.data_points:
-                        yield {
-                            **base,
-                            "type": "exponentialHistogram",
-                            "count": point.count,
-                            "sum": point.sum,
-                            "scale": point.scale,
-                            "temporality": _temporality(metric.exponential_histogram.aggregation_temporality),
-                            **_point_common(point),
-                        }
-                elif kind == "summary":
-                    for point in metric.summary.data_points:
-                        yield {
-                            **base,
-                            "type": "summary",
-                            "count": point.count,
-                            "sum": point.sum,
-                            "quantiles": {str(q.quantile): q.value for q in point.quantile_values},
-                            **_point_common(point),
-                        }
+                yield from _metric_points(metric, resource, scope)
+
+
+def _metric_points(metric: Any, resource: dict[str, Any], scope: str) -> Iterator[dict[str, Any]]:
+    """One record per data point; a metric of a kind not in _POINT_FIELDS (or none) yields nothing."""
+    kind = metric.WhichOneof("data")
+    fields = _POINT_FIELDS.get(kind) if kind else None
+    if fields is None:
+        return
+    base = {
+        "name": metric.name,
+        "description": metric.description,
+        "unit": metric.unit,
+        "resource": resource,
+        "scope": scope,
+    }
+    data = getattr(metric, kind)
+    for point in data.data_points:
+        yield {**base, **fields(data, point), **_point_common(point)}
 
 
 def _point_common(point: Any) -> dict[str, Any]:

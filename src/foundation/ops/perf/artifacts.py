@@ -145,6 +145,11 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _section(title: str, body: list[str]) -> list[str]:
+    """A Markdown section; one with nothing to say is left out."""
+    return ["", f"## {title}", "", *body] if body else []
+
+
 def summary_markdown(
     document: dict[str, Any],
     k6: dict[str, Any],
@@ -153,20 +158,38 @@ def summary_markdown(
     server_log: bool = False,
 ) -> str:
     d = document
-    t = d["thresholds"]
-    metrics = k6["metrics"]
-    duration = {k: _fmt(v) for k, v in metrics["http_req_duration"].items()}
+    files = [K6_FILE, THROUGHPUT_FILE, CHART_FILE] + (
+        ["server.log (the self-started server's log)"] if server_log else []
+    )
     lines = [
+        *_overview(d, k6["metrics"]["iterations"]["count"]),
+        *_section("Figures", _figures(d, k6["metrics"])),
+        *_section("Criteria", _criteria(verdict, d["thresholds"])),
+        *_section("Endpoints", _endpoints(k6["endpoints"])),
+        *_section("Most frequent failures", [f"- {n} x {message}" for message, n in failures]),
+        *_section("OTLP publication", [_otlp(d["otlp"])]),
+        *_section("Warnings", [f"- {w}" for w in d["warnings"]]),
+        *_section("Files", [f"- `{name}`" for name in files]),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _overview(d: dict[str, Any], iterations: int) -> list[str]:
+    return [
         f"# Performance smoke {d['runId']}",
         "",
         f"**Verdict: {d['status'].upper()}** (decided by `{d['decidedBy']}`)",
         "",
         f"- Target: `{d['baseUrl']}` tenant `{d['tenant']}`; mode `{d['mode']}`, {d['vus']} VUs, "
         f"think time {_fmt(d['thinkTimeSeconds'])} s; started {d['startedAt']}",
-        f"- Real elapsed time: {_fmt(d['durationSeconds'])} s; iterations: {metrics['iterations']['count']}",
-        "",
-        "## Figures",
-        "",
+        f"- Real elapsed time: {_fmt(d['durationSeconds'])} s; iterations: {iterations}",
+    ]
+
+
+def _figures(d: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
+    duration = {k: _fmt(v) for k, v in metrics["http_req_duration"].items()}
+    return [
         "| figure | value |",
         "|---|---|",
         f"| requests | {d['totalRequests']} |",
@@ -176,12 +199,11 @@ def summary_markdown(
         f"| latency avg / med / max (ms) | {duration['avg']} / {duration['med']} / {duration['max']} |",
         f"| latency p90 / p95 / p99 (ms) | {duration['p(90)']} / {_fmt(d['p95Ms'])} / {_fmt(d['p99Ms'])} |",
         f"| checks passed / failed | {metrics['checks']['passes']} / {metrics['checks']['fails']} |",
-        "",
-        "## Criteria",
-        "",
-        "| criterion | value | warning at | critical at | status |",
-        "|---|---|---|---|---|",
     ]
+
+
+def _criteria(verdict: Verdict, t: dict[str, Any]) -> list[str]:
+    lines = ["| criterion | value | warning at | critical at | status |", "|---|---|---|---|---|"]
     for c in verdict.criteria:
         op = "<" if c.comparison == "min" else (">=" if c.name == "error_rate" else ">")
         warn, crit = _fmt(r3(c.warning_limit)), _fmt(r3(c.critical_limit))
@@ -190,32 +212,26 @@ def summary_markdown(
         "",
         f"Thresholds: throughput critical {_fmt(t['critical'])} req/s, warning {_fmt(t['warning'])} req/s; "
         f"p95 {_fmt(t['p95Ms'])} ms; p99 {_fmt(t['p99Ms'])} ms; error rate {t['errorRate'] * 100:g} %.",
-        "",
-        "## Endpoints",
-        "",
+    ]
+    return lines
+
+
+def _endpoints(endpoints: dict[str, dict[str, Any]]) -> list[str]:
+    lines = [
         "| endpoint | requests | req/s | avg ms | p95 ms | p99 ms | errors |",
         "|---|---|---|---|---|---|---|",
     ]
-    for name, e in k6["endpoints"].items():
+    for name, e in endpoints.items():
         figures = " | ".join(_fmt(e[key]) for key in ("rate", "avg", "p95", "p99"))
         lines.append(f"| {name} | {e['count']} | {figures} | {e['errors']} |")
-    if failures:
-        lines += ["", "## Most frequent failures", ""]
-        lines += [f"- {count} x {message}" for message, count in failures]
-    otlp = d["otlp"]
-    lines += ["", "## OTLP publication", ""]
-    if otlp.get("endpoint"):
-        state = "published" if otlp.get("published") else f"NOT published: {otlp.get('error')}"
-        lines.append(f"- `{otlp['endpoint']}`: {state}")
-    else:
-        lines.append("- no OTLP endpoint configured")
-    if d["warnings"]:
-        lines += ["", "## Warnings", ""] + [f"- {w}" for w in d["warnings"]]
-    files = [K6_FILE, THROUGHPUT_FILE, CHART_FILE] + (
-        ["server.log (the self-started server's log)"] if server_log else []
-    )
-    lines += ["", "## Files", "", *[f"- `{name}`" for name in files], ""]
-    return "\n".join(lines)
+    return lines
+
+
+def _otlp(otlp: dict[str, Any]) -> str:
+    if not otlp.get("endpoint"):
+        return "- no OTLP endpoint configured"
+    state = "published" if otlp.get("published") else f"NOT published: {otlp.get('error')}"
+    return f"- `{otlp['endpoint']}`: {state}"
 
 
 def legacy_paths(output_dir: Path) -> tuple[Path, Path]:

@@ -11,12 +11,15 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from foundation.ops.perf.stats import Recorder
+
+if TYPE_CHECKING:
+    from locust.runners import LocalRunner
 
 MAX_SPAWN_RATE = 100.0
 
@@ -67,12 +70,30 @@ def run_load(
     time from the start of spawning until every user has stopped.
     """
     import_locust()
-    import gevent
     from locust.env import Environment
 
     recorder = Recorder()
-    user_class = user_class_factory(recorder)
-    env = Environment(user_classes=[user_class], host=host, catch_exceptions=True)
+    env = Environment(user_classes=[user_class_factory(recorder)], host=host, catch_exceptions=True)
+    env.events.request.add_listener(_request_listener(recorder))
+    runner = env.create_local_runner()
+    progress = _progress(console or Console(stderr=True))
+    task_id = progress.add_task(description, total=duration_seconds, live="starting")
+
+    started_epoch = time.time()
+    recorder.started_at = time.monotonic()
+    runner.start(vus, spawn_rate=min(MAX_SPAWN_RATE, max(float(vus) * 4, 1.0)))
+    with progress:
+        _watch(runner, recorder, progress, task_id, duration_seconds, tick_seconds)
+        runner.quit()
+        elapsed = time.monotonic() - recorder.started_at
+        progress.update(task_id, completed=duration_seconds)
+        progress.refresh()
+    exceptions = [str(row.get("msg", "")) for row in runner.exceptions.values()]
+    return LoadResult(recorder, elapsed, started_epoch, exceptions)
+
+
+def _request_listener(recorder: Recorder) -> Callable[..., None]:
+    """A listener for locust's ``request`` event feeding every request to ``recorder``."""
 
     def on_request(
         request_type: str,
@@ -85,37 +106,31 @@ def run_load(
         message = None if exception is None else str(exception)
         recorder.record(name, response_time or 0.0, exception is not None, time.monotonic(), message)
 
-    env.events.request.add_listener(on_request)
-    runner = env.create_local_runner()
-    console = console or Console(stderr=True)
-    progress = _progress(console)
-    task_id = progress.add_task(description, total=duration_seconds, live="starting")
+    return on_request
 
-    started_epoch = time.time()
-    recorder.started_at = time.monotonic()
+
+def _watch(
+    runner: LocalRunner,
+    recorder: Recorder,
+    progress: Progress,
+    task_id: TaskID,
+    duration_seconds: float,
+    tick_seconds: float,
+) -> None:
+    """Until the deadline, yield to the users' greenlets and refresh the live request rate every tick."""
+    import gevent
+
     deadline = recorder.started_at + duration_seconds
-    runner.start(vus, spawn_rate=min(MAX_SPAWN_RATE, max(float(vus) * 4, 1.0)))
     last_count, last_at = 0, recorder.started_at
-    with progress:
-        while True:
-            now = time.monotonic()
-            remaining = deadline - now
-            if remaining <= 0:
-                break
-            gevent.sleep(min(tick_seconds, remaining))
-            now = time.monotonic()
-            total = recorder.total
-            rate = (total - last_count) / (now - last_at) if now > last_at else 0.0
-            last_count, last_at = total, now
-            progress.update(
-                task_id,
-                completed=min(now - recorder.started_at, duration_seconds),
-                live=f"{rate:7.1f} req/s  {total} reqs  {recorder.failed} errors  {runner.user_count} VUs",
-            )
-            progress.refresh()
-        runner.quit()
-        elapsed = time.monotonic() - recorder.started_at
-        progress.update(task_id, completed=duration_seconds)
+    while (remaining := deadline - time.monotonic()) > 0:
+        gevent.sleep(min(tick_seconds, remaining))
+        now = time.monotonic()
+        total = recorder.total
+        rate = (total - last_count) / (now - last_at) if now > last_at else 0.0
+        last_count, last_at = total, now
+        progress.update(
+            task_id,
+            completed=min(now - recorder.started_at, duration_seconds),
+            live=f"{rate:7.1f} req/s  {total} reqs  {recorder.failed} errors  {runner.user_count} VUs",
+        )
         progress.refresh()
-    exceptions = [str(row.get("msg", "")) for row in runner.exceptions.values()]
-    return LoadResult(recorder, elapsed, started_epoch, exceptions)

@@ -161,72 +161,91 @@ def lower_headers(headers: Any) -> dict[str, str]:
     return result
 
 
+def request_headers(settings: ScenarioSettings) -> dict[str, str]:
+    headers = {"X-Tenant-Id": settings.tenant, "Accept": "application/json"}
+    if settings.token:
+        headers["Authorization"] = f"Bearer {settings.token}"
+    return headers
+
+
+class SmokeIteration:
+    """One virtual user's iteration, mixed into the locust user built by :func:`build_user_class` (which
+    supplies ``client``, ``scenario`` and ``recorder``); kept here so it reads without locust's machinery."""
+
+    client: Any
+    scenario: ScenarioSettings
+    recorder: Recorder
+
+    def on_start(self) -> None:
+        self.iteration = 0
+        self.theme_etag: str | None = None
+        self.base_headers = request_headers(self.scenario)
+
+    def run_iteration(self) -> None:
+        self.iteration += 1
+        self.theme()
+        self.tenant_metrics()
+        self.stories()
+        self.scaffold()
+        self.recorder.iterations += 1
+
+    def _finish(self, response: Any, outcome: CheckOutcome) -> None:
+        self.recorder.count_checks(outcome.passed, outcome.failed)
+        if outcome.failures:
+            response.failure(outcome.message)
+        else:
+            response.success()
+
+    def theme(self) -> None:
+        headers = dict(self.base_headers)
+        sent = self.theme_etag if self.iteration % CONDITIONAL_EVERY == 0 else None
+        if sent:
+            headers["If-None-Match"] = sent
+        path = f"/api/v1/tenants/{self.scenario.tenant}/themes/current"
+        with self.client.get(path, headers=headers, name="theme", catch_response=True) as response:
+            lowered = lower_headers(response.headers)
+            outcome = check_theme(response.status_code, lowered, response.content, sent)
+            if response.status_code in (200, 304) and lowered.get("etag"):
+                self.theme_etag = lowered["etag"]
+            self._finish(response, outcome)
+
+    def tenant_metrics(self) -> None:
+        path = f"/api/v1/tenant-metrics/{self.scenario.tenant}/sc"
+        with self.client.get(
+            path, headers=self.base_headers, name="tenant_metrics", catch_response=True
+        ) as r:
+            self._finish(r, check_tenant_metrics(r.status_code, lower_headers(r.headers), r.content))
+
+    def stories(self) -> None:
+        path = "/api/v1/design-system/stories"
+        with self.client.get(path, headers=self.base_headers, name="stories", catch_response=True) as r:
+            self._finish(r, check_stories(r.status_code, lower_headers(r.headers), r.content))
+
+    def scaffold(self) -> None:
+        headers = dict(self.base_headers, **{"Idempotency-Key": str(uuid.uuid4())})
+        path = f"/api/v1/tenants/{self.scenario.tenant}/features/scaffold"
+        payload = scaffold_payload(new_feature_slug())
+        with self.client.post(path, json=payload, headers=headers, name="scaffold", catch_response=True) as r:
+            self._finish(r, check_scaffold(r.status_code, lower_headers(r.headers), r.content))
+
+
 def build_user_class(settings: ScenarioSettings, recorder: Recorder) -> type:
     """A FastHttpUser subclass bound to ``settings``; requests are named after the endpoint keys."""
     from locust import constant, task
     from locust.contrib.fasthttp import FastHttpUser
 
-    tenant = settings.tenant
-    base_headers = {"X-Tenant-Id": tenant, "Accept": "application/json"}
-    if settings.token:
-        base_headers["Authorization"] = f"Bearer {settings.token}"
+    bound_recorder = recorder
 
-    class FoundationSmokeUser(FastHttpUser):
+    class FoundationSmokeUser(SmokeIteration, FastHttpUser):
         host = settings.base_url
         wait_time = constant(settings.think_seconds)
         network_timeout = 30.0
         connection_timeout = 10.0
-
-        def on_start(self) -> None:
-            self.iteration = 0
-            self.theme_etag: str | None = None
-
-        def _finish(self, response: Any, outcome: CheckOutcome) -> None:
-            recorder.count_checks(outcome.passed, outcome.failed)
-            if outcome.failures:
-                response.failure(outcome.message)
-            else:
-                response.success()
+        scenario = settings
+        recorder = bound_recorder
 
         @task
         def iteration_task(self) -> None:
-            self.iteration += 1
-            self.theme()
-            self.tenant_metrics()
-            self.stories()
-            self.scaffold()
-            recorder.iterations += 1
-
-        def theme(self) -> None:
-            headers = dict(base_headers)
-            sent = self.theme_etag if self.iteration % CONDITIONAL_EVERY == 0 else None
-            if sent:
-                headers["If-None-Match"] = sent
-            path = f"/api/v1/tenants/{tenant}/themes/current"
-            with self.client.get(path, headers=headers, name="theme", catch_response=True) as response:
-                lowered = lower_headers(response.headers)
-                outcome = check_theme(response.status_code, lowered, response.content, sent)
-                if response.status_code in (200, 304) and lowered.get("etag"):
-                    self.theme_etag = lowered["etag"]
-                self._finish(response, outcome)
-
-        def tenant_metrics(self) -> None:
-            path = f"/api/v1/tenant-metrics/{tenant}/sc"
-            with self.client.get(path, headers=base_headers, name="tenant_metrics", catch_response=True) as r:
-                self._finish(r, check_tenant_metrics(r.status_code, lower_headers(r.headers), r.content))
-
-        def stories(self) -> None:
-            path = "/api/v1/design-system/stories"
-            with self.client.get(path, headers=base_headers, name="stories", catch_response=True) as r:
-                self._finish(r, check_stories(r.status_code, lower_headers(r.headers), r.content))
-
-        def scaffold(self) -> None:
-            headers = dict(base_headers, **{"Idempotency-Key": str(uuid.uuid4())})
-            path = f"/api/v1/tenants/{tenant}/features/scaffold"
-            payload = scaffold_payload(new_feature_slug())
-            with self.client.post(
-                path, json=payload, headers=headers, name="scaffold", catch_response=True
-            ) as r:
-                self._finish(r, check_scaffold(r.status_code, lower_headers(r.headers), r.content))
+            self.run_iteration()
 
     return FoundationSmokeUser

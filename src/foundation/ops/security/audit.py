@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+from pathlib import Path
 from typing import Any
 
 from foundation.ops.security.base import (
@@ -98,46 +100,62 @@ def classify(
     return vulnerable, allowed, unaudited
 
 
+def _verdict(status: str, summary: str, files: list[Path] | None = None, as_reason: bool = False) -> Verdict:
+    """A dependency-audit verdict; ``as_reason`` also records the summary as why nothing was audited."""
+    return Verdict(
+        "dependency-audit", TITLE, status, summary, files or [], reason=summary if as_reason else None
+    )
+
+
+def _command(ctx: Context, lock: Path, report_path: Path) -> list[str]:
+    cmd = [tool("pip-audit"), "--disable-pip", "--require-hashes", "-r", str(lock)]
+    cmd += ["--vulnerability-service", "osv", "--format", "json", "--output", str(report_path)]
+    cmd += ["--progress-spinner", "off", "--timeout", str(int(ctx.options.audit_timeout))]
+    if ctx.options.osv_url:
+        cmd += ["--osv-url", ctx.options.osv_url]
+    return cmd
+
+
 def check(ctx: Context) -> Verdict:
     lock = ctx.path(ctx.options.lock)
     if not lock.is_file():
-        return Verdict("dependency-audit", TITLE, FAIL, f"lock file {lock} not found")
+        return _verdict(FAIL, f"lock file {lock} not found")
     try:
         allow, expired = _allowlist(ctx)
     except PolicyError as exc:
-        return Verdict("dependency-audit", TITLE, FAIL, str(exc))
+        return _verdict(FAIL, str(exc))
     report_path = ctx.evidence / "pip-audit.json"
-    cmd = [
-        tool("pip-audit"),
-        "--disable-pip",
-        "--require-hashes",
-        "-r",
-        str(lock),
-        "--vulnerability-service",
-        "osv",
-        "--format",
-        "json",
-        "--output",
-        str(report_path),
-        "--progress-spinner",
-        "off",
-        "--timeout",
-        str(int(ctx.options.audit_timeout)),
-    ]
-    if ctx.options.osv_url:
-        cmd += ["--osv-url", ctx.options.osv_url]
-    proc = run(cmd, ctx.evidence / "pip-audit.log", cwd=ctx.root, timeout=900)
     log = ctx.evidence / "pip-audit.log"
+    proc = run(_command(ctx, lock, report_path), log, cwd=ctx.root, timeout=900)
     if not report_path.is_file():
-        reason = _unreachable_reason(proc.stderr)
-        if reason is not None:
-            message = f"vulnerability service {_service_url(ctx)} unreachable: {reason}"
-            # Expired allowlist entries fail even when nothing could be audited.
-            if expired:
-                return Verdict("dependency-audit", TITLE, FAIL, f"{message}; {'; '.join(expired)}", [log])
-            return Verdict("dependency-audit", TITLE, SKIPPED, message, [log], reason=message)
-        tail = proc.stderr.strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
-        return Verdict("dependency-audit", TITLE, FAIL, f"pip-audit failed: {tail[0][:300]}", [log])
+        return _no_report(ctx, proc, expired, log)
+    return _judge(ctx, lock, report_path, log, allow, expired)
+
+
+def _no_report(
+    ctx: Context, proc: subprocess.CompletedProcess[str], expired: list[str], log: Path
+) -> Verdict:
+    """pip-audit wrote no report: skipped if the service was unreachable, else failed."""
+    reason = _unreachable_reason(proc.stderr)
+    if reason is not None:
+        message = f"vulnerability service {_service_url(ctx)} unreachable: {reason}"
+        # Expired allowlist entries fail even when nothing could be audited.
+        if expired:
+            return _verdict(FAIL, f"{message}; {'; '.join(expired)}", [log])
+        return _verdict(SKIPPED, message, [log], as_reason=True)
+    tail = proc.stderr.strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
+    return _verdict(FAIL, f"pip-audit failed: {tail[0][:300]}", [log])
+
+
+def _judge(
+    ctx: Context,
+    lock: Path,
+    report_path: Path,
+    log: Path,
+    allow: list[dict[str, Any]],
+    expired: list[str],
+) -> Verdict:
+    """Verdict on pip-audit's report; writes audit-summary.json next to it."""
     report = json.loads(report_path.read_text(encoding="utf-8"))
     vulnerable, allowed, unaudited = classify(report, allow)
     audited = len(report.get("dependencies", [])) - len(unaudited)
@@ -165,10 +183,9 @@ def check(ctx: Context) -> Verdict:
         problems.append("; ".join(expired))
     if unaudited and audited == 0:
         reason = f"no package could be audited: {unaudited[0].get('skip_reason')}"
-        status = FAIL if problems else SKIPPED
-        return Verdict("dependency-audit", TITLE, status, reason, files, reason=reason)
+        return _verdict(FAIL if problems else SKIPPED, reason, files, as_reason=True)
     if unaudited:
         problems.append(f"{len(unaudited)} package(s) not audited: {unaudited[0].get('skip_reason')}")
     if problems:
-        return Verdict("dependency-audit", TITLE, FAIL, f"{summary} — {'; '.join(problems)}", files)
-    return Verdict("dependency-audit", TITLE, PASS, summary, files)
+        return _verdict(FAIL, f"{summary} — {'; '.join(problems)}", files)
+    return _verdict(PASS, summary, files)

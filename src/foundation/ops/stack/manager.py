@@ -78,18 +78,6 @@ def running(state_dir: Path) -> StackState | None:
     return None
 
 
-def _launch(
-    name: str, cmd: list[str], port: int, url: str, health: str, state_dir: Path, env: dict[str, str]
-) -> Component:
-    log = state_dir / "logs" / f"{name}.log"
-    proc = procs.start(cmd, log, env=env)
-    # The recorded cmdline is what /proc reports (identity check for `down`).
-    cmdline = procs.wait_cmdline(proc.pid) or cmd
-    return Component(
-        name=name, pid=proc.pid, port=port, url=url, health_url=health, log=str(log), cmdline=cmdline
-    )
-
-
 def _setup_database(env: dict[str, str], state_dir: Path) -> None:
     log = state_dir / "logs" / "api-setup.log"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -136,7 +124,7 @@ def up(options: UpOptions, echo: Callable[[str], None] = print) -> StackState:
     current = StackState(state_dir=str(state_dir), started_at=datetime.now(UTC).isoformat(timespec="seconds"))
     current.extra["rules_file"] = None
     try:
-        _start_all(options, state_dir, ports, urls, prometheus_bin, current, echo)
+        _start_all(_Starter(options, state_dir, ports, urls, current), prometheus_bin, echo)
     except BaseException:
         for component in reversed(list(current.components.values())):
             if component.alive():
@@ -148,65 +136,96 @@ def up(options: UpOptions, echo: Callable[[str], None] = print) -> StackState:
     return current
 
 
-def _start_all(
-    options: UpOptions,
-    state_dir: Path,
-    ports: dict[str, int],
-    urls: dict[str, str],
-    prometheus_bin: str,
-    current: StackState,
-    echo: Callable[[str], None],
-) -> None:
+def _start_all(starter: _Starter, prometheus_bin: str, echo: Callable[[str], None]) -> None:
+    """Start every component in ORDER, each healthy before the next; then wait for the scrape targets."""
     base_env = dict(os.environ)
-    collector_dir = state_dir / "collector"
-    cmd = _cli(
-        "collector", "--host", HOST, "--port", str(ports["collector"]), "--data-dir", str(collector_dir)
-    )
-    comp = _launch(
-        "collector",
-        cmd,
-        ports["collector"],
-        urls["collector"],
-        urls["collector"] + "/health",
-        state_dir,
-        base_env,
-    )
-    current.components["collector"] = comp
-    state.save(current)
-    _wait(comp, lambda: _healthy(comp.health_url), options.timeout, "healthy")
+    _start_collector(starter, base_env)
+    _start_api(starter, base_env)
+    _start_prometheus(starter, prometheus_bin, base_env, echo)
+    _start_dashboard(starter, base_env)
+    current = starter.current
+    _wait_targets(current.components["prometheus"], current, starter.options.timeout)
 
-    api_env = dict(base_env)
-    api_env.update(
+
+@dataclass
+class _Starter:
+    """Launches one component, records it in the state file, then waits until it answers its health URL."""
+
+    options: UpOptions
+    state_dir: Path
+    ports: dict[str, int]
+    urls: dict[str, str]
+    current: StackState
+
+    def start(
+        self, name: str, cmd: list[str], env: dict[str, str], health_path: str, what: str, url_path: str = ""
+    ) -> Component:
+        log = self.state_dir / "logs" / f"{name}.log"
+        proc = procs.start(cmd, log, env=env)
+        # The recorded cmdline is what /proc reports (identity check for `down`).
+        cmdline = procs.wait_cmdline(proc.pid) or cmd
+        comp = Component(
+            name=name,
+            pid=proc.pid,
+            port=self.ports[name],
+            url=self.urls[name] + url_path,
+            health_url=self.urls[name] + health_path,
+            log=str(log),
+            cmdline=cmdline,
+        )
+        # Recorded before the wait, so a failed start-up still stops it (see `up`).
+        self.current.components[name] = comp
+        state.save(self.current)
+        _wait(comp, lambda: _healthy(comp.health_url), self.options.timeout, what)
+        return comp
+
+
+def _start_collector(starter: _Starter, env: dict[str, str]) -> None:
+    port, data_dir = starter.ports["collector"], starter.state_dir / "collector"
+    cmd = _cli("collector", "--host", HOST, "--port", str(port), "--data-dir", str(data_dir))
+    starter.start("collector", cmd, env, "/health", "healthy")
+
+
+def _api_env(starter: _Starter, base_env: dict[str, str]) -> dict[str, str]:
+    env = dict(base_env)
+    env.update(
         {
-            "FOUNDATION_DATABASE_URL": f"sqlite+aiosqlite:///{state_dir / 'foundation.db'}",
-            "OTEL_EXPORTER_OTLP_ENDPOINT": urls["collector"],
+            "FOUNDATION_DATABASE_URL": f"sqlite+aiosqlite:///{starter.state_dir / 'foundation.db'}",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": starter.urls["collector"],
             "OTEL_SERVICE_NAME": "iabank-foundation",
         }
     )
-    if options.relaxed_rate_limits:
-        api_env.update(RELAXED_RATE_LIMITS)
-    _setup_database(api_env, state_dir)
-    cmd = _cli("serve", "--host", HOST, "--port", str(ports["api"]))
-    if options.api_workers > 1:
-        cmd += ["--workers", str(options.api_workers)]
-    comp = _launch("api", cmd, ports["api"], urls["api"], urls["api"] + "/health/ready", state_dir, api_env)
-    current.components["api"] = comp
-    state.save(current)
-    _wait(comp, lambda: _healthy(comp.health_url), options.timeout, "ready")
-    if options.api_workers > 1 and listeners.REUSE_PORT_BALANCES:
+    if starter.options.relaxed_rate_limits:
+        env.update(RELAXED_RATE_LIMITS)
+    return env
+
+
+def _start_api(starter: _Starter, base_env: dict[str, str]) -> None:
+    env = _api_env(starter, base_env)
+    _setup_database(env, starter.state_dir)
+    workers = starter.options.api_workers
+    cmd = _cli("serve", "--host", HOST, "--port", str(starter.ports["api"]))
+    if workers > 1:
+        cmd += ["--workers", str(workers)]
+    comp = starter.start("api", cmd, env, "/health/ready", "ready")
+    if workers > 1 and listeners.REUSE_PORT_BALANCES:
         # Ready means one worker answered; the others take connections once they listen too.
-        workers = options.api_workers
         _wait(
             comp,
             lambda: listeners.listening_sockets(comp.port) >= workers,
-            options.timeout,
+            starter.options.timeout,
             "all workers listening",
         )
 
+
+def _start_prometheus(
+    starter: _Starter, prometheus_bin: str, env: dict[str, str], echo: Callable[[str], None]
+) -> None:
     rules = config.find_rules_file()
     if rules is None:
         echo(f"warning: {config.RULES_FILE} not found; Prometheus starts without rules")
-    current.extra["rules_file"] = str(rules) if rules else None
+    starter.current.extra["rules_file"] = str(rules) if rules else None
+    ports, state_dir = starter.ports, starter.state_dir
     prom_config = config.write_prometheus_config(
         state_dir / "prometheus.yml",
         config.prometheus_config(f"{HOST}:{ports['api']}", f"{HOST}:{ports['collector']}", rules),
@@ -218,45 +237,14 @@ def _start_all(
         f"--web.listen-address={HOST}:{ports['prometheus']}",
         "--storage.tsdb.retention.time=7d",
     ]
-    comp = _launch(
-        "prometheus",
-        cmd,
-        ports["prometheus"],
-        urls["prometheus"],
-        urls["prometheus"] + "/-/ready",
-        state_dir,
-        base_env,
-    )
-    current.components["prometheus"] = comp
-    state.save(current)
-    _wait(comp, lambda: _healthy(comp.health_url), options.timeout, "ready")
+    starter.start("prometheus", cmd, env, "/-/ready", "ready")
 
-    cmd = [
-        sys.executable,
-        "-m",
-        "foundation.ops.dashboards.server",
-        "--host",
-        HOST,
-        "--port",
-        str(ports["dashboard"]),
-        "--prometheus",
-        urls["prometheus"],
-    ]
-    comp = _launch(
-        "dashboard",
-        cmd,
-        ports["dashboard"],
-        urls["dashboard"] + "/",
-        urls["dashboard"] + "/health",
-        state_dir,
-        base_env,
-    )
-    current.components["dashboard"] = comp
-    state.save(current)
-    _wait(comp, lambda: _healthy(comp.health_url), options.timeout, "healthy")
 
-    prometheus = current.components["prometheus"]
-    _wait_targets(prometheus, current, options.timeout)
+def _start_dashboard(starter: _Starter, env: dict[str, str]) -> None:
+    cmd = [sys.executable, "-m", "foundation.ops.dashboards.server"]
+    cmd += ["--host", HOST, "--port", str(starter.ports["dashboard"])]
+    cmd += ["--prometheus", starter.urls["prometheus"]]
+    starter.start("dashboard", cmd, env, "/health", "healthy", url_path="/")
 
 
 def _wait_targets(prometheus: Component, current: StackState, timeout: float) -> None:
