@@ -5,15 +5,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from foundation.cli.errors import fail
-from foundation.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from foundation.settings import Settings
 
 T = TypeVar("T")
 
 
 def settings() -> Settings:
+    # Imported here: pydantic-settings is a noticeable part of every CLI start; most verbs never need it.
+    from foundation.settings import get_settings
+
     try:
         return get_settings()
     except Exception as exc:  # pydantic's message names the variable

@@ -7,13 +7,15 @@ import shutil
 import socket
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from foundation.cli._common import ensure_sqlite_parent, run_db, settings
 from foundation.cli.errors import fail
-from foundation.http.server_protocol import PROTOCOL_PATH
-from foundation.settings import Settings
+
+if TYPE_CHECKING:
+    from foundation.settings import Settings
 
 
 class EventLoop(StrEnum):
@@ -49,6 +51,7 @@ def serve(
     if workers > 1 and config.metrics_enabled:
         _prepare_multiprocess_metrics(config.var_dir, port)
     from foundation.http import listeners
+    from foundation.http.server_protocol import PROTOCOL_PATH
 
     typer.echo(f"api: http://{host}:{port}", err=True)
     listeners.run(

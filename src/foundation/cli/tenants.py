@@ -5,8 +5,6 @@ from __future__ import annotations
 import uuid
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from foundation.cli._common import run_db, settings
 from foundation.cli.errors import fail
@@ -67,6 +65,9 @@ def list_tenants() -> None:
             await db.dispose()
 
     # Identifiers are copied by people: never truncated or wrapped.
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table()
     table.add_column("slug", no_wrap=True, min_width=14)
     table.add_column("name")
