@@ -1,8 +1,9 @@
-"""Real Prometheus scraping a fake /metrics endpoint: PNG renderer and the live page in headless Chromium."""
+"""Real Prometheus scraping a fake /metrics endpoint: PNG renderer and the live page in headless Chromium,
+for both dashboards (observability and success criteria)."""
 
 from __future__ import annotations
 
-import shutil
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -13,8 +14,8 @@ import httpx
 import pytest
 
 from foundation.ops.dashboards import browser
-from foundation.ops.dashboards.panels import CORE_PANEL_IDS, PANELS
-from foundation.ops.dashboards.png import render_panels_png
+from foundation.ops.dashboards.panels import CORE_PANEL_IDS, PANELS, SC_PANELS, SUCCESS_CRITERIA
+from foundation.ops.dashboards.png import drawn_series, render_dashboard_png, render_panels_png
 from foundation.ops.procs import WaitTimeout, free_port, wait_until
 from foundation.ops.stack import config, procs
 
@@ -50,7 +51,32 @@ def _metrics_text(n: int) -> str:
         'sc_001_scaffolding_minutes_count{tenant_slug="tenant-alfa",feature_slug="__all__"} 1',
         'foundation_api_throughput{tenant="tenant-default",mode="ci",scenario="smoke"} 42',
     ]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _scorecard_lines()) + "\n"
+
+
+# The scorecard families as the API renders them (success_metrics/scorecard_metrics.py): tenant-alfa meets
+# every criterion, tenant-beta misses SC-004 and has no SC-005 sample (no value, status no_data).
+SC_VALUES = {
+    "tenant-alfa": {"SC-001": 42.0, "SC-002": 97.5, "SC-003": 100.0, "SC-004": 99.0, "SC-005": 0.0},
+    "tenant-beta": {"SC-001": 12.0, "SC-002": 95.0, "SC-003": 100.0, "SC-004": 90.0, "SC-005": None},
+}
+SC_TARGETS = {"SC-001": 60.0, "SC-002": 95.0, "SC-003": 100.0, "SC-004": 98.0, "SC-005": 0.0}
+
+
+def _scorecard_lines() -> list[str]:
+    lines = []
+    for tenant, values in SC_VALUES.items():
+        for code, value in values.items():
+            labels = f'tenant="{tenant}",code="{code}"'
+            if value is not None:
+                lines.append(f"foundation_sc_value{{{labels}}} {value}")
+            lines.append(f"foundation_sc_target{{{labels}}} {SC_TARGETS[code]}")
+    for code in SC_TARGETS:
+        missed = 1 if code == "SC-004" else 0
+        no_data = 1 if code == "SC-005" else 0
+        for status, count in (("met", 2 - missed - no_data), ("missed", missed), ("no_data", no_data)):
+            lines.append(f'foundation_sc_tenants{{code="{code}",status="{status}"}} {count}')
+    return lines
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -116,24 +142,29 @@ def test_png_panels_drawn(prometheus: str, tmp_path: Path) -> None:
     for path in paths:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert path.stat().st_size > 5000
+    assert drawn_series(paths[0]) == 2  # GET and POST (requests by method)
 
 
-@pytest.mark.chromium
-def test_live_dashboard_in_chromium(prometheus: str, tmp_path: Path) -> None:
+def test_png_success_criteria_panels_drawn(prometheus: str, tmp_path: Path) -> None:
+    """Every success-criteria panel draws its series: value and target per tenant, counts per status."""
+    now = time.time()
+    paths = render_dashboard_png(prometheus, SUCCESS_CRITERIA, tmp_path, now - 300, now)
+    assert paths == [tmp_path / SUCCESS_CRITERIA.slug / f"panel-{p.id}-{p.slug}.png" for p in SC_PANELS]
+    drawn = {path.name: drawn_series(path) for path in paths}
+    for panel in SC_PANELS[:5]:
+        code = panel.title.split(" ")[0]
+        values = sum(values.get(code) is not None for values in SC_VALUES.values())
+        # value series of the tenants that have one, plus one target series per tenant
+        assert drawn[f"panel-{panel.id}-{panel.slug}.png"] == values + len(SC_VALUES), (panel.slug, drawn)
+    assert drawn[f"panel-{SC_PANELS[5].id}-{SC_PANELS[5].slug}.png"] == 15  # 5 criteria × 3 statuses
+
+
+@pytest.fixture
+def dashboard(prometheus: str, tmp_path: Path) -> Iterator[str]:
+    """`python -m foundation.ops.dashboards.server` against the real Prometheus; yields its root URL."""
     port = free_port()
-    cmd = [
-        shutil.which("python3") or "python3",
-        "-m",
-        "foundation.ops.dashboards.server",
-        "--port",
-        str(port),
-        "--prometheus",
-        prometheus,
-    ]
-    import sys
-
-    cmd[0] = sys.executable
-    proc = procs.start(cmd, tmp_path / "dashboard.log")
+    cmd = [sys.executable, "-m", "foundation.ops.dashboards.server", "--port", str(port)]
+    proc = procs.start([*cmd, "--prometheus", prometheus], tmp_path / "dashboard.log")
     url = f"http://127.0.0.1:{port}/"
     try:
         wait_until(
@@ -143,15 +174,54 @@ def test_live_dashboard_in_chromium(prometheus: str, tmp_path: Path) -> None:
             what="the dashboard server's /health",
             ignore=(httpx.HTTPError,),
         )
-        page = browser.dump_dom(url)
-        assert page.ready == "true", page.dom[:2000]
-        by_id = {panel.id: panel for panel in page.panels}
-        assert len(by_id) == len(PANELS)
-        for panel_id in CORE_PANEL_IDS:
-            panel = by_id[f"panel-{panel_id}"]
-            assert panel.state == "data" and panel.points > 0, panel
-        shot = browser.screenshot(url, tmp_path / "dashboard.png")
-        assert shot.stat().st_size > 10_000
+        yield url
     finally:
         procs.stop(proc.pid)
         proc.wait(timeout=10)
+
+
+def test_panels_json_per_dashboard(dashboard: str) -> None:
+    main = httpx.get(dashboard + "panels.json").json()
+    assert [p["id"] for p in main["panels"]] == [p.id for p in PANELS]
+    links = {board["slug"]: board["url"] for board in main["dashboards"]}
+    assert links == {
+        "iabank-foundation": "./",
+        SUCCESS_CRITERIA.slug: f"./?dashboard={SUCCESS_CRITERIA.slug}",
+    }
+    sc = httpx.get(dashboard + "panels.json", params={"dashboard": SUCCESS_CRITERIA.slug}).json()
+    assert sc["title"] == SUCCESS_CRITERIA.title
+    assert [p["id"] for p in sc["panels"]] == [p.id for p in SC_PANELS]
+    assert [t["expr"] for t in sc["panels"][0]["targets"]] == [t.expr for t in SC_PANELS[0].targets]
+    unknown = httpx.get(dashboard + "panels.json", params={"dashboard": "nope"})
+    assert unknown.status_code == 404 and "nope" in unknown.json()["error"]
+
+
+@pytest.mark.chromium
+def test_live_dashboard_in_chromium(dashboard: str, tmp_path: Path) -> None:
+    page = browser.dump_dom(dashboard)
+    assert page.ready == "true", page.dom[:2000]
+    by_id = {panel.id: panel for panel in page.panels}
+    assert len(by_id) == len(PANELS)
+    for panel_id in CORE_PANEL_IDS:
+        panel = by_id[f"panel-{panel_id}"]
+        assert panel.state == "data" and panel.points > 0, panel
+    link = f'href="./?dashboard={SUCCESS_CRITERIA.slug}"'
+    assert link in page.dom, "no link to the success-criteria dashboard"
+    shot = browser.screenshot(dashboard, tmp_path / "dashboard.png")
+    assert shot.stat().st_size > 10_000
+
+
+@pytest.mark.chromium
+def test_live_success_criteria_dashboard_in_chromium(dashboard: str, tmp_path: Path) -> None:
+    url = f"{dashboard}?dashboard={SUCCESS_CRITERIA.slug}"
+    page = browser.dump_dom(url)
+    assert page.ready == "true", page.dom[:2000]
+    assert f'data-dashboard="{SUCCESS_CRITERIA.slug}"' in page.dom
+    assert [panel.slug for panel in page.panels] == [panel.slug for panel in SC_PANELS]
+    for panel in page.panels[:5]:  # each tenant's value (where it has one) and target
+        assert panel.state == "data" and panel.series >= 3 and panel.points > 0, panel
+    counts = page.panels[5]
+    assert counts.state == "data" and counts.series == 15, counts
+    assert 'href="./"' in page.dom and 'aria-current="page"' in page.dom
+    shot = browser.screenshot(url, tmp_path / "success-criteria.png")
+    assert shot.stat().st_size > 10_000

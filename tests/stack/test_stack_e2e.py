@@ -16,7 +16,8 @@ import pytest
 
 from foundation.http import listeners
 from foundation.ops.dashboards import browser
-from foundation.ops.dashboards.panels import CORE_PANEL_IDS, PANELS
+from foundation.ops.dashboards.panels import CORE_PANEL_IDS, PANELS, SC_PANELS, SUCCESS_CRITERIA
+from foundation.ops.dashboards.png import drawn_series
 from foundation.ops.procs import port_is_free
 from foundation.ops.stack import config, procs, state
 
@@ -95,6 +96,11 @@ def test_observe_verify_passes(stack: Stack, tmp_path: Path) -> None:
     targets = json.loads((run_dir / "targets.json").read_text())
     assert {t["health"] for t in targets["data"]["activeTargets"]} == {"up"}
     assert len(list((run_dir / "panels").glob("*.png"))) == len(PANELS)
+    sc_pngs = sorted((run_dir / "panels" / SUCCESS_CRITERIA.slug).glob("*.png"))
+    assert len(sc_pngs) == len(SC_PANELS)
+    # every tenant has a target from the first scrape on: each criterion's panel draws at least those
+    assert all(drawn_series(path) >= 3 for path in sc_pngs), {p.name: drawn_series(p) for p in sc_pngs}
+    assert f"## Dashboard panels: {SUCCESS_CRITERIA.title}" in (run_dir / "report.md").read_text()
 
 
 @pytest.mark.chromium
@@ -108,6 +114,10 @@ def test_live_dashboard_draws_data_in_chromium(stack: Stack, tmp_path: Path) -> 
         assert panels[f"panel-{panel_id}"].points > 0, panels[f"panel-{panel_id}"]
     shot = browser.screenshot(url, tmp_path / "live-dashboard.png", budget_ms=10000)
     assert shot.stat().st_size > 10_000
+    sc = browser.dump_dom(f"{url}?dashboard={SUCCESS_CRITERIA.slug}", budget_ms=10000)
+    assert sc.ready == "true", sc.dom[:2000]
+    assert [panel.slug for panel in sc.panels] == [panel.slug for panel in SC_PANELS]
+    assert all(panel.state == "data" and panel.points > 0 for panel in sc.panels), sc.panels
 
 
 def test_validate_report_every_criterion_passes(stack: Stack, tmp_path: Path) -> None:
@@ -134,6 +144,9 @@ def test_validate_report_every_criterion_passes(stack: Stack, tmp_path: Path) ->
     page = (run_dir / "report.html").read_text(encoding="utf-8")
     assert "Executive summary" in page and page.count("data:image/png;base64,") >= 4
     assert 'src="http' not in page  # self-contained
+    text = (run_dir / "report.md").read_text(encoding="utf-8")
+    assert "## Success criteria per tenant" in text and "| tenant-alfa | " in text, text
+    assert (run_dir / "scorecards.png").is_file() and "<h2>Success criteria per tenant</h2>" in page
 
 
 def test_down_leaves_no_process_and_no_port(stack: Stack) -> None:

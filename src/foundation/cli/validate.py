@@ -42,6 +42,9 @@ def validate_command(
     token: str | None = typer.Option(None, envvar="FOUNDATION_TOKEN", help="Bearer token when auth is on."),
     state_dir: Path = typer.Option(Path("var/stack"), "--state-dir", help="Stack state dir."),
     timeout: float = typer.Option(45.0, help="Seconds to wait for each polled criterion."),
+    scorecard_tenants: int = typer.Option(
+        20, min=1, help="Tenants whose scorecard the report lists (the first ones by slug)."
+    ),
 ) -> None:
     """Release validation: one report with PASS/FAIL/SKIPPED per criterion and links to its evidence.
 
@@ -71,6 +74,7 @@ def validate_command(
         timeout=timeout,
         stage=stage,
         security=security,
+        scorecard_tenants=scorecard_tenants,
     )
     try:
         result = validate(options, echo=typer.echo)

@@ -1,4 +1,8 @@
-"""Dashboard panels rendered to PNG with matplotlib from Prometheus range queries (for reports)."""
+"""Dashboard panels rendered to PNG with matplotlib from Prometheus range queries (for reports).
+
+Each PNG carries text chunks ``Title`` (the panel's title) and ``Series`` (how many series were drawn, 0 for
+"no data"), so a report or a test can tell an empty panel from a drawn one without looking at pixels.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from foundation.ops.dashboards.panels import PANELS, Panel, format_legend
+from foundation.ops.dashboards.panels import DASHBOARDS, PANELS, Dashboard, Panel, format_legend
 from foundation.ops.dashboards.prom import Prometheus, PrometheusError, range_series
 
 _UNIT_LABEL = {"reqps": "req/s", "percent": "%", "s": "seconds", "m": "minutes", "short": ""}
@@ -52,7 +56,7 @@ def render_panel_png(prom: Prometheus, panel: Panel, path: Path, start: float, e
     fig.autofmt_xdate()
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    fig.savefig(path, metadata={"Title": panel.title, "Series": str(drawn)})
     plt.close(fig)
     return path
 
@@ -71,3 +75,24 @@ def render_panels_png(
             render_panel_png(prom, panel, out_dir / f"panel-{panel.id}-{panel.slug}.png", start, end)
             for panel in panels
         ]
+
+
+def dashboard_dir(out_dir: Path, dashboard: Dashboard) -> Path:
+    """Where a dashboard's PNGs go: ``out_dir`` itself for the first (observability) dashboard, as before,
+    ``out_dir/<slug>`` for the others."""
+    return out_dir if dashboard is DASHBOARDS[0] else out_dir / dashboard.slug
+
+
+def render_dashboard_png(
+    prometheus_url: str, dashboard: Dashboard, out_dir: Path, start: float, end: float
+) -> list[Path]:
+    return render_panels_png(prometheus_url, dashboard_dir(out_dir, dashboard), start, end, dashboard.panels)
+
+
+def drawn_series(path: Path) -> int:
+    """The ``Series`` count written into a panel PNG by :func:`render_panel_png` (-1 when absent)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        text = getattr(image, "text", {})
+        return int(text.get("Series", -1))

@@ -6,6 +6,11 @@ console templates would duplicate the panel queries in Go templates. Our page re
 Python definitions as the Grafana JSON and the PNG renderer, needs no CDN (the browser may have no internet),
 and the server proxies ``/api/v1/query_range`` to Prometheus so the page stays same-origin (no CORS flags).
 
+Every dashboard of ``panels.DASHBOARDS`` is served by the same page: ``/`` shows the first one (the
+observability dashboard), ``/?dashboard=<slug>`` any other (``iabank-success-criteria``); the page reads
+``/panels.json?dashboard=<slug>``, whose ``dashboards`` list gives the links between them. An unknown slug
+answers 404.
+
 Run: ``python -m foundation.ops.dashboards.server --port 3000 --prometheus http://127.0.0.1:9090``
 """
 
@@ -16,11 +21,11 @@ import json
 from dataclasses import asdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 
-from foundation.ops.dashboards.panels import DASHBOARD_TITLE, PANELS
+from foundation.ops.dashboards.panels import DASHBOARDS, Dashboard
 
 _STATIC = {
     "/": "index.html",
@@ -32,11 +37,27 @@ _TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=
 _PROXIED = ("/api/v1/query_range", "/api/v1/query")
 
 
-def panels_document(refresh_seconds: int = 5) -> dict[str, object]:
+def dashboard_url(dashboard: Dashboard) -> str:
+    """The live page of ``dashboard``, relative to the server's root (the first dashboard is ``./``)."""
+    return "./" if dashboard is DASHBOARDS[0] else f"./?dashboard={quote(dashboard.slug)}"
+
+
+def find_dashboard(slug: str | None) -> Dashboard | None:
+    if not slug:
+        return DASHBOARDS[0]
+    return next((board for board in DASHBOARDS if board.slug == slug), None)
+
+
+def panels_document(dashboard: Dashboard = DASHBOARDS[0], refresh_seconds: int = 5) -> dict[str, object]:
     return {
-        "title": DASHBOARD_TITLE,
+        "slug": dashboard.slug,
+        "uid": dashboard.uid,
+        "title": dashboard.title,
         "refreshSeconds": refresh_seconds,
-        "panels": [asdict(p) for p in PANELS],
+        "panels": [asdict(p) for p in dashboard.panels],
+        "dashboards": [
+            {"slug": board.slug, "title": board.title, "url": dashboard_url(board)} for board in DASHBOARDS
+        ],
     }
 
 
@@ -65,7 +86,13 @@ def make_handler(prometheus_url: str) -> type[BaseHTTPRequestHandler]:
                 body = resources.files("foundation.ops.dashboards").joinpath("static", name).read_bytes()
                 self._send(200, body, _TYPES["." + name.rsplit(".", 1)[1]])
             elif parts.path == "/panels.json":
-                self._send(200, json.dumps(panels_document()).encode(), "application/json")
+                slug = parse_qs(parts.query).get("dashboard", [""])[0]
+                board = find_dashboard(slug)
+                if board is None:
+                    error = {"status": "error", "error": f"unknown dashboard {slug!r}"}
+                    self._send(404, json.dumps(error).encode(), "application/json")
+                else:
+                    self._send(200, json.dumps(panels_document(board)).encode(), "application/json")
             elif parts.path == "/health":
                 self._send(200, b'{"status": "ok"}', "application/json")
             elif parts.path in _PROXIED:

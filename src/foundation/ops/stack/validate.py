@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from foundation.ops.dashboards.prom import Prometheus, PrometheusError, instant_values
 from foundation.ops.procs import WaitTimeout, wait_until
-from foundation.ops.stack import manager
+from foundation.ops.stack import manager, scorecards
 from foundation.ops.stack.config import cli_command
 from foundation.ops.stack.report import (
     Criterion,
@@ -49,6 +49,7 @@ class ValidateOptions:
     # "stack" (phases 6–7, the default), "security" (phases 8–12) or "all".
     stage: str = "stack"
     security: SecurityOptions | None = None
+    scorecard_tenants: int = scorecards.DEFAULT_LIMIT  # tenants whose scorecard the report shows
 
 
 STAGES = ("stack", "security", "all")
@@ -195,6 +196,29 @@ def _security(options: ValidateOptions, run_dir: Path, echo: Callable[[str], Non
     return run_gate(options.security or SecurityOptions(), run_dir, echo=echo)
 
 
+def _observe(
+    options: ValidateOptions, urls: dict[str, str], run_dir: Path, echo: Callable[[str], None]
+) -> tuple[VerifyResult, list[Criterion]]:
+    """Phase 7: `observe verify` into ``<run>/observability/`` and the Grafana provisioning check."""
+    observed = verify(
+        VerifyOptions(
+            prometheus=urls["prometheus"],
+            collector=urls["collector"],
+            api=urls["api"],
+            output_dir=run_dir / "observability",
+            token=options.token,
+            timeout=options.timeout,
+        ),
+        echo=echo,
+    )
+    phase7 = list(observed.criteria)
+    grafana = _grafana_criterion()
+    if grafana:
+        phase7.append(grafana)
+        echo(f"{grafana.status} {grafana.id} {grafana.criterion}: {grafana.evidence}")
+    return observed, phase7
+
+
 def validate(options: ValidateOptions, echo: Callable[[str], None] = print) -> ValidateResult:
     if options.stage not in STAGES:
         raise ValueError(f"unknown stage {options.stage!r}; use one of {', '.join(STAGES)}")
@@ -229,28 +253,21 @@ def validate(options: ValidateOptions, echo: Callable[[str], None] = print) -> V
     ]
     phase6 = _perf_criteria(runs)
     phase6.append(_throughput_in_prometheus(urls["prometheus"], ["local", "ci"], run_dir, options.timeout))
-    observed: VerifyResult = verify(
-        VerifyOptions(
-            prometheus=urls["prometheus"],
-            collector=urls["collector"],
-            api=urls["api"],
-            output_dir=run_dir / "observability",
-            token=options.token,
-            timeout=options.timeout,
-        ),
-        echo=echo,
-    )
-    phase7 = list(observed.criteria)
-    grafana = _grafana_criterion()
-    if grafana:
-        phase7.append(grafana)
-        echo(f"{grafana.status} {grafana.id} {grafana.criterion}: {grafana.evidence}")
+    observed, phase7 = _observe(options, urls, run_dir, echo)
     for item in phase6:
         echo(f"{item.status} {item.id} {item.criterion}: {item.evidence}")
     from foundation.ops.stack.validate_report import write_reports
 
+    cards = scorecards.collect(
+        urls["api"],
+        urls["prometheus"],
+        run_dir,
+        token=options.token,
+        limit=options.scorecard_tenants,
+        timeout=options.timeout,
+    )
     gate = _security(options, run_dir, echo) if options.stage == "all" else None
-    md, html_path = write_reports(run_dir, started, urls, runs, phase6, phase7, observed, gate)
+    md, html_path = write_reports(run_dir, started, urls, runs, phase6, phase7, observed, gate, cards)
     rows = phase6 + phase7 + (security_criteria(gate) if gate else [])
     write_json(run_dir / "criteria.json", criteria_json(rows))
     return ValidateResult(run_dir=run_dir, report_md=md, report_html=html_path, criteria=rows, security=gate)

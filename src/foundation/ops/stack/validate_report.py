@@ -7,10 +7,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from foundation.ops.dashboards.panels import SC_DASHBOARD_TITLE
 from foundation.ops.stack.report import Criterion, PerfRun, embedded_png, html_table, markdown_table
 
 if TYPE_CHECKING:
     from foundation.ops.security.gate import SecurityResult
+    from foundation.ops.stack.scorecards import Scorecards
     from foundation.ops.stack.verify import VerifyResult
 
 _CSS = """
@@ -50,6 +52,7 @@ def _markdown(
     phase7: list[Criterion],
     observed: VerifyResult,
     security: SecurityResult | None = None,
+    cards: Scorecards | None = None,
 ) -> str:
     lines = [
         "# Release validation — phases 6 (performance) and 7 (observability)",
@@ -78,11 +81,18 @@ def _markdown(
         from foundation.ops.security.report import markdown_section
 
         lines += [markdown_section(security, run_dir), ""]
+    if cards is not None:
+        from foundation.ops.stack import scorecards
+
+        lines += [scorecards.markdown_section(cards, run_dir)]
     lines += ["## Charts"]
     for run in runs:
         if run.run_dir and (run.run_dir / "latency.png").is_file():
             lines.append(f"![latency {run.mode}]({(run.run_dir / 'latency.png').relative_to(run_dir)})")
     lines += [f"![{p.stem}]({p.relative_to(run_dir)})" for p in observed.panels]
+    if observed.sc_panels:
+        lines += ["", f"### {SC_DASHBOARD_TITLE}", ""]
+        lines += [f"![{p.stem}]({p.relative_to(run_dir)})" for p in observed.sc_panels]
     return "\n".join(lines) + "\n"
 
 
@@ -95,6 +105,7 @@ def _html(
     phase7: list[Criterion],
     observed: VerifyResult,
     security: SecurityResult | None = None,
+    cards: Scorecards | None = None,
 ) -> str:
     summary = "".join(
         f"<li>{html.escape(line[2:]).replace('**', '')}</li>" for line in _summary(runs, phase6, phase7)
@@ -106,6 +117,13 @@ def _html(
         if r.run_dir and (r.run_dir / "latency.png").is_file()
     ]
     charts += [embedded_png(p, p.stem) for p in observed.panels]
+    if observed.sc_panels:
+        charts.append(f"<h3>{html.escape(SC_DASHBOARD_TITLE)}</h3>")
+        charts += [embedded_png(p, p.stem) for p in observed.sc_panels]
+    if cards is not None:
+        from foundation.ops.stack import scorecards
+
+        charts.insert(0, scorecards.html_section(cards, run_dir) + "<h2>Charts</h2>")
     security_html = ""
     if security is not None:
         from foundation.ops.security.report import html_section
@@ -119,7 +137,7 @@ def _html(
         f"<h2>Executive summary</h2><ul>{summary}</ul><h2>Environment</h2><ul>{env}</ul>"
         f"<h2>Phase 6 — Performance</h2>{html_table(phase6, run_dir)}"
         f"<h2>Phase 7 — Observability</h2>{html_table(phase7, run_dir)}{security_html}"
-        f"<h2>Charts</h2>{''.join(charts)}</body></html>\n"
+        f"{'' if cards is not None else '<h2>Charts</h2>'}{''.join(charts)}</body></html>\n"
     )
 
 
@@ -132,9 +150,11 @@ def write_reports(
     phase7: list[Criterion],
     observed: VerifyResult,
     security: SecurityResult | None = None,
+    cards: Scorecards | None = None,
 ) -> tuple[Path, Path]:
+    """``report.md`` and the self-contained ``report.html``; ``cards``: the tenants' scorecards section."""
     md = run_dir / "report.md"
-    text = _markdown(run_dir, started, urls, runs, phase6, phase7, observed, security)
+    text = _markdown(run_dir, started, urls, runs, phase6, phase7, observed, security, cards)
     if security is not None:
         from foundation.ops.security.report import verdict_line
 
@@ -142,7 +162,9 @@ def write_reports(
     md.write_text(text, encoding="utf-8")
     page = run_dir / "report.html"
     title = "Release validation — phases 6–7" + (" and 8–12" if security is not None else "")
-    page.write_text(_html(run_dir, title, urls, runs, phase6, phase7, observed, security), encoding="utf-8")
+    page.write_text(
+        _html(run_dir, title, urls, runs, phase6, phase7, observed, security, cards), encoding="utf-8"
+    )
     return md, page
 
 

@@ -15,13 +15,8 @@ from typing import Any
 
 import httpx
 
-from foundation.ops.dashboards.panels import (
-    FIVE_XX_PERCENT,
-    HTTP_BY_METHOD,
-    HTTP_P95,
-    PANELS,
-    SC001_MEAN_BY_FEATURE,
-)
+from foundation.ops.dashboards import panels as dashboards
+from foundation.ops.dashboards.panels import FIVE_XX_PERCENT, HTTP_BY_METHOD, HTTP_P95, SC001_MEAN_BY_FEATURE
 from foundation.ops.dashboards.prom import Prometheus, PrometheusError, instant_values
 from foundation.ops.procs import WaitTimeout, wait_until
 from foundation.ops.stack.config import cli_command
@@ -48,7 +43,8 @@ class VerifyResult:
     run_dir: Path
     report: Path
     criteria: list[Criterion]
-    panels: list[Path] = field(default_factory=list)
+    panels: list[Path] = field(default_factory=list)  # the observability dashboard's PNGs
+    sc_panels: list[Path] = field(default_factory=list)  # the success-criteria dashboard's PNGs
 
     @property
     def passed(self) -> bool:
@@ -340,7 +336,7 @@ class Verifier:
         self.add(check("P7.7", "Tenant metrics answer 200 with pagination", ok, evidence, [file]))
 
     def dashboard_queries(self) -> None:
-        for panel in PANELS:
+        for panel in dashboards.PANELS + dashboards.SC_PANELS:
             for target in panel.targets:
                 self.query(f"panel-{panel.id}-{panel.slug}-{target.ref_id}.json", target.expr)
 
@@ -356,21 +352,24 @@ class Verifier:
         self.spans(slug)
         self.tenant_metrics(slug)
         self.dashboard_queries()
-        panels: list[Path] = []
-        try:
-            from foundation.ops.dashboards.png import render_panels_png
-
-            panels = render_panels_png(
-                self.o.prometheus, self.run_dir / "panels", self.started - 900, time.time()
-            )
-        except Exception as exc:
-            self.echo(f"warning: panel rendering failed: {exc}")
-        report = self.write_report(panels)
+        panels, sc_panels = (self.render(board) for board in dashboards.DASHBOARDS)
+        report = self.write_report(panels, sc_panels)
         self.prom.close()
         self.api.close()
-        return VerifyResult(run_dir=self.run_dir, report=report, criteria=self.criteria, panels=panels)
+        return VerifyResult(self.run_dir, report, self.criteria, panels=panels, sc_panels=sc_panels)
 
-    def write_report(self, panels: list[Path]) -> Path:
+    def render(self, board: dashboards.Dashboard) -> list[Path]:
+        """``board``'s panels as PNGs under ``panels/`` (a failure is a warning: the criteria stand)."""
+        from foundation.ops.dashboards.png import render_dashboard_png
+
+        try:
+            out = self.run_dir / "panels"
+            return render_dashboard_png(self.o.prometheus, board, out, self.started - 900, time.time())
+        except Exception as exc:
+            self.echo(f"warning: rendering the {board.title!r} panels failed: {exc}")
+            return []
+
+    def write_report(self, panels: list[Path], sc_panels: list[Path]) -> Path:
         passed = sum(item.passed for item in self.criteria)
         verdict = "PASS" if passed == len(self.criteria) else "FAIL"
         lines = [
@@ -381,10 +380,13 @@ class Verifier:
             f"- Result: **{verdict}** ({passed}/{len(self.criteria)} criteria)",
             "",
             markdown_table(self.criteria, self.run_dir),
-            "## Dashboard panels",
-            "",
         ]
-        lines += [f"![{p.stem}](panels/{p.name})" for p in panels]
+        for title, paths in (
+            (dashboards.DASHBOARD_TITLE, panels),
+            (dashboards.SC_DASHBOARD_TITLE, sc_panels),
+        ):
+            lines += [f"## Dashboard panels: {title}", ""]
+            lines += [f"![{p.stem}]({p.relative_to(self.run_dir)})" for p in paths] + [""]
         write_json(self.path("criteria.json"), [c.__dict__ for c in self.criteria])
         report = self.path("report.md")
         report.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -1,5 +1,6 @@
 // Live dashboard: panels come from /panels.json (defined once in Python), data from Prometheus
-// query_range proxied by our server (same origin, no CDN, no external script).
+// query_range proxied by our server (same origin, no CDN, no external script). `?dashboard=<slug>` picks
+// one of the dashboards the server knows (panels.json lists them; the header links to each).
 "use strict";
 const COLORS = ["#73bf69", "#f2cc0c", "#8ab8ff", "#ff780a", "#f2495c", "#5794f2", "#b877d9", "#fade2a"];
 const SVGNS = "http://www.w3.org/2000/svg";
@@ -144,10 +145,29 @@ async function refresh() {
   document.body.dataset.refreshes = String(Number(document.body.dataset.refreshes || "0") + 1);
 }
 
+function buildNav() {
+  const nav = document.getElementById("dashboards");
+  nav.innerHTML = "";
+  for (const board of config.dashboards || []) {
+    const link = document.createElement("a");
+    link.href = board.url;
+    link.textContent = board.title;
+    link.dataset.slug = board.slug;
+    if (board.slug === config.slug) link.setAttribute("aria-current", "page");
+    nav.appendChild(link);
+  }
+}
+
 async function main() {
-  config = await (await fetch("panels.json")).json();
+  const wanted = new URLSearchParams(window.location.search).get("dashboard");
+  const response = await fetch("panels.json" + (wanted ? "?dashboard=" + encodeURIComponent(wanted) : ""));
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.error || "panels.json answered " + response.status);
+  config = body;
   document.getElementById("title").textContent = config.title;
   document.title = config.title;
+  document.body.dataset.dashboard = config.slug;
+  buildNav();
   buildPanels();
   document.getElementById("range").addEventListener("change", refresh);
   await refresh();
