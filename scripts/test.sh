@@ -3,8 +3,9 @@
 #
 #   lint      ruff (lint + format), mypy, import-linter contracts
 #   servers   private PostgreSQL and Redis under var/test/ (always stopped at the end)
-#   sqlite    everything except the PostgreSQL-only, timing and rehearsal tests, HTTP suite on SQLite;
-#             tests/runtime against the production install (.venv-runtime), tests/deploy with .venv-deploy
+#   sqlite-*  everything except the PostgreSQL-only, timing and rehearsal tests on SQLite, in two halves:
+#             sqlite-http (tests/api, tests/auth) and sqlite-tools (the rest: tests/runtime against the
+#             production install in .venv-runtime, tests/deploy with .venv-deploy, CLIs, stack, browsers)
 #   postgres  the HTTP and auth suites and tests/postgres on PostgreSQL (row-level security as the app role)
 #   lowest    the HTTP and auth suites on SQLite in .venv-lowest (the lowest versions pyproject.toml's floors
 #             admit, requirements/lowest-direct.txt) with the response cache and the direct dispatcher off,
@@ -14,9 +15,9 @@
 #   timing    the @pytest.mark.timing tests (wall-clock assertions), alone
 #   rehearsal three instances behind HAProxy on one PostgreSQL and one Redis (tests/rehearsal), alone
 #
-# sqlite, postgres, lowest and security run side by side (most of their time is spent waiting on
-# subprocesses and sockets, and nothing in them asserts wall-clock time); their output is printed stage by
-# stage when all are done. FOUNDATION_TEST_REQUIRE makes a missing server or tool a failure, not a skip.
+# sqlite-tools, sqlite-http, postgres, lowest and security run side by side (most of their time is spent
+# waiting on subprocesses and sockets, and nothing in them asserts wall-clock time); their output is printed
+# stage by stage when all are done. FOUNDATION_TEST_REQUIRE makes a missing server or tool a failure, not a skip.
 # Extra arguments go to every pytest stage, e.g. `bash scripts/test.sh -k scaffold` (the security gate is
 # then left out).
 set -uo pipefail
@@ -98,16 +99,21 @@ unset FOUNDATION_DATABASE_URL FOUNDATION_MIGRATION_DATABASE_URL FOUNDATION_REDIS
 if [ -n "${DEPLOY_BIN:-}" ]; then export FOUNDATION_DEPLOY_BIN="$DEPLOY_BIN"; fi
 
 HTTP_SUITE=(tests/api tests/auth)
-step "sqlite, postgres, lowest and security side by side (output below, stage by stage)"
-background sqlite env FOUNDATION_TEST_BACKEND=sqlite FOUNDATION_TEST_REQUIRE=redis,prometheus,chromium,runtime_install \
-  "$BIN/pytest" -q -p no:cacheprovider -m "not postgres and not timing" "$@"
+step "sqlite-tools, sqlite-http, postgres, lowest and security side by side (output below, stage by stage)"
+# The SQLite run in two halves that overlap the others: the tooling half (servers, browsers, CLIs) first.
+background sqlite-tools env FOUNDATION_TEST_BACKEND=sqlite \
+  FOUNDATION_TEST_REQUIRE=redis,prometheus,chromium,runtime_install \
+  "$BIN/pytest" -q -p no:cacheprovider -m "not postgres and not timing" --ignore=tests/api --ignore=tests/auth "$@"
+background sqlite-http env FOUNDATION_TEST_BACKEND=sqlite FOUNDATION_TEST_REQUIRE=redis \
+  "$BIN/pytest" -q -p no:cacheprovider -m "not postgres and not timing" "${HTTP_SUITE[@]}" "$@"
 background postgres env FOUNDATION_TEST_BACKEND=postgres FOUNDATION_TEST_REQUIRE=postgres,redis \
   "$BIN/pytest" -q -p no:cacheprovider -m "not timing" "${HTTP_SUITE[@]}" tests/postgres "$@"
 background lowest env FOUNDATION_TEST_BACKEND=sqlite FOUNDATION_TEST_SHORTCUTS=off \
   "$LOWEST_BIN/pytest" -q -p no:cacheprovider -m "not timing" "${HTTP_SUITE[@]}" "$@"
 if [ $ARGS -eq 0 ]; then background security security; fi
 wait
-show sqlite "everything but PostgreSQL-only, timing and rehearsal tests, on SQLite"
+show sqlite-tools "everything but the HTTP suite, PostgreSQL-only, timing and rehearsal tests, on SQLite"
+show sqlite-http "${HTTP_SUITE[*]} on SQLite"
 show postgres "${HTTP_SUITE[*]} tests/postgres on PostgreSQL"
 show lowest "${HTTP_SUITE[*]} on SQLite, shortcuts off, lowest versions the floors admit ($LOWEST_BIN)"
 if [ $ARGS -eq 0 ]; then show security "foundation validate --stage security"; fi
@@ -132,12 +138,12 @@ step "rehearsal: 3 instances behind HAProxy on one PostgreSQL and one Redis (tes
 stage rehearsal env FOUNDATION_TEST_REHEARSAL=1 "$BIN/pytest" -q -p no:cacheprovider tests/rehearsal "$@"
 
 step "stages (wall time)"
-for wanted in lint servers sqlite postgres lowest security timing rehearsal; do
+for wanted in lint servers sqlite-tools sqlite-http postgres lowest security timing rehearsal; do
   while read -r name code seconds; do
     [ "$name" = "$wanted" ] || continue
-    printf '%-9s %5ss  %s\n' "$name" "$seconds" "$([ "$code" -eq 0 ] && echo ok || echo "FAILED (exit $code)")"
+    printf '%-12s %5ss  %s\n' "$name" "$seconds" "$([ "$code" -eq 0 ] && echo ok || echo "FAILED (exit $code)")"
     [ "$code" -eq 0 ] || status=1
   done < "$STATE/stages.txt"
 done
-printf '%-9s %5ss\n' total "$(seconds_since "$STARTED")"
+printf '%-12s %5ss\n' total "$(seconds_since "$STARTED")"
 exit $status

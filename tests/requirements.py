@@ -64,7 +64,9 @@ def _chromium() -> str | None:
 
 def runtime_bin() -> Path:
     """The bin/ of the runtime-only install (`make venv-runtime`), or FOUNDATION_TEST_RUNTIME_BIN."""
-    return Path(os.environ.get("FOUNDATION_TEST_RUNTIME_BIN") or ROOT / ".venv-runtime" / "bin")
+    given = os.environ.get("FOUNDATION_TEST_RUNTIME_BIN")
+    # Resolved against the checkout: the tests run the install from other working directories.
+    return (ROOT / given).resolve() if given else ROOT / ".venv-runtime" / "bin"
 
 
 def _runtime_install() -> str | None:

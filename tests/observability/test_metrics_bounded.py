@@ -18,6 +18,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from foundation.db import Database
+from foundation.observability import scrape as scrape_module
 from foundation.observability import tenant_series
 from foundation.observability.scrape import MetricsEndpoint
 from foundation.observability.tenant_series import (
@@ -219,7 +220,7 @@ def test_fold_sums_the_rest_into_other_and_keeps_none() -> None:
 
 @pytest.mark.skipif(BACKEND != "sqlite", reason="breaks its SQLite copy of the schema")
 async def test_a_failed_part_is_counted_logged_and_the_rest_served(
-    make_client: Callable[..., httpx.AsyncClient],
+    make_client: Callable[..., httpx.AsyncClient], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with make_client() as client:
         db: Database = client.app.state.services[Database]  # type: ignore[attr-defined]
@@ -228,6 +229,8 @@ async def test_a_failed_part_is_counted_logged_and_the_rest_served(
         async with db.engine.begin() as connection:
             await connection.exec_driver_sql("ALTER TABLE sc001_histograms RENAME TO sc001_gone")
         with structlog.testing.capture_logs() as logs:
+            # A logger made under the capture: the module's own may already be cached by an earlier test.
+            monkeypatch.setattr(scrape_module, "log", structlog.get_logger(component="foundation.metrics"))
             after, _ = await scrape(client)
 
     assert "sc_001_scaffolding_minutes" not in after

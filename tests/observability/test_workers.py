@@ -183,8 +183,12 @@ def test_every_worker_folds_the_same_tenants(tmp_path: Path) -> None:
             with httpx.Client(base_url=server.url) as client:  # one keep-alive connection: one worker
                 before = theme_count_per_pid(multiproc, route="unmatched")
                 assert client.get("/which-worker").status_code == 404
-                after = theme_count_per_pid(multiproc, route="unmatched")
-                [pid] = [pid for pid, count in after.items() if count != before.get(pid)]
+
+                def changed(before: dict[str, float] = before) -> list[str]:  # counted after the answer
+                    after = theme_count_per_pid(multiproc, route="unmatched")
+                    return [pid for pid, count in after.items() if count != before.get(pid)]
+
+                [pid] = wait_until(changed, 10, 0.02, what="the 404 counted by the worker that answered")
                 text = client.get("/metrics").text
             answers[pid] = tenant_values({f.name: f for f in text_string_to_metric_families(text)})
             if len(answers) == 2:

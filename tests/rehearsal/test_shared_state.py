@@ -66,10 +66,12 @@ def test_twenty_identical_registrations_on_three_instances_create_one(
     report(f"20 identical scaffold POSTs {route}: {dict(sorted(statuses.items()))}")
 
 
-def test_one_rate_limit_budget_across_instances(fleet: Fleet, tenants: list[str]) -> None:
+def test_one_rate_limit_budget_across_instances(fleet: Fleet) -> None:
     """N + 1 writes for one tenant, each sent to the next instance: exactly the last one is refused, and the
     remaining budget each instance reports counts down as one counter."""
-    tenant = tenants[5]
+    # A tenant of its own whose write budget nothing has touched: the window starts with the first PUT here
+    # (a window started earlier could end half-way through the requests).
+    [tenant] = fleet.create_tenants(["rehearsal-budget"], with_theme=False)
     limit = int(fleet.settings["FOUNDATION_RATE_LIMIT_WRITE_PER_MINUTE"])
     theme = {"categories": demo_theme("#1D4ED8")}
     answers = []

@@ -233,11 +233,15 @@ class Fleet:
         old.wait(timeout=60)
         return time.monotonic() - started
 
-    def create_tenants(self, slugs: Sequence[str], *, concurrency: int = 16) -> list[str]:
-        """Provision tenants (the tenant directory, as `foundation tenants create` does) and publish a
-        current, WCAG-passing theme for each through the balancer (``PUT …/themes/1.0.0``); their ids."""
+    def create_tenants(
+        self, slugs: Sequence[str], *, concurrency: int = 16, with_theme: bool = True
+    ) -> list[str]:
+        """Provision tenants (the tenant directory, as `foundation tenants create` does) and, unless told not
+        to, publish a current, WCAG-passing theme for each through the balancer (``PUT …/themes/1.0.0``, which
+        spends one unit of the tenant's write budget); their ids."""
         tenants = asyncio.run(_create_tenant_rows(self.owner_url, slugs, concurrency))
-        asyncio.run(_publish_themes(self.url, tenants, concurrency))
+        if with_theme:
+            asyncio.run(_publish_themes(self.url, tenants, concurrency))
         return tenants
 
     # --- the database ---------------------------------------------------------------------------------------
