@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.client.scaffolding import api, repo, template_cache
 from tests.observability.servers import Server, running_server, seeded_database, server_env
@@ -74,12 +75,37 @@ class Site:
         self, tenant: str, code: str, token: str | None = None, window: str = "P30D"
     ) -> dict[str, Any]:
         card = self.get(f"/api/v1/tenant-metrics/{tenant}/sc/summary", tenant, token, window=window)
-        return next(item for item in card["criteria"] if item["code"] == code)
+        item: dict[str, Any] = next(item for item in card["criteria"] if item["code"] == code)
+        if window == "P30D":  # the window /metrics reports: the same value and status there
+            assert self.exposed(tenant, code) == (item["value"], item["status"]), item
+        return item
+
+    def exposed(self, tenant: str, code: str) -> tuple[float | None, str]:
+        """The tenant's criterion as ``/metrics`` shows it: (foundation_sc_value, the status set to 1)."""
+        text = httpx.get(f"{self.url}/metrics", timeout=10).text
+        value, status = None, ""
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.labels.get("tenant") != tenant or sample.labels.get("code") != code:
+                    continue
+                if sample.name == "foundation_sc_value":
+                    value = round(sample.value, 6)
+                elif sample.name == "foundation_sc_status" and sample.value == 1:
+                    status = sample.labels["status"]
+        return value, status
 
 
 def start_site(directory: Path, **env: str) -> Iterator[Site]:
     url = seeded_database(directory / "db")
-    settings = server_env(url, directory, FOUNDATION_PROFILE="test", FOUNDATION_LOG_LEVEL="INFO", **env)
+    settings = server_env(
+        url,
+        directory,
+        FOUNDATION_PROFILE="test",
+        FOUNDATION_LOG_LEVEL="INFO",
+        FOUNDATION_METRICS_SCORECARD_SECONDS="0",  # /metrics recomputes the scorecard on every scrape
+        FOUNDATION_METRICS_CACHE_SECONDS="0",
+        **env,
+    )
     with running_server(settings, directory / "logs") as server:
         yield Site(server, url)
 
