@@ -7,7 +7,11 @@ deadline passes, and says what it was waiting for when it gives up.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import socket
+import subprocess
 import time
 from collections.abc import Callable, Collection
 from typing import TypeVar
@@ -85,3 +89,18 @@ def wait_until(
         if remaining <= 0:
             raise WaitTimeout(what, timeout, value)
         sleep(min(interval, remaining))
+
+
+def stop_process_group(process: subprocess.Popen[bytes], grace: float = 15.0) -> None:
+    """SIGTERM to the process's group (a server started with ``start_new_session=True`` and the workers it
+    forked), then SIGKILL to the group after ``grace`` seconds or once the leader is gone (workers it left
+    behind)."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=grace)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=5)

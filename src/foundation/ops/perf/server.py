@@ -3,10 +3,8 @@ free port on 127.0.0.1, readiness polled with a deadline, stopped by PID, temp d
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -15,7 +13,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from foundation.ops.procs import WaitTimeout, free_port, wait_until
+from foundation.ops.procs import WaitTimeout, free_port, stop_process_group, wait_until
 
 RATE_LIMIT_VARIABLES = (
     "FOUNDATION_RATE_LIMIT_SCAFFOLD_PER_MINUTE",
@@ -144,17 +142,9 @@ class ApiServer:
 
     def stop(self, timeout: float = 10.0) -> None:
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            # The server runs in its own session: signal its process group (id = its PID) so that
-            # worker processes it may have forked stop too.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=timeout)
+        if process is not None:
+            # The server runs in its own session: its process group (id = its PID) holds its workers too.
+            stop_process_group(process, timeout)
         if self._log_file is not None:
             self._log_file.close()  # type: ignore[attr-defined]
             self._log_file = None

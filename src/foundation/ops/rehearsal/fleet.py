@@ -26,7 +26,7 @@ from types import TracebackType
 import httpx
 
 from foundation.ops.devtools import postgres, redis
-from foundation.ops.procs import free_port, wait_until
+from foundation.ops.procs import free_port, stop_process_group, wait_until
 from foundation.ops.rehearsal.haproxy import READY_BACKEND, Backend, Config, HAProxy
 
 # Rate limits are part of what is rehearsed (one Redis budget for all instances), but load must not be
@@ -124,7 +124,7 @@ class Fleet:
         for instance in self.instances:
             for process in [*instance.previous, instance.process]:
                 if process is not None:
-                    stop_process(process)
+                    stop_process_group(process)
         with suppress(Exception):
             redis.down(self.directory / "redis")
         with suppress(Exception):
@@ -258,19 +258,6 @@ class Fleet:
         restarted = postgres.up(directory, self.cluster.port)
         if restarted.port != self.cluster.port:
             raise RuntimeError(f"PostgreSQL came back on port {restarted.port}, not {self.cluster.port}")
-
-
-def stop_process(process: subprocess.Popen[bytes], grace: float = 15.0) -> None:
-    """SIGTERM to the process group, SIGKILL after ``grace`` seconds."""
-    if process.poll() is None:
-        with suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        with suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=grace)
-    with suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    with suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=5)
 
 
 def prepare_database(cluster: postgres.Cluster) -> None:

@@ -10,10 +10,8 @@ The server runs in its own session and is stopped by its PID (process group), al
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -21,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from foundation.ops.perf.server import RAISED_RATE_LIMIT, RATE_LIMIT_VARIABLES, wait_ready
-from foundation.ops.procs import free_port
+from foundation.ops.procs import free_port, stop_process_group
 from foundation.ops.stack.config import cli_command
 
 ALFA = "00000000-0000-0000-0000-000000000001"
@@ -52,15 +50,8 @@ class Target:
 
     def stop(self, timeout: float = 15.0) -> None:
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=timeout)
+        if process is not None:
+            stop_process_group(process, timeout)
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
