@@ -31,11 +31,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import json
 import shutil
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -285,27 +283,11 @@ def main() -> None:
     parser.add_argument(
         "--expired-fraction", type=float, default=0.1, help="share of idempotency records already expired"
     )
-    parser.add_argument("--postgres", action="store_true")
-    parser.add_argument("--workers", type=int, default=None, help="default: 1 (SQLite), 2 (PostgreSQL)")
-    parser.add_argument("--connections", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--warm-up", type=float, default=2)
     parser.add_argument("--scrapes", type=int, default=20)
-    parser.add_argument(
-        "--log-level", default=None, help="FOUNDATION_LOG_LEVEL (default: INFO, access log on)"
-    )
     parser.add_argument("--metrics-only", action="store_true", help="load, prime, scrape; no read/write runs")
-    parser.add_argument(
-        "--db-cache", type=Path, default=None, help="SQLite: keep loaded databases here and reuse them"
-    )
-    parser.add_argument("--json", type=Path, default=None)
+    sc.add_run_options(parser)
     args = parser.parse_args()
-    args.workers = args.workers or (2 if args.postgres else 1)
-    if shutil.which("wrk") is None:
-        sys.exit("error: wrk not found; install it with scripts/system-deps.sh")
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    output = args.json or sc.ROOT / "var/bench" / f"growth-{stamp}.json"
-    root = Path(tempfile.mkdtemp(prefix="foundation-growth-"))
+    output, root = sc.prepare_run(args, "growth")
     results: list[dict[str, Any]] = []
     try:
         for size in (int(s) for s in args.sizes.split(",")):

@@ -9,12 +9,16 @@ and stopped by its id.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import datetime as dt
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -405,3 +409,29 @@ def rss_per_worker(server: Server) -> list[float]:
             continue
         sizes.append(round(harness.rss_mb(int(child))[0], 1))
     return sizes
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The options every many-tenants bench shares: backend, workers, wrk load, log level, cache, output."""
+    parser.add_argument("--postgres", action="store_true")
+    parser.add_argument("--workers", type=int, default=None, help="default: 1 (SQLite), 2 (PostgreSQL)")
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--warm-up", type=float, default=2)
+    parser.add_argument(
+        "--log-level", default=None, help="FOUNDATION_LOG_LEVEL (default: INFO, access log on)"
+    )
+    parser.add_argument(
+        "--db-cache", type=Path, default=None, help="SQLite: keep loaded databases here and reuse them"
+    )
+    parser.add_argument("--json", type=Path, default=None)
+
+
+def prepare_run(args: argparse.Namespace, name: str) -> tuple[Path, Path]:
+    """Defaults that depend on the backend, the wrk check, and (JSON output path, scratch directory)."""
+    args.workers = args.workers or (2 if args.postgres else 1)
+    if shutil.which("wrk") is None:
+        sys.exit("error: wrk not found; install it with scripts/system-deps.sh")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    output = args.json or ROOT / "var/bench" / f"{name}-{stamp}.json"
+    return output, Path(tempfile.mkdtemp(prefix=f"foundation-{name}-"))

@@ -23,12 +23,10 @@ a Markdown table on stdout, everything to ``--json`` (default ``var/bench/worklo
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import shutil
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -137,27 +135,11 @@ def main() -> None:
     )
     parser.add_argument("--tenants", type=int, default=5000)
     parser.add_argument("--registrations-each", type=int, default=4)
-    parser.add_argument("--postgres", action="store_true")
-    parser.add_argument("--workers", type=int, default=None, help="default: 1 (SQLite), 2 (PostgreSQL)")
-    parser.add_argument("--connections", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--warm-up", type=float, default=2)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--only", default="", help="endpoints whose name contains this text")
-    parser.add_argument(
-        "--log-level", default=None, help="FOUNDATION_LOG_LEVEL (default: INFO, access log on)"
-    )
-    parser.add_argument(
-        "--db-cache", type=Path, default=None, help="SQLite: keep loaded databases here and reuse them"
-    )
-    parser.add_argument("--json", type=Path, default=None)
+    sc.add_run_options(parser)
     args = parser.parse_args()
-    args.workers = args.workers or (2 if args.postgres else 1)
-    if shutil.which("wrk") is None:
-        sys.exit("error: wrk not found; install it with scripts/system-deps.sh")
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    output = args.json or sc.ROOT / "var/bench" / f"workload-{stamp}.json"
-    root = Path(tempfile.mkdtemp(prefix="foundation-workload-"))
+    output, root = sc.prepare_run(args, "workload")
     try:
         result = run(args, root)
     finally:
