@@ -4,6 +4,7 @@ only custom properties the tenant's current theme defines. The npm packages come
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -41,8 +42,15 @@ def modules() -> Path:
     return node_modules()
 
 
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def node(modules: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["node", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+    # CI machines may set FORCE_COLOR; the assertions read plain text, so colours are off and stripped.
+    env = {key: value for key, value in os.environ.items() if key != "FORCE_COLOR"} | {"NO_COLOR": "1"}
+    done = subprocess.run(["node", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    done.stdout, done.stderr = ANSI_ESCAPE.sub("", done.stdout), ANSI_ESCAPE.sub("", done.stderr)
+    return done
 
 
 def generated_repo(api: Api, tmp: Path, name: str, *slugs: str, tenants: list[str] | None = None) -> Path:
