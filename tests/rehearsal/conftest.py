@@ -24,15 +24,6 @@ HERE = Path(__file__).parent
 REPORT: list[str] = []
 
 
-# Contract checks a real server fails while the in-process suite passes them (it bypasses the HTTP parser).
-KNOWN_REAL_SERVER_GAPS = {
-    "test_unsupported_methods_are_405_with_allow[FOO]": (
-        "uvicorn's httptools parser answers an unknown method with its own text/plain 400 before the app "
-        "sees it (api.md wants 405 method_not_allowed); reproduced against one `foundation serve` as well"
-    ),
-}
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     skip = pytest.mark.skip(
         reason="the rehearsal runs on its own: make rehearse (FOUNDATION_TEST_REHEARSAL=1)"
@@ -42,8 +33,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             continue
         if not ENABLED:
             item.add_marker(skip)
-        elif item.name in KNOWN_REAL_SERVER_GAPS:  # strict: once the server is fixed this fails until removed
-            item.add_marker(pytest.mark.xfail(reason=KNOWN_REAL_SERVER_GAPS[item.name], strict=True))
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

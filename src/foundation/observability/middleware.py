@@ -24,6 +24,13 @@ access_log = structlog.get_logger(component="foundation.access")
 # Paths scraped or polled constantly; they are measured but not logged line by line.
 QUIET_PATHS = frozenset({"/metrics", "/health", "/health/ready"})
 UNMATCHED = "unmatched"
+# Methods named as-is; anything else is "_OTHER" (HTTP semantic conventions), so a client inventing
+# methods cannot grow the metric label set or span names.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
+
+
+def method_label(method: str) -> str:
+    return method if method in KNOWN_METHODS else "_OTHER"
 
 
 def route_template(scope: dict[str, Any]) -> str:
@@ -72,7 +79,7 @@ def record_request(scope: dict[str, Any], status_code: int, elapsed: float, *, m
     route = route_template(scope)
     tenant = tenant_label(scope)
     if metrics_enabled:
-        metrics.observe_request(scope["method"], route, status_code, tenant, elapsed)
+        metrics.observe_request(method_label(scope["method"]), route, status_code, tenant, elapsed)
     if scope.get("path") in QUIET_PATHS or not logging_config.enabled_for(logging.INFO):
         return
     span_context = trace.get_current_span().get_span_context()

@@ -40,14 +40,10 @@ from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, S
 from opentelemetry.util import types
 
 from foundation.observability.header_capture import HeaderCapture
-from foundation.observability.middleware import QUIET_PATHS
+from foundation.observability.middleware import KNOWN_METHODS, QUIET_PATHS, method_label
 
 if TYPE_CHECKING:
     from foundation.observability.provider import FoundationTracerProvider
-
-
-# Methods named as-is; anything else is "_OTHER" (HTTP semantic conventions: bounded span names).
-KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
 
 
 class _AsgiHeaders(Getter[list[tuple[bytes, bytes]]]):
@@ -327,7 +323,7 @@ class ServerSpanMiddleware:
             self._connection_attributes[connection] = static
         method = scope["method"]
         attributes = static.copy()
-        attributes["http.request.method"] = method if method in KNOWN_METHODS else "_OTHER"
+        attributes["http.request.method"] = method_label(method)
         attributes["url.path"] = scope.get("root_path", "") + scope["path"]
         attributes["network.protocol.version"] = scope.get("http_version", "1.1")
         if method not in KNOWN_METHODS:
