@@ -2,6 +2,7 @@
 
 from foundation.db import Base
 from foundation.design_system.models import Story, StoryTag
+from foundation.migrations.compatibility import SchemaCompatibility
 from foundation.scaffolds.models import (
     EventIdempotencyRecord,
     IdempotencyRecord,
@@ -21,6 +22,7 @@ __all__ = [
     "ScTarget",
     "ScaffoldEvent",
     "ScaffoldRegistration",
+    "SchemaCompatibility",
     "Story",
     "StoryTag",
     "Tenant",

@@ -85,25 +85,35 @@ def _preflight_security(config: Settings) -> None:
 def _preflight_database(config: Settings) -> None:
     from foundation.db import Database
     from foundation.db_role import RoleReport, inspect_role
-    from foundation.migrations.runner import current
+    from foundation.migrations import compatibility, runner
     from foundation.settings import Profile
 
     url = config.database_url
     report: RoleReport | None = None
+    schema = compatibility.SchemaState(None, None)
 
     async def ping() -> None:
-        nonlocal report
+        nonlocal report, schema
         db = Database(url)
         try:
             await db.ping()
             report = await inspect_role(db.engine)
+            schema = await compatibility.read_state(db.engine)
         finally:
             await db.dispose()
 
     run_db(ping, url)
-    revision = current(url)
-    if "head" not in revision:
-        fail("the database schema is not up to date: run `foundation db upgrade` first")
+    script = runner.script_directory()
+    refusal = compatibility.refusal(script, schema)
+    if refusal is not None:
+        fail(f"refusing to start: {refusal}")
+    if schema.revision != script.get_current_head():
+        typer.echo(
+            f"warning: the database schema ({schema.revision}) is newer than this release's "
+            f"({script.get_current_head()}); the migrations since then only expanded it, so this release "
+            "serves it",
+            err=True,
+        )
     if report is not None and not report.safe:
         if config.profile is Profile.production:
             fail(f"refusing to start: {report.message()}")

@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from foundation.migrations import compatibility
 from foundation.models import metadata
 
 config = context.config
@@ -22,6 +23,7 @@ def _run(connection: Connection) -> None:
     )
     with context.begin_transaction():
         context.run_migrations()
+        compatibility.record(connection, context.script)
 
 
 async def _run_async() -> None:

@@ -151,8 +151,10 @@ async def _apply(owner_url: str, role: str, password: str | None) -> None:
             database = (await connection.execute(text("SELECT current_database()"))).scalar_one()
             await connection.execute(text(f'GRANT CONNECT ON DATABASE "{database}" TO "{role}"'))
             await connection.execute(text(f'GRANT USAGE ON SCHEMA public TO "{role}"'))
-            # Read-only: tenants, and the schema revision (checked by `foundation serve` before it starts).
-            await connection.execute(text(f'GRANT SELECT ON tenants, alembic_version TO "{role}"'))
+            # Read-only: tenants, the schema revision and which releases may serve it (checked by
+            # `foundation serve` before it starts).
+            readable = "tenants, alembic_version, schema_compatibility"
+            await connection.execute(text(f'GRANT SELECT ON {readable} TO "{role}"'))
             for table in DATA_TABLES:
                 await connection.execute(text(f'GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO "{role}"'))
             await connection.execute(text(f'GRANT EXECUTE ON FUNCTION app_current_tenant() TO "{role}"'))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent
 
@@ -16,6 +17,11 @@ def alembic_config(url: str, output: io.StringIO | None = None) -> Config:
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
+
+
+def script_directory() -> ScriptDirectory:
+    """This release's migrations (no database involved)."""
+    return ScriptDirectory.from_config(alembic_config(""))
 
 
 def upgrade(url: str, revision: str = "head") -> None:
