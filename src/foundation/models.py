@@ -2,13 +2,13 @@
 
 from foundation.db import Base
 from foundation.design_system.models import Story, StoryTag
-from foundation.migrations.compatibility import SchemaCompatibility
 from foundation.scaffolds.models import (
     EventIdempotencyRecord,
     IdempotencyRecord,
     ScaffoldEvent,
     ScaffoldRegistration,
 )
+from foundation.schema_compatibility import SchemaCompatibility
 from foundation.success_metrics.models import ScSample, ScTarget
 from foundation.tenancy.models import Tenant
 from foundation.themes.models import ThemeVersion

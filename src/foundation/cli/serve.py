@@ -83,9 +83,10 @@ def _preflight_security(config: Settings) -> None:
 
 
 def _preflight_database(config: Settings) -> None:
+    from foundation import schema_compatibility as compatibility
     from foundation.db import Database
     from foundation.db_role import RoleReport, inspect_role
-    from foundation.migrations import compatibility, runner
+    from foundation.migrations import runner
     from foundation.settings import Profile
 
     url = config.database_url

@@ -8,7 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from foundation.migrations import compatibility
+from foundation import schema_compatibility as compatibility
 from foundation.models import metadata
 
 config = context.config

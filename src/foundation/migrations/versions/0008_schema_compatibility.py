@@ -1,4 +1,4 @@
-"""Record which releases may serve the schema (``foundation.migrations.compatibility``).
+"""Record which releases may serve the schema (``foundation.schema_compatibility``).
 
 Adds the one-row ``schema_compatibility`` table; env.py fills it after every upgrade. Only a new table:
 the release before it runs on this schema unchanged.
