@@ -18,6 +18,7 @@
 # sqlite-tools, sqlite-http, postgres, lowest and security run side by side (most of their time is spent
 # waiting on subprocesses and sockets, and nothing in them asserts wall-clock time); their output is printed
 # stage by stage when all are done. FOUNDATION_TEST_REQUIRE makes a missing server or tool a failure, not a skip.
+# Every pytest stage ends with its slowest tests (--durations), the list to start from when the suite is slow.
 # Extra arguments go to every pytest stage, e.g. `bash scripts/test.sh -k scaffold` (the security gate is
 # then left out).
 set -uo pipefail
@@ -103,13 +104,13 @@ step "sqlite-tools, sqlite-http, postgres, lowest and security side by side (out
 # The SQLite run in two halves that overlap the others: the tooling half (servers, browsers, CLIs) first.
 background sqlite-tools env FOUNDATION_TEST_BACKEND=sqlite \
   FOUNDATION_TEST_REQUIRE=redis,prometheus,chromium,runtime_install \
-  "$BIN/pytest" -q -p no:cacheprovider -m "not postgres and not timing" --ignore=tests/api --ignore=tests/auth "$@"
+  "$BIN/pytest" -q -p no:cacheprovider --durations=40 -m "not postgres and not timing" --ignore=tests/api --ignore=tests/auth "$@"
 background sqlite-http env FOUNDATION_TEST_BACKEND=sqlite FOUNDATION_TEST_REQUIRE=redis \
-  "$BIN/pytest" -q -p no:cacheprovider -m "not postgres and not timing" "${HTTP_SUITE[@]}" "$@"
+  "$BIN/pytest" -q -p no:cacheprovider --durations=20 -m "not postgres and not timing" "${HTTP_SUITE[@]}" "$@"
 background postgres env FOUNDATION_TEST_BACKEND=postgres FOUNDATION_TEST_REQUIRE=postgres,redis \
-  "$BIN/pytest" -q -p no:cacheprovider -m "not timing" "${HTTP_SUITE[@]}" tests/postgres "$@"
+  "$BIN/pytest" -q -p no:cacheprovider --durations=20 -m "not timing" "${HTTP_SUITE[@]}" tests/postgres "$@"
 background lowest env FOUNDATION_TEST_BACKEND=sqlite FOUNDATION_TEST_SHORTCUTS=off \
-  "$LOWEST_BIN/pytest" -q -p no:cacheprovider -m "not timing" "${HTTP_SUITE[@]}" "$@"
+  "$LOWEST_BIN/pytest" -q -p no:cacheprovider --durations=20 -m "not timing" "${HTTP_SUITE[@]}" "$@"
 if [ $ARGS -eq 0 ]; then background security security; fi
 wait
 show sqlite-tools "everything but the HTTP suite, PostgreSQL-only, timing and rehearsal tests, on SQLite"
@@ -121,11 +122,11 @@ if [ $ARGS -eq 0 ]; then show security "foundation validate --stage security"; f
 timing() {
   local code=0 each
   FOUNDATION_TEST_BACKEND=sqlite FOUNDATION_TEST_REQUIRE=redis,prometheus,chromium \
-    "$BIN/pytest" -q -p no:cacheprovider -m "timing and not postgres" "$@"
+    "$BIN/pytest" -q -p no:cacheprovider --durations=20 -m "timing and not postgres" "$@"
   each=$?
   if [ $each -ne 0 ] && ! { [ $each -eq 5 ] && [ $ARGS -gt 0 ]; }; then code=$each; fi
   FOUNDATION_TEST_BACKEND=postgres FOUNDATION_TEST_REQUIRE=postgres,redis \
-    "$BIN/pytest" -q -p no:cacheprovider -m timing "${HTTP_SUITE[@]}" tests/postgres "$@"
+    "$BIN/pytest" -q -p no:cacheprovider --durations=20 -m timing "${HTTP_SUITE[@]}" tests/postgres "$@"
   each=$?
   if [ $each -ne 0 ] && ! { [ $each -eq 5 ] && [ $ARGS -gt 0 ]; }; then code=$each; fi
   return $code
