@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any, Protocol
 
 import structlog
 
@@ -47,6 +47,8 @@ class MetricsEndpoint:
         cache_seconds: float,
         sc001: Sc001Source | None,
         scorecard: Callable[[], Awaitable[bytes]] | None = None,
+        background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
+        disposables: Sequence[Callable[[], Awaitable[None]]] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_tenants = max_tenants
@@ -54,6 +56,9 @@ class MetricsEndpoint:
         self.sc001 = sc001
         self.scorecard = scorecard
         self.clock = clock
+        self.background = list(background)
+        self.disposables = list(disposables)
+        self._tasks: list[asyncio.Task[None]] = []
         self.reader = tenant_series.SeriesReader(ranking=metrics.http_requests.name)
         self.renders = 0  # how many answers were rendered (not served from the cache)
         self._body: bytes | None = None
@@ -69,10 +74,21 @@ class MetricsEndpoint:
         # shield: a scrape that disconnects must not cancel the render the others wait for.
         return await asyncio.shield(self._inflight)
 
+    def start(self) -> None:
+        """Start the parts' background work (the scorecard's refresh) for the life of the app."""
+        if not self._tasks:
+            self._tasks = [asyncio.create_task(work()) for work in self.background]
+
     async def close(self) -> None:
-        """Release what the database part holds (its engine; no connection stays open between scrapes)."""
+        """Stop the background work and release the engines (no connection stays open between uses)."""
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self.sc001 is not None:
             await self.sc001.dispose()
+        for dispose in self.disposables:
+            await dispose()
 
     def _forget(self, future: asyncio.Future[bytes]) -> None:
         if self._inflight is future:
