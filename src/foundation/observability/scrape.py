@@ -1,7 +1,9 @@
 """The ``/metrics`` answer: assembled from independent parts, cached briefly, rendered once at a time.
 
 Parts, each failing on its own: ``sc_001`` (the database read of :class:`Sc001Source`, bounded by a timeout),
-``scorecard`` (every tenant's success criteria, success_metrics/scorecard_metrics.py; optional),
+``scorecard`` (every tenant's success criteria, success_metrics/scorecard_metrics.py, optional: a snapshot
+rendered by a background task, one of the ``background`` coroutines run from :meth:`MetricsEndpoint.start` to
+:meth:`MetricsEndpoint.close`),
 ``tenant_series`` (the tenant-labelled counters of every worker, folded) and ``registry`` (prometheus_client:
 the duration histogram, process collector, …). A failed part is left out, counted in
 ``foundation_metrics_scrape_errors_total{part}`` and logged; the other parts are served with status 200.
