@@ -187,7 +187,7 @@ def build_metrics_endpoint(settings: Settings) -> MetricsEndpoint:
         cache_seconds=settings.metrics_cache_ttl,
         sc001=reader,
         scorecard=scorecard,
-        background=[scorecard.run] if interval and settings.metrics_enabled else [],
+        background=[scorecard.run] if interval else [],
         disposables=[board.dispose],
     )
 
