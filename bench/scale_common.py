@@ -387,6 +387,7 @@ def scrape_latencies(server: Server, count: int, spacing: float) -> dict[str, An
         "p50_ms": round(statistics.median(latencies), 1),
         "p95_ms": round(percentile(latencies, 0.95), 1),
         "max_ms": round(max(latencies), 1),
+        "latencies_ms": [round(latency, 1) for latency in latencies],
         "non_200": sum(1 for s in statuses if s != 200),
         "scrape_errors_total": errors,
         "series": sum(1 for line in text.splitlines() if line and not line.startswith("#")),

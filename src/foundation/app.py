@@ -40,7 +40,7 @@ from foundation.scaffolds.registry import ScaffoldService
 from foundation.scaffolds.retention import purge_periodically
 from foundation.scaffolds.router import router as scaffolds_router
 from foundation.settings import AuthMode, Profile, Settings, get_settings
-from foundation.success_metrics.histograms import Sc001Reader
+from foundation.success_metrics.histograms import Sc001Reader, own_connection_engine
 from foundation.success_metrics.router import router as metrics_router
 from foundation.success_metrics.scorecard import ScorecardService
 from foundation.success_metrics.scorecard_board import ScorecardBoard
@@ -172,15 +172,23 @@ def build_metrics_endpoint(settings: Settings) -> MetricsEndpoint:
         recent_features=settings.metrics_sc001_recent_features,
         timeout_seconds=settings.metrics_db_timeout_seconds,
     )
-    board = ScorecardBoard(reader.engine, settings, max_age=settings.metrics_scorecard_seconds)
+    interval = settings.metrics_scorecard_interval
+    timeout = settings.metrics_scorecard_timeout_seconds if interval else settings.metrics_db_timeout_seconds
+    board = ScorecardBoard(own_connection_engine(settings.database_url, timeout, inline=False), settings)
     scorecard = ScorecardPart(
-        board, max_tenants=settings.metrics_max_tenants, timeout_seconds=settings.metrics_db_timeout_seconds
+        board,
+        max_tenants=settings.metrics_max_tenants,
+        scrape_timeout=settings.metrics_db_timeout_seconds,
+        refresh_seconds=interval,
+        refresh_timeout=settings.metrics_scorecard_timeout_seconds,
     )
     return MetricsEndpoint(
         max_tenants=settings.metrics_max_tenants,
         cache_seconds=settings.metrics_cache_ttl,
         sc001=reader,
         scorecard=scorecard,
+        background=[scorecard.run] if interval else [],
+        disposables=[board.dispose],
     )
 
 
@@ -247,6 +255,7 @@ def _lifespan(settings: Settings, services: dict[type, Any], provider: Any, *, d
         # connections, 2 collections and 18 ms with 10,000 (refcounting frees almost everything anyway).
         gc.set_threshold(10_000, 10, 10)
         lag_watch = asyncio.create_task(loop_lag.watch()) if settings.metrics_enabled else None
+        services[MetricsEndpoint].start()
         purge = _start_purge(settings, db)
         yield
         for task in (lag_watch, purge):

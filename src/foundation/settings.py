@@ -113,9 +113,12 @@ class Settings(BaseSettings):
     metrics_cache_seconds: float | None = Field(default=None, ge=0, le=60)
     # Bound on the database part of a scrape (its own connection); past it, SC-001 is left out and counted.
     metrics_db_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
-    # Every tenant's scorecard (foundation_sc_* families) is recomputed at most this often: its statement
-    # reads every sample of the window, and the criteria are measured over days. 0: on every scrape.
-    metrics_scorecard_seconds: float = Field(default=60.0, ge=0, le=3600)
+    # Every tenant's scorecard (foundation_sc_* families) is recomputed this often by a background task of
+    # each worker, and scrapes serve the latest snapshot: its statement reads every sample of the window.
+    # 0: on every scrape (exact, costly with many tenants). Unset: 60 s, except the test profile (0).
+    metrics_scorecard_seconds: float | None = Field(default=None, ge=0, le=3600)
+    # Bound on one background computation of the scorecard (its own connection, never the request pool).
+    metrics_scorecard_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -163,6 +166,13 @@ class Settings(BaseSettings):
         if self.metrics_cache_seconds is not None:
             return self.metrics_cache_seconds
         return 0.0 if self.profile is Profile.test else 1.0
+
+    @property
+    def metrics_scorecard_interval(self) -> float:
+        """The effective scorecard refresh interval; 0 = computed on every scrape."""
+        if self.metrics_scorecard_seconds is not None:
+            return self.metrics_scorecard_seconds
+        return 0.0 if self.profile is Profile.test else 60.0
 
     @property
     def purge_interval_seconds(self) -> float:

@@ -3,6 +3,7 @@ runs, and a dead collector that costs dropped spans but no failed request."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from array import array
 from pathlib import Path
@@ -220,3 +221,45 @@ def test_a_corrupt_series_file_is_counted_and_the_rest_is_served(tmp_path: Path)
     assert sample_value(families, "http_server_request_duration_seconds_count", route=THEME_ROUTE) == 5
     assert "sc_001_scaffolding_minutes" in families
     assert '"part": "tenant_series"' in logs and "metrics_part_failed" in logs
+
+
+def test_every_worker_refreshes_the_scorecard_off_the_scrape(tmp_path: Path) -> None:
+    """Each worker computes the scorecard in its own background task: a posted sample reaches the answer of
+    whichever worker takes the scrape, and no scrape fails its scorecard part."""
+    database_url = seeded_database(tmp_path / "db")
+    env = server_env(
+        database_url,
+        tmp_path / "var",
+        FOUNDATION_TRACING_ENABLED="false",
+        FOUNDATION_METRICS_SCORECARD_SECONDS="0.5",
+    )
+    with running_server(env, tmp_path / "logs", workers=2) as server:
+        moment = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        sample = {"code": "SC-002", "value": 97.25, "collectedAt": moment, "source": "manual"}
+        response = httpx.post(
+            f"{server.url}/api/v1/tenant-metrics/{ALFA}/sc", headers=HEADERS, json={"samples": [sample]}
+        )
+        assert response.status_code == 201, response.text
+
+        def value_of(families: dict[str, Any]) -> float | None:
+            family = families.get("foundation_sc_value")
+            found = [
+                s.value
+                for s in (family.samples if family else [])
+                if s.labels == {"tenant": HEADERS["X-Tenant-Id"], "code": "SC-002"}
+            ]
+            return found[0] if found else None
+
+        # Every scrape over a fresh connection (the kernel picks the worker) until 20 in a row show it.
+        streak: list[float | None] = []
+
+        def twenty_in_a_row() -> bool:
+            families = scrape(server.url)
+            assert sample_value(families, "foundation_metrics_scrape_errors_total", part="scorecard") == 0
+            streak.append(value_of(families))
+            if streak[-1] is None:
+                streak.clear()
+            return len(streak) >= 20
+
+        wait_until(twenty_in_a_row, 30, what="20 scrapes in a row showing the posted sample")
+    assert streak == [97.25] * 20

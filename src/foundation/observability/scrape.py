@@ -1,7 +1,9 @@
 """The ``/metrics`` answer: assembled from independent parts, cached briefly, rendered once at a time.
 
 Parts, each failing on its own: ``sc_001`` (the database read of :class:`Sc001Source`, bounded by a timeout),
-``scorecard`` (every tenant's success criteria, success_metrics/scorecard_metrics.py; optional),
+``scorecard`` (every tenant's success criteria, success_metrics/scorecard_metrics.py, optional: a snapshot
+rendered by a background task, one of the ``background`` coroutines run from :meth:`MetricsEndpoint.start` to
+:meth:`MetricsEndpoint.close`),
 ``tenant_series`` (the tenant-labelled counters of every worker, folded) and ``registry`` (prometheus_client:
 the duration histogram, process collector, …). A failed part is left out, counted in
 ``foundation_metrics_scrape_errors_total{part}`` and logged; the other parts are served with status 200.
@@ -15,8 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any, Protocol
 
 import structlog
 
@@ -47,6 +49,8 @@ class MetricsEndpoint:
         cache_seconds: float,
         sc001: Sc001Source | None,
         scorecard: Callable[[], Awaitable[bytes]] | None = None,
+        background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
+        disposables: Sequence[Callable[[], Awaitable[None]]] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_tenants = max_tenants
@@ -54,6 +58,9 @@ class MetricsEndpoint:
         self.sc001 = sc001
         self.scorecard = scorecard
         self.clock = clock
+        self.background = list(background)
+        self.disposables = list(disposables)
+        self._tasks: list[asyncio.Task[None]] = []
         self.reader = tenant_series.SeriesReader(ranking=metrics.http_requests.name)
         self.renders = 0  # how many answers were rendered (not served from the cache)
         self._body: bytes | None = None
@@ -69,10 +76,21 @@ class MetricsEndpoint:
         # shield: a scrape that disconnects must not cancel the render the others wait for.
         return await asyncio.shield(self._inflight)
 
+    def start(self) -> None:
+        """Start the parts' background work (the scorecard's refresh) for the life of the app."""
+        if not self._tasks:
+            self._tasks = [asyncio.create_task(work()) for work in self.background]
+
     async def close(self) -> None:
-        """Release what the database part holds (its engine; no connection stays open between scrapes)."""
+        """Stop the background work and release the engines (no connection stays open between uses)."""
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self.sc001 is not None:
             await self.sc001.dispose()
+        for dispose in self.disposables:
+            await dispose()
 
     def _forget(self, future: asyncio.Future[bytes]) -> None:
         if self._inflight is future:

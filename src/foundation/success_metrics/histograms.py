@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from foundation.observability.metrics import Sc001Distribution, cumulative_buckets
@@ -70,6 +70,20 @@ POSTGRES_TENANTS = text("SELECT * FROM foundation_sc001_histograms(:max_tenants)
 POSTGRES_RECENT = text("SELECT * FROM foundation_sc001_recent(:limit)")
 
 
+def own_connection_engine(database_url: str, timeout_seconds: float, *, inline: bool) -> AsyncEngine:
+    """An engine that opens a connection per use and closes it after (``NullPool``): never the request pool.
+
+    ``timeout_seconds`` bounds lock waits (SQLite) and each statement (PostgreSQL). SQLite with ``inline``:
+    calls run on the event loop thread (sqlite_inline.py; for statements of milliseconds); without, in
+    aiosqlite's thread, so a long read leaves the loop free (SQLite releases the GIL while it steps)."""
+    if inline and database_url.startswith("sqlite+aiosqlite://"):
+        database_url = inline_url(database_url)
+    connect_args: dict[str, Any] = {"timeout": timeout_seconds}
+    if database_url.startswith("postgresql+asyncpg"):
+        connect_args["command_timeout"] = timeout_seconds
+    return create_async_engine(database_url, poolclass=NullPool, connect_args=connect_args)
+
+
 @dataclass(frozen=True)
 class Sc001Snapshot:
     tenants: list[Sc001Distribution]  # feature_slug "__all__": the kept tenants and "__other__"
@@ -86,12 +100,7 @@ class Sc001Reader:
         self.recent_features = recent_features
         self.timeout_seconds = timeout_seconds
         self.is_sqlite = database_url.startswith("sqlite")
-        if database_url.startswith("sqlite+aiosqlite://"):
-            database_url = inline_url(database_url)
-        connect_args: dict[str, Any] = {"timeout": timeout_seconds}
-        if database_url.startswith("postgresql+asyncpg"):
-            connect_args["command_timeout"] = timeout_seconds
-        self.engine = create_async_engine(database_url, poolclass=NullPool, connect_args=connect_args)
+        self.engine = own_connection_engine(database_url, timeout_seconds, inline=True)
 
     async def read(self) -> Sc001Snapshot:
         return await asyncio.wait_for(self._read(), timeout=self.timeout_seconds)

@@ -19,12 +19,20 @@ alerts use ``foundation_sc_tenants``, which counts every tenant whether folded o
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
 
 from foundation.observability.metrics import escape_label
 from foundation.observability.tenant_series import OTHER_TENANT, kept_tenants
 from foundation.success_metrics.scorecard import CRITERIA
 from foundation.success_metrics.scorecard_board import STATUSES, Board, ScorecardBoard
+
+log = structlog.get_logger(component="foundation.metrics")
 
 HELP = {
     "foundation_sc_value": "Success criterion value per tenant (GET /sc/summary, default window).",
@@ -78,13 +86,100 @@ def render_board(board: Board, max_tenants: int) -> bytes:
     return ("\n".join(out) + "\n").encode()
 
 
-class ScorecardPart:
-    """The ``scorecard`` part of a ``/metrics`` answer (observability/scrape.py counts it when it fails)."""
+class ScorecardUnavailable(RuntimeError):
+    """No snapshot can be served: none computed yet, or the last ones failed (the part is left out)."""
 
-    def __init__(self, board: ScorecardBoard, *, max_tenants: int, timeout_seconds: float) -> None:
+
+@dataclass(frozen=True)
+class Snapshot:
+    body: bytes  # the rendered families
+    started: float  # monotonic time its computation started: the data is at least this recent
+
+
+class ScorecardPart:
+    """The ``scorecard`` part of a ``/metrics`` answer (observability/scrape.py counts it when it fails).
+
+    ``refresh_seconds`` > 0 (the default, 60 s): :meth:`run`, a background task of the process started with
+    the app, computes the board every ``refresh_seconds`` (a computation bounded by ``refresh_timeout``) and
+    renders it; a scrape only returns the latest rendered bytes — no database work, no formatting. The first
+    scrapes after start-up wait for the first computation, at most ``scrape_timeout``. A snapshot older than
+    :attr:`max_age` (the last computations failed or hang) is not served: the part fails, is counted and
+    logged. ``refresh_seconds`` = 0: computed and rendered on every scrape, within ``scrape_timeout`` (exact,
+    as ``GET …/sc/summary`` at that instant; the test profile's default, too costly with many tenants).
+    """
+
+    def __init__(
+        self,
+        board: ScorecardBoard,
+        *,
+        max_tenants: int,
+        scrape_timeout: float,
+        refresh_seconds: float = 0.0,
+        refresh_timeout: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.board = board
         self.max_tenants = max_tenants
-        self.timeout_seconds = timeout_seconds
+        self.scrape_timeout = scrape_timeout
+        self.refresh_seconds = refresh_seconds
+        self.refresh_timeout = refresh_timeout
+        self.clock = clock
+        self.snapshot: Snapshot | None = None
+        self.refreshes = 0  # computations that ended with a snapshot
+        self._first = asyncio.Event()
+        self._running = False
+
+    @property
+    def max_age(self) -> float:
+        """The oldest snapshot a scrape serves: a newer one starts at most max(refresh, timeout) after this
+        one started and ends at most ``refresh_timeout`` later."""
+        return max(self.refresh_seconds, self.refresh_timeout) + self.refresh_timeout
 
     async def __call__(self) -> bytes:
-        return render_board(await self.board.read(self.timeout_seconds), self.max_tenants)
+        if not self.refresh_seconds:
+            board = await asyncio.wait_for(self.board.compute(), timeout=self.scrape_timeout)
+            return render_board(board, self.max_tenants)
+        if self.snapshot is None and self._running:
+            try:
+                await asyncio.wait_for(self._first.wait(), timeout=self.scrape_timeout)
+            except TimeoutError:
+                raise ScorecardUnavailable("no scorecard snapshot yet: the first one is computing") from None
+        snapshot = self.snapshot
+        if snapshot is None:
+            raise ScorecardUnavailable("no scorecard snapshot: the refresh task is not running")
+        age = self.clock() - snapshot.started
+        if age > self.max_age:
+            raise ScorecardUnavailable(
+                f"the newest scorecard snapshot is {age:.0f} s old (served up to {self.max_age:.0f} s):"
+                " the last computations failed (see scorecard_refresh_failed)"
+            )
+        return snapshot.body
+
+    async def refresh(self) -> None:
+        """One computation: the board (bounded by ``refresh_timeout``), rendered off the event loop."""
+        started = self.clock()
+        board = await asyncio.wait_for(self.board.compute(), timeout=self.refresh_timeout)
+        body = await asyncio.to_thread(render_board, board, self.max_tenants)
+        self.snapshot = Snapshot(body, started)
+        self.refreshes += 1
+        self._first.set()
+
+    async def run(self) -> None:
+        """Refresh every ``refresh_seconds`` (from the start of one computation to the next; back to back
+        when one takes longer) until cancelled; a failed computation is logged and the next one tried."""
+        self._running = True
+        try:
+            while True:
+                started = self.clock()
+                try:
+                    await self.refresh()
+                except Exception as exc:
+                    log.warning(
+                        "scorecard_refresh_failed",
+                        error_type=type(exc).__name__,
+                        error=str(exc)[:300],
+                        seconds=round(self.clock() - started, 3),
+                    )
+                await asyncio.sleep(max(0.0, started + self.refresh_seconds - self.clock()))
+        finally:
+            self._running = False
