@@ -36,6 +36,7 @@ from foundation.observability import loop_lag, tracing
 from foundation.observability.logging import configure_logging
 from foundation.observability.middleware import TelemetryMiddleware
 from foundation.observability.scrape import MetricsEndpoint
+from foundation.read_changes import build_feed
 from foundation.scaffolds.registry import ScaffoldService
 from foundation.scaffolds.retention import purge_periodically
 from foundation.scaffolds.router import router as scaffolds_router
@@ -145,7 +146,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
 
 def build_services(settings: Settings, db: Database, authenticator: Authenticator) -> dict[type, object]:
     """One instance of each service, shared by the handlers (through ``http.provide``) and the shortcuts."""
-    cache = ReadCache(settings.read_cache_seconds, settings.read_cache_entries)
+    cache = ReadCache(
+        settings.read_cache_seconds, settings.read_cache_entries, settings.read_cache_max_age_seconds
+    )
     tenants = TenantDirectory(db, cache_size=settings.tenant_cache_size)
     samples = SampleService(db, cache)
     ttl = timedelta(hours=settings.idempotency_ttl_hours)
@@ -157,7 +160,7 @@ def build_services(settings: Settings, db: Database, authenticator: Authenticato
         AdmissionPipeline: AdmissionPipeline(tenants, authenticator, RateLimiter(settings)),
         ThemeService: ThemeService(db, cache),
         SampleService: samples,
-        ScaffoldService: ScaffoldService(db, samples, idempotency_ttl=ttl),
+        ScaffoldService: ScaffoldService(db, samples, idempotency_ttl=ttl, cache=cache),
         StoryService: StoryService(db, tenants, cache),
         ScorecardService: ScorecardService(db, settings),
         MetricsEndpoint: build_metrics_endpoint(settings),
@@ -257,12 +260,16 @@ def _lifespan(settings: Settings, services: dict[type, Any], provider: Any, *, d
         lag_watch = asyncio.create_task(loop_lag.watch()) if settings.metrics_enabled else None
         services[MetricsEndpoint].start()
         purge = _start_purge(settings, db)
+        feed = build_feed(db.url, services[ReadCache], timeout=settings.db_timeout_seconds)
+        follow = asyncio.create_task(feed.run(), name="read-changes") if feed is not None else None
         yield
-        for task in (lag_watch, purge):
+        for task in (lag_watch, purge, follow):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        if feed is not None:
+            await feed.close()
         await services[MetricsEndpoint].close()
         tracing.shutdown(provider)
         if dispose:

@@ -2,6 +2,7 @@
 
 from foundation.db import Base
 from foundation.design_system.models import Story, StoryTag
+from foundation.read_changes import ReadChange
 from foundation.scaffolds.models import (
     EventIdempotencyRecord,
     IdempotencyRecord,
@@ -18,6 +19,7 @@ metadata = Base.metadata
 __all__ = [
     "EventIdempotencyRecord",
     "IdempotencyRecord",
+    "ReadChange",
     "ScSample",
     "ScTarget",
     "ScaffoldEvent",

@@ -89,10 +89,15 @@ class Settings(BaseSettings):
     # `foundation db purge` does the same on demand.
     idempotency_purge_interval_seconds: float | None = Field(default=None, ge=0)
     idempotency_purge_batch_size: int = Field(default=1000, ge=1, le=100_000)
-    # Answers of cacheable reads (current theme, tenant metrics, stories) are served from process memory for
-    # at most this long after the read that produced them started: a write committed in any process is seen
-    # by every read that starts this many seconds later (in this process at once). 0 disables the cache.
+    # Answers of cacheable reads (current theme, tenant metrics, stories) are kept in process memory. The
+    # staleness bound: a write committed in any process is seen by every read that starts this many seconds
+    # later (in this process at once). 0 disables the cache.
     read_cache_seconds: float = Field(default=1.0, ge=0, le=60)
+    # How long a kept answer may live while the change feed (foundation/read_changes.py) tells every process
+    # which answers each write changed; without a live feed an answer lives read_cache_seconds. It is also the
+    # bound for writes made outside Foundation (SQL by hand), which the feed does not see. Not above
+    # read_cache_seconds: no feed runs.
+    read_cache_max_age_seconds: float = Field(default=300.0, ge=0, le=86_400)
     # At most this many kept answers per process (the oldest go first): memory does not grow with tenants.
     read_cache_entries: int = Field(default=10_000, ge=0)
     # Tenants whose id/slug lookups are kept per process (least recently used leave first).

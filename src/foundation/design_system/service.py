@@ -18,6 +18,7 @@ from foundation.errors import Busy, FieldError, InvalidInput, UnknownTenant
 from foundation.http.pagination import Page
 from foundation.http.read_cache import ReadCache
 from foundation.http.responses import rfc3339
+from foundation.read_changes import record_change
 from foundation.tenancy.service import TenantDirectory, TenantRef
 
 
@@ -143,6 +144,7 @@ async def upsert_stories(
                         platform=True,
                     )
                     await _upsert_one(session, resolved)
+                await record_change(session, CACHE_KIND, None)
             return len(stories)
         except IntegrityError:
             continue

@@ -2,18 +2,22 @@
 
 Bounds, both set by configuration and independent of the data:
 
-* **Staleness.** An entry is served for at most ``ttl`` seconds after the read that produced it *started*, so
-  an answer served at time t reflects every write committed before t − ttl, in any process. Writes in this
-  process invalidate their group at once (read-your-writes). Half-way through its life an entry is due for
-  refresh: one request recomputes it while concurrent identical requests are still served the entry, so a
-  hot key never expires for everyone at once (that stampede set the read p99 before).
-* **Memory.** At most ``max_entries`` entries. Every entry lives exactly ``ttl``, so insertion order is expiry
-  order: expired entries are dropped from the front on every insert, and when full the oldest goes first.
+* **Staleness.** An answer served at time t reflects every write committed before t − ``ttl``, in any process
+  (``FOUNDATION_READ_CACHE_SECONDS``, the documented bound). An entry may be served while it is younger than
+  ``ttl`` (the read that produced it *started* less than ``ttl`` ago), and after that, up to ``max_age``, only
+  while the change feed (``foundation.read_changes``) has *confirmed* a moment later than t − ``ttl``: every
+  write committed before that moment, in any process, has invalidated what it changed. Writes in this process
+  invalidate their group at once (read-your-writes). Half-way through its life an entry is due for refresh:
+  one request recomputes it while concurrent identical requests are still served the entry, so a hot key
+  never expires for everyone at once (that stampede set the read p99 before).
+* **Memory.** At most ``max_entries`` entries. Every entry lives exactly ``max_age``, so insertion order is
+  expiry order: expired entries are dropped from the front on every insert, and when full the oldest goes
+  first.
 
 Entries are grouped by (kind, tenant); a writer invalidates one tenant's group of a kind, or the whole kind
 when its write is visible to every tenant (global stories). A reader takes a :class:`Ticket` *before* reading
 the database and stores with it, so an answer computed from data read before a write is never kept after
-that write's invalidation.
+that write's invalidation (nor after :meth:`ReadCache.clear`).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ Key = tuple[str, Hashable, Hashable]  # (kind, tenant, variant)
 class Ticket:
     kind: str
     generation: int
+    epoch: int
     started_at: float
 
 
@@ -39,16 +44,20 @@ class Ticket:
 class _Entry:
     value: Any
     refresh_at: float
+    bound_at: float  # served after this only while the change feed confirms
     expires_at: float
 
 
 class ReadCache:
-    def __init__(self, ttl: float, max_entries: int = 10_000) -> None:
+    def __init__(self, ttl: float, max_entries: int = 10_000, max_age: float | None = None) -> None:
         self.ttl = ttl
+        self.max_age = max(ttl, max_age if max_age is not None else ttl)
         self.max_entries = max_entries
         self._entries: OrderedDict[Key, _Entry] = OrderedDict()
         self._groups: dict[Group, set[Hashable]] = {}
         self._generations: dict[str, int] = {}
+        self._epoch = 0
+        self._confirmed_at: float | None = None  # every write committed before it has been applied
 
     @property
     def enabled(self) -> bool:
@@ -59,7 +68,7 @@ class ReadCache:
 
     def begin(self, kind: str) -> Ticket:
         """Call before reading what will be stored under ``kind``."""
-        return Ticket(kind, self._generations.get(kind, 0), time.monotonic())
+        return Ticket(kind, self._generations.get(kind, 0), self._epoch, time.monotonic())
 
     def lookup(self, kind: str, tenant: Hashable, variant: Hashable) -> tuple[Any, bool] | None:
         """``(value, refresh_due)``, or None when absent or expired."""
@@ -69,20 +78,27 @@ class ReadCache:
         now = time.monotonic()
         if now >= entry.expires_at:
             return None
+        if now >= entry.bound_at and (self._confirmed_at is None or self._confirmed_at < now - self.ttl):
+            return None  # older than the bound, and the feed has not confirmed recently enough
         return entry.value, now >= entry.refresh_at
 
     def put(self, tenant: Hashable, variant: Hashable, value: Any, ticket: Ticket) -> None:
         """Keep ``value`` unless ``ticket.kind`` was invalidated since the ticket was taken."""
-        if not self.enabled or ticket.generation != self._generations.get(ticket.kind, 0):
+        if (
+            not self.enabled
+            or ticket.epoch != self._epoch
+            or ticket.generation != self._generations.get(ticket.kind, 0)
+        ):
             return
-        expires_at = ticket.started_at + self.ttl
+        expires_at = ticket.started_at + self.max_age
         now = time.monotonic()
         if now >= expires_at:
             return
         self._drop_expired(now)
         key = (ticket.kind, tenant, variant)
         self._entries.pop(key, None)
-        self._entries[key] = _Entry(value, ticket.started_at + self.ttl / 2, expires_at)
+        refresh_at = ticket.started_at + self.max_age / 2
+        self._entries[key] = _Entry(value, refresh_at, ticket.started_at + self.ttl, expires_at)
         self._groups.setdefault((ticket.kind, tenant), set()).add(variant)
         while len(self._entries) > self.max_entries:
             self._remove(next(iter(self._entries)))
@@ -98,6 +114,21 @@ class ReadCache:
         for group in groups:
             for variant in self._groups.pop(group, ()):
                 self._entries.pop((*group, variant), None)
+
+    def confirm(self, at: float) -> None:
+        """The change feed applied every write committed before ``at`` (a ``time.monotonic()`` value)."""
+        if self._confirmed_at is None or at > self._confirmed_at:
+            self._confirmed_at = at
+
+    def unconfirmed_for(self, now: float) -> float:
+        """Seconds since the last confirmed moment (infinite before the first)."""
+        return float("inf") if self._confirmed_at is None else now - self._confirmed_at
+
+    def clear(self) -> None:
+        """Drop every entry and every answer being computed (the feed may have missed writes)."""
+        self._epoch += 1
+        self._entries.clear()
+        self._groups.clear()
 
     def _drop_expired(self, now: float) -> None:
         while self._entries:

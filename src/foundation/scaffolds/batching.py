@@ -29,7 +29,9 @@ from sqlalchemy.exc import IntegrityError
 
 from foundation.db import Database
 from foundation.errors import DomainError
+from foundation.http.read_cache import ReadCache
 from foundation.scaffolds import service
+from foundation.scaffolds.kept_keys import KeptKeys
 from foundation.tenancy.service import TenantRef
 
 # Largest batch per backend, measured with wrk at 50 connections. SQLite (a batch runs on the event loop):
@@ -54,15 +56,22 @@ class RegistrationQueue:
         *,
         max_batch: int | None = None,
         samples_changed: Callable[[uuid.UUID], None] = lambda tenant_id: None,
+        kept: KeptKeys | None = None,
     ) -> None:
         self.db = db
         self.ttl = ttl
         self.samples_changed = samples_changed  # told after a batch committed SC-001 samples
+        self.kept = kept if kept is not None else KeptKeys(ReadCache(0))
         self.max_batch = max_batch or MAX_BATCH.get(db.engine.dialect.name, DEFAULT_MAX_BATCH)
         self._waiting: dict[uuid.UUID, deque[_Waiting]] = {}
         self._workers: dict[uuid.UUID, asyncio.Task[None]] = {}
 
     async def register(self, tenant: TenantRef, attempt: service.Attempt) -> service.Registration:
+        known = self.kept.answer(tenant, attempt)
+        if isinstance(known, DomainError):
+            raise known
+        if known is not None:
+            return known
         answer: asyncio.Future[service.Registration] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(tenant.id, deque()).append(_Waiting(attempt, answer))
         if tenant.id not in self._workers:
@@ -101,6 +110,7 @@ class RegistrationQueue:
         return batch
 
     async def _run(self, tenant: TenantRef, batch: list[_Waiting]) -> None:
+        ticket = self.kept.ticket()
         try:
             async with self.db.write(tenant.id) as connection:
                 results = await service.register_batch(
@@ -121,6 +131,7 @@ class RegistrationQueue:
             created_samples |= (
                 result.outcome is service.Outcome.created and waiting.attempt.request.durationMs is not None
             )
+            self.kept.keep(tenant, waiting.attempt, result, ticket)
             if not waiting.answer.done():
                 waiting.answer.set_result(result)
         if created_samples:

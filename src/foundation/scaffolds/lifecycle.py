@@ -39,11 +39,14 @@ from foundation.errors import (
 from foundation.http.etag import weak_etag_of_canonical
 from foundation.http.idempotency import fingerprint
 from foundation.http.responses import canonical_json, rfc3339
+from foundation.read_changes import record_change
 from foundation.scaffolds.models import EventIdempotencyRecord, ScaffoldEvent, ScaffoldRegistration
 from foundation.scaffolds.schemas import EventType, ScaffoldEventRequest
 from foundation.success_metrics.service import NewSample, record_samples, sample_document
 from foundation.tenancy.service import TenantRef
 
+# Read-cache kind told when an event changes registrations' representations (scaffolds/kept_keys.py).
+REPRESENTATION_CHANGED = "scaffold-keys"
 STATUSES = ("initiated", "linted", "tested", "published")
 _RANK = {status: rank for rank, status in enumerate(STATUSES)}
 MAX_CLOCK_SKEW = timedelta(minutes=5)  # how far a client's clock may run ahead of the server's
@@ -116,9 +119,11 @@ async def record_event(
     attempt: EventAttempt,
     ttl: timedelta,
     samples_changed: Callable[[uuid.UUID], None],
+    registration_changed: Callable[[TenantRef], None],
 ) -> EventResult:
     """Record one event in its own transaction; a race lost to another writer is classified again.
-    ``samples_changed`` is told after an event committed the registration's SC-001 sample."""
+    ``samples_changed`` is told after an event committed the registration's SC-001 sample,
+    ``registration_changed`` after it committed a new representation of the registration."""
     for _try in range(MAX_ATTEMPTS):
         try:
             async with db.write(tenant.id) as connection:
@@ -127,6 +132,8 @@ async def record_event(
             continue
         if sampled:
             samples_changed(tenant.id)
+        if result.created:
+            registration_changed(tenant)
         return result
     raise IdempotencyInProgress(
         "Other events of this registration are being recorded at the same moment; retry.", retry_after=1
@@ -176,6 +183,7 @@ async def _record_once(
     if updated.rowcount != 1:
         raise _Raced()
     await connection.execute(insert(ScaffoldEvent), [change.event])
+    await record_change(connection, REPRESENTATION_CHANGED, tenant.id)  # replays answer the new one
     key_row = {
         "tenant_id": tenant.id,
         "idempotency_key": attempt.key,

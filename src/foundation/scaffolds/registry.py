@@ -8,19 +8,29 @@ from typing import Any
 
 from foundation.db import Database
 from foundation.http.pagination import Page
+from foundation.http.read_cache import ReadCache
 from foundation.scaffolds import lifecycle, listing, service
 from foundation.scaffolds.batching import RegistrationQueue
+from foundation.scaffolds.kept_keys import KeptKeys
 from foundation.scaffolds.schemas import ScaffoldEventRequest, ScaffoldRequest
 from foundation.success_metrics.service import SampleService
 from foundation.tenancy.service import TenantRef
 
 
 class ScaffoldService:
-    def __init__(self, db: Database, samples: SampleService, *, idempotency_ttl: timedelta) -> None:
+    def __init__(
+        self,
+        db: Database,
+        samples: SampleService,
+        *,
+        idempotency_ttl: timedelta,
+        cache: ReadCache | None = None,
+    ) -> None:
         self.db = db
         self.samples = samples
         self.idempotency_ttl = idempotency_ttl
-        self.queue = RegistrationQueue(db, idempotency_ttl, samples_changed=samples.changed)
+        self.kept = KeptKeys(cache if cache is not None else ReadCache(0))
+        self.queue = RegistrationQueue(db, idempotency_ttl, samples_changed=samples.changed, kept=self.kept)
 
     async def register(self, tenant: TenantRef, key: str, request: ScaffoldRequest) -> service.Registration:
         """Created or replayed; refusals (409, 422) are raised as domain errors."""
@@ -36,7 +46,7 @@ class ScaffoldService:
         """Recorded or replayed; refusals (404, 409 invalid_transition, 422, 400) are domain errors."""
         attempt = lifecycle.EventAttempt.of(key, feature_slug, request)
         return await lifecycle.record_event(
-            self.db, tenant, attempt, self.idempotency_ttl, self.samples.changed
+            self.db, tenant, attempt, self.idempotency_ttl, self.samples.changed, self.kept.forget
         )
 
     async def list(self, tenant: TenantRef, page: Page, *, status: str | None) -> dict[str, Any]:

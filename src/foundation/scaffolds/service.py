@@ -50,6 +50,7 @@ class Registration:
     representation: bytes
     etag: str
     location: str
+    key_expires_at: datetime  # when its Idempotency-Key stops answering replays
 
 
 @dataclass(frozen=True)
@@ -195,15 +196,21 @@ async def _replayed_registrations(
     return {row.id: row for row in rows}
 
 
-def _replay(tenant: TenantRef, attempt: Attempt, record: Any, stored: dict[Any, Any]) -> Result:
-    if record.fingerprint != attempt.fingerprint:
+def key_reused(attempt: Attempt, stored_fingerprint: str) -> IdempotencyKeyReused | None:
+    """The one rule for a key seen before: the same payload replays, another one is refused (422)."""
+    if stored_fingerprint != attempt.fingerprint:
         return IdempotencyKeyReused("This Idempotency-Key was already used with a different payload.")
+    return None
+
+
+def _replay(tenant: TenantRef, attempt: Attempt, record: Any, stored: dict[Any, Any]) -> Result:
+    if (refusal := key_reused(attempt, record.fingerprint)) is not None:
+        return refusal
     row = stored.get(record.scaffold_id)
     if row is None:  # cannot happen with the foreign key, but never answer 500 for it
         return IdempotencyInProgress("The original registration is missing.")
-    return Registration(
-        Outcome.replayed, row.document.encode(), row.etag, location_of(tenant.id, row.feature_slug)
-    )
+    location = location_of(tenant.id, row.feature_slug)
+    return Registration(Outcome.replayed, row.document.encode(), row.etag, location, record.expires_at)
 
 
 @dataclass(frozen=True)
@@ -214,7 +221,7 @@ class _Creation:
     sample: NewSample | None
 
 
-def _prepare(tenant: TenantRef, attempt: Attempt, expires_at: Any) -> _Creation:
+def _prepare(tenant: TenantRef, attempt: Attempt, expires_at: datetime) -> _Creation:
     request = attempt.request
     scaffold_id = uuid.uuid4()
     recorded_at = utcnow()
@@ -245,7 +252,9 @@ def _prepare(tenant: TenantRef, attempt: Attempt, expires_at: Any) -> _Creation:
     document = canonical_json(representation).encode()
     etag = weak_etag_of_canonical(document)
     return _Creation(
-        Registration(Outcome.created, document, etag, location_of(tenant.id, request.featureSlug)),
+        Registration(
+            Outcome.created, document, etag, location_of(tenant.id, request.featureSlug), expires_at
+        ),
         {
             "id": scaffold_id,
             "tenant_id": tenant.id,

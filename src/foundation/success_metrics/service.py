@@ -15,6 +15,7 @@ from foundation.db import Database, insert_ignoring_duplicates, utcnow
 from foundation.http.pagination import Page
 from foundation.http.read_cache import ReadCache
 from foundation.http.responses import rfc3339
+from foundation.read_changes import record_change
 from foundation.success_metrics.models import ScSample
 from foundation.tenancy.service import TenantRef
 
@@ -71,6 +72,7 @@ async def record_samples(
         }
         for s in samples
     ]
+    await record_change(session, CACHE_KIND, tenant_id)
     return await insert_ignoring_duplicates(
         session,
         ScSample.__table__,  # type: ignore[arg-type]

@@ -15,6 +15,7 @@ from foundation.http.etag import weak_etag
 from foundation.http.idempotency import fingerprint
 from foundation.http.read_cache import ReadCache
 from foundation.http.responses import canonical_json, rfc3339
+from foundation.read_changes import record_change
 from foundation.tenancy.service import TenantRef
 from foundation.themes.models import ThemeVersion
 from foundation.themes.wcag import check_theme
@@ -139,5 +140,6 @@ async def _publish_once(
                 )
                 await session.flush()
                 existing.is_current = True
+                await record_change(session, THEME_CACHE_KIND, tenant.id)
         representation = json.loads(existing.document)
         return PublishResult(created, representation, existing.etag, existing.is_current, warnings)
