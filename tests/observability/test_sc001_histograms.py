@@ -4,6 +4,7 @@ triggers on every insert and delete — the table /metrics reads instead of coun
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import importlib.util
 from datetime import timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ from foundation.migrations import runner
 from foundation.migrations.runner import MIGRATIONS_DIR
 from foundation.observability.buckets import SC001_BUCKETS
 from foundation.ops.devtools.bulk_load import registration_request
+from foundation.read_changes import ReadChange
 from foundation.scaffolds.service import Attempt, register_batch
 from foundation.seed import seed
 from foundation.success_metrics.models import SC001_BUCKET_COLUMNS, Sc001Histogram, ScSample
@@ -89,6 +91,9 @@ def test_backfill_then_triggers_keep_the_table_equal_to_the_samples(tmp_path: Pa
     async def before_0006() -> None:
         db = Database(url)
         try:
+            # Today's services write the read cache's change feed (migration 0009), which 0005 lacks.
+            async with db.engine.begin() as connection:
+                await connection.run_sync(ReadChange.__table__.create)
             await seed(db)
             await register(db, "tenant-alfa", [0.5, 1, 4, 30, 1440])
             await register(db, "tenant-beta", [13])
@@ -96,6 +101,8 @@ def test_backfill_then_triggers_keep_the_table_equal_to_the_samples(tmp_path: Pa
             await db.dispose()
 
     asyncio.run(before_0006())
+    with sqlite3.connect(tmp_path / "foundation.db") as connection:
+        connection.execute("DROP TABLE read_changes")  # for migration 0009 to create
     runner.upgrade(url)  # 0006: the table is created and backfilled
 
     async def after_0006() -> None:
