@@ -83,8 +83,9 @@ servers() {
     "$PY" -m foundation.ops.devtools.redis up --dir "$STATE/redis"
 }
 
-# The dependency audit needs the OSV service, which this project's build machines cannot reach: its skip is
-# accepted here, and shown as SKIPPED in the report (docs/security-gate.md).
+# The dependency audit needs the OSV service, which this project's build machines cannot reach: its PyPI
+# fallback audits only the packages pinned at their latest release, so the check ends SKIPPED; that skip is
+# accepted here and shown in the report, and a vulnerability the fallback finds still fails (docs/security-gate.md).
 security() {
   "$BIN/foundation" validate --stage security --allow-skipped dependency-audit --output-dir "$STATE/validation"
 }

@@ -2,8 +2,10 @@
 BYPASSRLS, or the owner of the tables (who may switch RLS off again).
 
 The ``production`` profile refuses to start with such a role (``foundation serve`` prints one ``error:``
-line; the app's start-up raises :class:`UnsafeDatabaseRole` for any other server); ``local`` and ``test``
-warn loudly at start and report it in ``/health/ready``'s checks. SQLite has no roles: nothing to check.
+line; the app's start-up raises :class:`UnsafeDatabaseRole` for any other server, and ``/health/ready``
+answers 503 should the role become unsafe after start or the start-up could not check it); ``local`` and
+``test`` warn loudly at start and report it in ``/health/ready``'s checks. SQLite has no roles: nothing
+to check.
 """
 
 from __future__ import annotations

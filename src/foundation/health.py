@@ -16,7 +16,7 @@ from foundation.http.provide import provide
 from foundation.http.responses import json_response
 from foundation.observability.metrics import CONTENT_TYPE
 from foundation.observability.scrape import MetricsEndpoint
-from foundation.settings import Settings
+from foundation.settings import Profile, Settings
 
 router = APIRouter(tags=["health"])
 SettingsDep = Annotated[Settings, Depends(provide(Settings))]
@@ -76,6 +76,10 @@ async def ready(settings: SettingsDep, db: DatabaseDep) -> Response:
         raise ProblemError(
             Kinds.unavailable, "The database is unreachable.", headers={"Retry-After": "5"}
         ) from exc
+    if role is not None and not role.safe and settings.profile is Profile.production:
+        # The start-up check refuses this role; a server whose start-up could not check it (the database was
+        # unreachable then) must not be sent traffic either.
+        raise ProblemError(Kinds.unavailable, f"Refused by the production profile: {role.message()}.")
     checks = {"database": "ok"}
     role_check = db_role.readiness_value(role)
     if role_check is not None:

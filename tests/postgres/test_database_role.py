@@ -107,6 +107,20 @@ async def test_readiness_reports_the_role(
         assert check.startswith("warning: the database role") and "owns the tables" in check
 
 
+async def test_production_readiness_refuses_an_unsafe_role(
+    make_client: Callable[..., httpx.AsyncClient], owner_database_url: str, jwt_env: dict[str, str]
+) -> None:
+    """A server whose start-up check could not run (the database was unreachable then: the ASGI client here
+    runs no lifespan) is still never ready with an owner role in production."""
+    settings = {"auth": "jwt", "auth_jwks": jwt_env["FOUNDATION_AUTH_JWKS"], "tracing_enabled": False}
+    async with make_client(database_url=owner_database_url, profile="production", **settings) as owner:
+        response = await owner.get("/health/ready")
+        assert response.status_code == 503, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert "Refused by the production profile" in response.json()["detail"]
+        assert "owns the tables" in response.json()["detail"]
+
+
 @pytest.fixture
 def local_server(owner_database_url: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     port = free_port()

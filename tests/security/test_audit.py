@@ -101,9 +101,101 @@ def test_an_allowlisted_vulnerability_passes_until_its_entry_expires(
 
 def test_an_unreachable_service_is_skipped_never_passed(project: Path, tmp_path: Path) -> None:
     closed = f"http://127.0.0.1:{free_port()}/v1/query"
-    verdict = run_check("dependency-audit", project, tmp_path / "evidence", osv_url=closed)
+    no_index = f"http://127.0.0.1:{free_port()}/pypi"  # the PyPI fallback is unreachable too
+    options = {"osv_url": closed, "pypi_json_url": no_index}
+    verdict = run_check("dependency-audit", project, tmp_path / "evidence", **options)
     assert verdict.status == "skipped"
     assert verdict.reason and "unreachable" in verdict.reason
+    assert "the fallback" in verdict.reason and "unreachable too" in verdict.reason
     allow(project, date.today() - timedelta(days=1))  # an expired entry fails even then
-    verdict = run_check("dependency-audit", project, tmp_path / "expired", osv_url=closed)
+    verdict = run_check("dependency-audit", project, tmp_path / "expired", **options)
     assert verdict.status == "fail"
+
+
+class PyPIJson(BaseHTTPRequestHandler):
+    """PyPI's project JSON: ``info.version`` is the latest release, ``vulnerabilities`` are that release's."""
+
+    latest = {"requests": "2.19.0", "idna": "3.10"}
+    withdrawn = False
+
+    def do_GET(self) -> None:
+        name = self.path.rstrip("/").split("/")[-2]
+        if name not in self.latest:
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        vulns = []
+        if name == "requests" and self.latest[name] == "2.19.0":
+            vulns = [
+                {
+                    "id": "GHSA-x84v-xcm2-53pg",
+                    "aliases": ["CVE-2018-18074"],
+                    "summary": VULN["summary"],
+                    "fixed_in": ["2.20.0"],
+                    "withdrawn": "2018-11-01T00:00:00Z" if PyPIJson.withdrawn else None,
+                }
+            ]
+        body = json.dumps({"info": {"version": self.latest[name]}, "vulnerabilities": vulns}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def pypi_json() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), PyPIJson)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/pypi"
+    server.shutdown()
+    server.server_close()
+    PyPIJson.latest = {"requests": "2.19.0", "idna": "3.10"}
+    PyPIJson.withdrawn = False
+
+
+def test_without_osv_a_vulnerable_latest_release_found_on_pypi_fails(
+    project: Path, pypi_json: str, tmp_path: Path
+) -> None:
+    closed = f"http://127.0.0.1:{free_port()}/v1/query"
+    verdict = run_check(
+        "dependency-audit", project, tmp_path / "evidence", osv_url=closed, pypi_json_url=pypi_json
+    )
+    assert verdict.status == "fail", verdict.summary
+    assert "requests 2.19.0 GHSA-x84v-xcm2-53pg" in verdict.summary
+    summary = json.loads((tmp_path / "evidence" / "audit-summary.json").read_text())
+    assert summary["osvUnreachable"] and summary["vulnerable"][0]["fixVersions"] == ["2.20.0"]
+    assert (tmp_path / "evidence" / "pypi-latest.json").is_file()
+    allow(project, date.today() + timedelta(days=30))  # the allowlist applies to the fallback's findings
+    verdict = run_check(
+        "dependency-audit", project, tmp_path / "allowed", osv_url=closed, pypi_json_url=pypi_json
+    )
+    assert verdict.status == "pass", verdict.summary
+    assert "2 locked packages audited" in verdict.summary and "project JSON" in verdict.summary
+
+
+def test_without_osv_packages_below_their_latest_release_leave_the_audit_skipped(
+    project: Path, pypi_json: str, tmp_path: Path
+) -> None:
+    closed = f"http://127.0.0.1:{free_port()}/v1/query"
+    PyPIJson.latest = {"requests": "2.32.0", "idna": "3.10"}  # requests is pinned below its latest release
+    verdict = run_check(
+        "dependency-audit", project, tmp_path / "evidence", osv_url=closed, pypi_json_url=pypi_json
+    )
+    assert verdict.status == "skipped", verdict.summary
+    assert verdict.reason is not None
+    assert (
+        "1 locked packages audited" in verdict.reason and "1 not audited (requests 2.19.0)" in verdict.reason
+    )
+    assert "latest release" in verdict.reason and "unreachable" in verdict.reason
+    PyPIJson.latest = {"requests": "2.19.0", "idna": "3.10"}
+    PyPIJson.withdrawn = True  # a withdrawn advisory is not a vulnerability
+    verdict = run_check(
+        "dependency-audit", project, tmp_path / "withdrawn", osv_url=closed, pypi_json_url=pypi_json
+    )
+    assert verdict.status == "pass", verdict.summary

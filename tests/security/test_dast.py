@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from foundation.ops.security.dast import _schemathesis_findings
 from foundation.ops.security.dast_probes import run_probes
 from foundation.ops.security.dast_server import start
 from tests.security.conftest import ROOT, run_check
@@ -45,3 +46,34 @@ def test_a_5xx_endpoint_fails_the_dast(tmp_path: Path) -> None:
         in (tmp_path / "evidence" / "findings-by-endpoint.md").read_text()
     )
     assert not (tmp_path / "evidence" / "target" / "auth" / "private.pem").exists()
+
+
+def _report(**changes: object) -> dict[str, object]:
+    """A clean schemathesis JSON report (cli/json_report.py's shape), with ``changes``."""
+    report: dict[str, object] = {
+        "complete": True,
+        "stop_reason": "completed",
+        "operations": {"total": 10, "selected": 10, "tested": 10, "errored": 0, "skipped": 0},
+        "test_cases": {"generated": 250, "with_failures": 0, "errored": 0},
+        "failures": [],
+        "errors": [],
+    }
+    return {**report, **changes}
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"errors": [{"title": "Hook Error", "count": 1}]}, "Hook Error"),
+        ({"complete": False, "stop_reason": "error"}, "did not complete"),
+        ({"operations": {"total": 10, "tested": 0, "errored": 0}}, "no operation was tested"),
+        ({"operations": {"total": 10, "tested": 10, "errored": 2}}, "2 operation(s) errored"),
+        ({"test_cases": {"generated": 250, "errored": 3}}, "3 test case(s) errored"),
+    ],
+)
+def test_a_schemathesis_run_that_errored_is_a_finding(changes: dict[str, object], expected: str) -> None:
+    """A hook that crashed (the header/leak check then checks nothing) or a run that tested nothing must not
+    pass as a clean run."""
+    assert _schemathesis_findings(_report(), []) == ({}, [])
+    findings, _ = _schemathesis_findings(_report(**changes), [])
+    assert any(expected in item["detail"] for item in findings["(schemathesis)"]), findings

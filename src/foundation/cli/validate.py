@@ -34,6 +34,12 @@ def validate_command(
     osv_url: str | None = typer.Option(
         None, envvar="FOUNDATION_OSV_URL", help="OSV-compatible vulnerability service (a mirror)."
     ),
+    pypi_json_url: str = typer.Option(
+        "https://pypi.org/pypi",
+        envvar="FOUNDATION_PYPI_JSON_URL",
+        help="PyPI JSON API the dependency audit falls back to when the OSV service is unreachable (it "
+        "audits the packages pinned at their latest release); 'off' turns the fallback off.",
+    ),
     dast_examples: int = typer.Option(25, min=1, help="Schemathesis cases per operation (DAST)."),
     output_dir: Path = typer.Option(Path("artifacts/validation"), help="Report root; one folder per run."),
     local_duration: str = typer.Option("30s", help="Duration of the local-mode perf smoke."),
@@ -62,6 +68,7 @@ def validate_command(
         checks=tuple(check) or tuple(CHECKS),
         allow_skipped=frozenset(allow_skipped),
         osv_url=osv_url,
+        pypi_json_url=None if pypi_json_url.strip().lower() in ("", "off") else pypi_json_url,
         dast_examples=dast_examples,
     )
     options = ValidateOptions(

@@ -5,7 +5,9 @@ the lock without resolving or installing anything, and asks the vulnerability se
 mirror with ``--osv-url``) about each. Accepted vulnerabilities live in an allowlist whose entries carry the
 vulnerability id, the package, a reason and an expiry date; an expired entry fails the check whether or not
 it still matches.
-When the service cannot be reached, the check is ``skipped`` with the reason — never a pass.
+When the service cannot be reached, the audit falls back to PyPI's project JSON (audit_pypi.py), which
+audits the packages pinned at their latest release: a vulnerability found there fails the check; the packages
+it cannot audit leave the check ``skipped`` with the reason — never a pass.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from foundation.ops.security import audit_pypi
 from foundation.ops.security.base import (
     FAIL,
     PASS,
@@ -128,23 +131,36 @@ def check(ctx: Context) -> Verdict:
     log = ctx.evidence / "pip-audit.log"
     proc = run(_command(ctx, lock, report_path), log, cwd=ctx.root, timeout=900)
     if not report_path.is_file():
-        return _no_report(ctx, proc, expired, log)
+        return _no_report(ctx, proc, lock, log, allow, expired)
     return _judge(ctx, lock, report_path, log, allow, expired)
 
 
 def _no_report(
-    ctx: Context, proc: subprocess.CompletedProcess[str], expired: list[str], log: Path
+    ctx: Context,
+    proc: subprocess.CompletedProcess[str],
+    lock: Path,
+    log: Path,
+    allow: list[dict[str, Any]],
+    expired: list[str],
 ) -> Verdict:
-    """pip-audit wrote no report: skipped if the service was unreachable, else failed."""
+    """pip-audit wrote no report: the PyPI fallback (or skipped) if OSV was unreachable, else failed."""
     reason = _unreachable_reason(proc.stderr)
-    if reason is not None:
-        message = f"vulnerability service {_service_url(ctx)} unreachable: {reason}"
-        # Expired allowlist entries fail even when nothing could be audited.
-        if expired:
-            return _verdict(FAIL, f"{message}; {'; '.join(expired)}", [log])
-        return _verdict(SKIPPED, message, [log], as_reason=True)
-    tail = proc.stderr.strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
-    return _verdict(FAIL, f"pip-audit failed: {tail[0][:300]}", [log])
+    if reason is None:
+        tail = proc.stderr.strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
+        return _verdict(FAIL, f"pip-audit failed: {tail[0][:300]}", [log])
+    message = f"vulnerability service {_service_url(ctx)} unreachable: {reason}"
+    fallback_url = getattr(ctx.options, "pypi_json_url", None)
+    if fallback_url:
+        report = audit_pypi.audit(lock, fallback_url, ctx.options.audit_timeout)
+        report_path = write_json(ctx.evidence / "pypi-latest.json", report)
+        if not report["unreachable"]:
+            return _judge(ctx, lock, report_path, log, allow, expired, fallback=(fallback_url, message))
+        first = report["dependencies"][0]["skip_reason"]
+        message += f"; the fallback {fallback_url} is unreachable too ({first})"
+    # Expired allowlist entries fail even when nothing could be audited.
+    if expired:
+        return _verdict(FAIL, f"{message}; {'; '.join(expired)}", [log])
+    return _verdict(SKIPPED, message, [log], as_reason=True)
 
 
 def _judge(
@@ -154,16 +170,24 @@ def _judge(
     log: Path,
     allow: list[dict[str, Any]],
     expired: list[str],
+    fallback: tuple[str, str] | None = None,
 ) -> Verdict:
-    """Verdict on pip-audit's report; writes audit-summary.json next to it."""
+    """Verdict on pip-audit's report (or the PyPI fallback's: ``fallback`` = its URL and why OSV was not
+    used); writes audit-summary.json next to it.
+
+    A vulnerability not allowlisted or an expired entry fails. Packages left unaudited fail a pip-audit run
+    (the service answered, but not for them); in the fallback they are expected (pinned below their latest
+    release), so the check is skipped with the list, never passed."""
     report = json.loads(report_path.read_text(encoding="utf-8"))
     vulnerable, allowed, unaudited = classify(report, allow)
     audited = len(report.get("dependencies", [])) - len(unaudited)
+    service = _service_url(ctx) if fallback is None else f"{fallback[0]} (project JSON, latest releases)"
     summary_file = write_json(
         ctx.evidence / "audit-summary.json",
         {
             "lock": str(lock),
-            "service": _service_url(ctx),
+            "service": service,
+            "osvUnreachable": None if fallback is None else fallback[1],
             "audited": audited,
             "vulnerable": vulnerable,
             "allowed": allowed,
@@ -173,7 +197,7 @@ def _judge(
     )
     files = [report_path, summary_file, log]
     summary = (
-        f"{audited} locked packages audited against {_service_url(ctx)}: {len(vulnerable)} vulnerable, "
+        f"{audited} locked packages audited against {service}: {len(vulnerable)} vulnerable, "
         f"{len(allowed)} allowed by the allowlist"
     )
     problems = []
@@ -184,8 +208,21 @@ def _judge(
     if unaudited and audited == 0:
         reason = f"no package could be audited: {unaudited[0].get('skip_reason')}"
         return _verdict(FAIL if problems else SKIPPED, reason, files, as_reason=True)
+    if unaudited and fallback is not None:
+        listed = ", ".join(f"{d['name']} {d['version']}" for d in unaudited[:8])
+        reason = f"{fallback[1]}; {summary}; {len(unaudited)} not audited ({listed}): {_why(unaudited)}"
+        if problems:
+            return _verdict(FAIL, f"{reason} — {'; '.join(problems)}", files)
+        return _verdict(SKIPPED, reason, files, as_reason=True)
     if unaudited:
         problems.append(f"{len(unaudited)} package(s) not audited: {unaudited[0].get('skip_reason')}")
     if problems:
         return _verdict(FAIL, f"{summary} — {'; '.join(problems)}", files)
     return _verdict(PASS, summary, files)
+
+
+def _why(unaudited: list[dict[str, Any]]) -> str:
+    latest = [d for d in unaudited if d.get("latest")]
+    if len(latest) == len(unaudited):
+        return "pinned below their latest release, of which alone PyPI's project JSON lists vulnerabilities"
+    return str(unaudited[0].get("skip_reason"))

@@ -6,8 +6,9 @@ its own OpenAPI document.
    to tenant-alfa so requests reach the handlers (the probes vary them instead).
 2. The targeted probes of dast_probes.py.
 
-Fails on any 5xx, cross-tenant read, missing security header or leaked internals, and on any other
-schemathesis failure unless ``security/dast-justifications.yml`` explains it (check code, operation, reason).
+Fails on any 5xx, cross-tenant read, missing security header or leaked internals, on a schemathesis run that
+errored or tested nothing (run_problems), and on any other schemathesis failure unless
+``security/dast-justifications.yml`` explains it (check code, operation, reason).
 Findings are listed by endpoint in ``findings-by-endpoint.json`` and ``.md``.
 """
 
@@ -46,7 +47,9 @@ def _config(evidence: Path, target: Target, examples: int) -> Path:
         "\n".join(
             [
                 'hooks = "foundation.ops.security.dast_hooks"',
-                "workers = 2",
+                # One worker: with two, Hypothesis parsed lambdas with `ast` in both threads and CPython 3.11
+                # raised "AST constructor recursion depth mismatch" (SystemError): an operation errored.
+                "workers = 1",
                 f"seed = {20261206}",
                 "[generation]",
                 'mode = "all"',
@@ -128,7 +131,37 @@ def _schemathesis_findings(
                 findings.setdefault(operation, []).append(item)
             else:
                 accepted.append({**item, "operation": operation, "reason": entry["reason"]})
+    for problem in run_problems(report):
+        findings.setdefault("(schemathesis)", []).append(
+            {
+                "probe": "schemathesis:run",
+                "detail": problem,
+                "request": "see schemathesis.log",
+                "status": None,
+            }
+        )
     return findings, accepted
+
+
+def run_problems(report: dict[str, Any]) -> list[str]:
+    """Why schemathesis's run cannot be trusted: it did not finish, a hook or the schema failed to load (the
+    header/leak hook would then check nothing), an operation or test case errored, or nothing was tested.
+    A run with such errors is a failure, never a pass with fewer checks."""
+    problems = []
+    if not report.get("complete", False):
+        problems.append(f"the run did not complete (stop reason: {report.get('stop_reason')})")
+    errors = report.get("errors") or []
+    if errors:
+        problems.append("errors: " + ", ".join(f"{e.get('title')} ×{e.get('count')}" for e in errors[:5]))
+    operations = report.get("operations") or {}
+    if not operations.get("tested"):
+        problems.append("no operation was tested")
+    if operations.get("errored"):
+        problems.append(f"{operations['errored']} operation(s) errored")
+    errored_cases = (report.get("test_cases") or {}).get("errored")
+    if errored_cases:
+        problems.append(f"{errored_cases} test case(s) errored")
+    return problems
 
 
 def _markdown(findings: dict[str, list[dict[str, Any]]], accepted: list[dict[str, Any]]) -> str:

@@ -45,6 +45,8 @@ class SecurityOptions:
     lock: str = "requirements/runtime.txt"
     audit_allowlist: str = "security/audit-allowlist.yml"
     osv_url: str | None = None
+    # When OSV is unreachable: PyPI's project JSON (audit_pypi.py); None turns the fallback off.
+    pypi_json_url: str | None = "https://pypi.org/pypi"
     audit_timeout: float = 15.0
     licence_policy: str = "security/licence-policy.yml"
     cache_dir: str = "var/security"
