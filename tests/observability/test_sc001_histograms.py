@@ -4,8 +4,8 @@ triggers on every insert and delete — the table /metrics reads instead of coun
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import importlib.util
+import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
