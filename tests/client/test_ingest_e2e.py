@@ -13,13 +13,16 @@ import pytest
 
 from tests.client.conftest import (
     FIXTURES,
+    KINDS,
     Site,
     audit_copy,
     axe_copy,
     error_line,
     ingest,
     junit_copy,
+    kind_case,
     lighthouse_copy,
+    own_stories,
     recent,
     stamp,
     storybook_copy,
@@ -28,6 +31,48 @@ from tests.observability.servers import free_port
 
 pytestmark = pytest.mark.integration
 LIGHTHOUSE = ("api-docs.report.json", "dashboard.report.json")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_reaches_the_scorecard_and_metrics_and_reingesting_adds_nothing(
+    site: Site, tmp_path: Path, kind: str
+) -> None:
+    """File → the CLI (a real process) → the API → GET …/sc/summary → /metrics, then the same command again:
+    every sample is reported as already stored and nothing changes (stories included)."""
+    tenant = site.new_tenant()
+    case = kind_case(kind, tmp_path, tenant)
+    first = ingest(*case.args, "--tenant", tenant, "--json", api=site.url, in_subprocess=True)
+    assert first.returncode == 0, first.stderr
+    written = json.loads(first.stdout)["written"]
+    assert written["samples"] == {"accepted": case.samples, "duplicates": 0}
+    assert written["stories"] == {"upserted": case.stories}
+    item = site.criterion(tenant, case.code)  # also compares value and status with /metrics
+    assert (item["value"], item["samples"]) == (case.value, case.samples)
+    stored = sorted((s["code"], s["value"], s["collectedAt"]) for s in site.samples(tenant))
+    stories = sorted(s["storyId"] for s in own_stories(site, tenant))
+    assert len(stored) == case.samples and len(stories) == case.stories
+
+    again = ingest(*case.args, "--tenant", tenant, "--json", api=site.url)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["written"]["samples"] == {"accepted": 0, "duplicates": case.samples}
+    assert sorted((s["code"], s["value"], s["collectedAt"]) for s in site.samples(tenant)) == stored
+    assert sorted(s["storyId"] for s in own_stories(site, tenant)) == stories
+    assert site.criterion(tenant, case.code) == item
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_with_the_api_unreachable_fails_clearly_and_writes_nothing(
+    site: Site, tmp_path: Path, kind: str
+) -> None:
+    tenant = site.new_tenant()
+    case = kind_case(kind, tmp_path, tenant)
+    closed = f"http://127.0.0.1:{free_port()}"
+    result = ingest(*case.args, "--tenant", tenant, api=closed)
+    line = error_line(result)
+    assert result.returncode == 1
+    assert f"API unreachable at {closed}" in line and "nothing was written" in line, line
+    assert site.samples(tenant) == [] and own_stories(site, tenant) == []
+    assert site.criterion(tenant, case.code)["status"] == "no_data"
 
 
 def test_lighthouse_one_sample_per_page_and_reingest_is_a_no_op(site: Site, tmp_path: Path) -> None:
