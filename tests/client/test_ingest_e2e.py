@@ -276,6 +276,12 @@ def test_clean_audit_of_real_collector_spans_and_server_logs_is_a_zero_sample(
         ),
         (
             "lighthouse",
+            '{"lighthouseVersion": "1x.2", "fetchTime": "2026-01-01T00:00:00Z"}',
+            "lighthouseVersion '1x.2' is not a version number",
+        ),
+        ("lighthouse", '{"lighthouseVersion": 12}', "is not a Lighthouse result (no lighthouseVersion)"),
+        (
+            "lighthouse",
             '{"lighthouseVersion": "12.8.2", "fetchTime": "2026-01-01T00:00:00Z", "runtimeError":'
             ' {"code": "NO_FCP", "message": "The page did not paint any content."}}',
             "the Lighthouse run failed (NO_FCP",
