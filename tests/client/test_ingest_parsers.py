@@ -320,6 +320,18 @@ def test_audit_without_any_time_needs_collected_at(tmp_path: Path) -> None:
     assert pii_audit.parse([path], Options("tenant-alfa", collected_at=WHEN)).samples[0].value == 0.0
 
 
+@pytest.mark.parametrize("content", ["", "\n\n", "[]"])
+def test_an_audit_of_nothing_is_refused_not_a_clean_sample(tmp_path: Path, content: str) -> None:
+    """An empty log (a failed export, the wrong path) would otherwise post SC-005 = 0: "met"."""
+    empty = write(tmp_path, "empty.log", content)
+    with pytest.raises(InputError, match="holds no record to audit") as raised:
+        pii_audit.parse([empty], Options("tenant-alfa", collected_at=WHEN))
+    assert raised.value.where == str(empty)
+    # With records beside it the empty file adds nothing; records of other tenants only are an audit.
+    other = write(tmp_path, "other.jsonl", json.dumps({"tenant": "tenant-beta", "event": "x"}) + "\n")
+    assert pii_audit.parse([empty, other], Options("tenant-alfa", collected_at=WHEN)).samples[0].value == 0.0
+
+
 # --- shared ------------------------------------------------------------------------------------------------
 
 

@@ -10,7 +10,8 @@ Inputs, one record per line (JSON lines) or one JSON document (an object or an a
   Reporting API (``{"type": "csp-violation", "body": {...}}``): each one is an incident by itself.
 
 A line that is not a JSON object (or an array of them) is scanned as text; a file that cannot be read or
-is not UTF-8 is an input error. A **finding** is a value the PII guard would have masked: a
+is not UTF-8 is an input error, and so is a batch of files holding no record at all (an audit of nothing
+is not a clean audit). A **finding** is a value the PII guard would have masked: a
 string in which ``redact_text`` finds a CPF, CNPJ, e-mail, phone, JWT, bearer/basic credential or
 ``password=``-style secret; an integer that is a CPF or phone; any value of a key that names a secret
 (``authorization``, ``password``, ``token``…) unless already ``[REDACTED]``. Keys the guard trusts
@@ -211,6 +212,10 @@ def parse(paths: Sequence[Path], options: Options) -> Report:
             if found:
                 incidents += 1
                 findings.extend(found)
+    if not records and not skipped:
+        # "0 incidents" means "audited, clean"; an audit of nothing (an empty log, a failed export) is not.
+        where = ", ".join(str(p) for p in paths)
+        raise InputError(where, "holds no record to audit (empty): nothing audited, no sample posted")
     if times and options.collected_at is not None:
         raise InputError("--collected-at", "not used: the audited records carry their own times")
     collected_at = max(times) if times else options.collected_at
