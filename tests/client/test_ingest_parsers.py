@@ -313,6 +313,26 @@ def test_findings_never_echo_the_value_and_tenants_come_from_resource_attributes
         assert secret not in dumped
 
 
+def test_personal_data_in_keys_is_found_and_never_echoed_in_the_field_paths(tmp_path: Path) -> None:
+    records = [
+        {"timestamp": "2026-12-01T00:00:00Z", "event": "a", "by_user": {"123.456.789-09": "ok"}},
+        {"timestamp": "2026-12-01T00:00:01Z", "maria.silva@example.com": {"phone": 11987654321}},
+        {"timestamp": "2026-12-01T00:00:02Z", "event": "c", "by_user": {"alice": "ok"}},
+    ]
+    path = write(tmp_path, "keys.jsonl", "\n".join(json.dumps(record) for record in records))
+    report = pii_audit.parse([path], Options("tenant-alfa"))
+    kinds = [(f["line"], f["field"], f["kind"]) for f in report.details["findings"]]
+    assert kinds == [
+        (1, "by_user.[REDACTED]", "cpf"),
+        (2, "[REDACTED]", "email"),
+        (2, "[REDACTED].phone", "cpf-or-phone"),
+    ]
+    assert report.samples[0].value == 2.0
+    dumped = json.dumps(report.details, default=str)
+    for secret in ("123.456.789-09", "maria.silva", "11987654321"):
+        assert secret not in dumped
+
+
 def test_audit_without_any_time_needs_collected_at(tmp_path: Path) -> None:
     path = write(tmp_path, "plain.log", "all quiet\n")
     with pytest.raises(InputError, match="no record carries a time"):

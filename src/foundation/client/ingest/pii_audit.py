@@ -14,7 +14,8 @@ is not UTF-8 is an input error, and so is a batch of files holding no record at 
 is not a clean audit). A **finding** is a value the PII guard would have masked: a
 string in which ``redact_text`` finds a CPF, CNPJ, e-mail, phone, JWT, bearer/basic credential or
 ``password=``-style secret; an integer that is a CPF or phone; any value of a key that names a secret
-(``authorization``, ``password``, ``token``…) unless already ``[REDACTED]``. Keys the guard trusts
+(``authorization``, ``password``, ``token``…) unless already ``[REDACTED]``; a key that itself holds such
+data (a CPF used as a map key), shown masked in every field path. Keys the guard trusts
 (``trace_id``, ``route``, ``timestamp``…) are not scanned. An **incident** is a record with at least one
 finding, or a CSP violation report; SC-005 is their number. Findings name the file, line, field and kind,
 never the value.
@@ -117,7 +118,13 @@ def _findings(value: Any, path: str) -> Iterator[tuple[str, str]]:
     """(field path, kind) of every value the guard would mask."""
     if isinstance(value, dict):
         for key, item in value.items():
-            child = f"{path}.{key}" if path else str(key)
+            # A key may hold the personal data itself (a CPF or an e-mail used as a map key): a finding, and
+            # the key is named masked, here and in the paths of the findings below it.
+            key_kinds = _text_kinds(str(key))
+            shown = redact_text(str(key)) if key_kinds else str(key)
+            child = f"{path}.{shown}" if path else shown
+            for kind in key_kinds:
+                yield child, kind
             if is_sensitive_key(str(key)):
                 if item not in (None, "", REDACTED) and not (isinstance(item, str) and REDACTED in item):
                     yield child, "secret-field"
