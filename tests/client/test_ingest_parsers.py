@@ -333,6 +333,13 @@ def test_personal_data_in_keys_is_found_and_never_echoed_in_the_field_paths(tmp_
         assert secret not in dumped
 
 
+def test_a_bad_record_time_is_an_input_error_that_does_not_quote_the_value(tmp_path: Path) -> None:
+    path = write(tmp_path, "odd.jsonl", json.dumps({"timestamp": "maria.silva@example.com", "event": "x"}))
+    with pytest.raises(InputError, match="line 1: timestamp is not an RFC 3339") as raised:
+        pii_audit.parse([path], Options("tenant-alfa"))
+    assert "maria" not in str(raised.value)
+
+
 def test_audit_without_any_time_needs_collected_at(tmp_path: Path) -> None:
     path = write(tmp_path, "plain.log", "all quiet\n")
     with pytest.raises(InputError, match="no record carries a time"):

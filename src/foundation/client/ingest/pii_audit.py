@@ -182,7 +182,12 @@ def _tenant_of(record: dict[str, Any]) -> str | None:
 def _time_of(record: dict[str, Any], path: Path, line: int) -> datetime | None:
     for key in TIME_KEYS:
         if isinstance(record.get(key), str):
-            return parse_time(record[key], path, f"line {line}: {key}")
+            try:
+                return parse_time(record[key], path, f"line {line}: {key}")
+            except InputError:  # parse_time's message quotes the value: an audit never prints what it read
+                raise InputError(
+                    path, f"line {line}: {key} is not an RFC 3339 date-time with an offset"
+                ) from None
     for key in NANO_KEYS:
         moment = from_unix_nanos(record.get(key))
         if moment is not None:
