@@ -22,7 +22,9 @@ never the value.
 
 Records attributed to another tenant (``tenant``, ``tenant_slug``, ``tenant_id`` or ``foundation.tenant``,
 at the top level, in ``attributes`` or in ``resource``; compared with ``--tenant`` as given, case-insensitive)
-are skipped; unattributed records count for the tenant audited (shared telemetry may hold anyone's data).
+are skipped; unattributed records count for the tenant audited (shared telemetry may hold anyone's data), and
+so do records that name their tenant only in the other form (a UUID where ``--tenant`` is a slug, or the
+reverse: the two cannot be compared offline), with a warning.
 
 ``collectedAt`` is the newest record time (``timestamp``/``time``, or ``endTimeUnixNano``, ``timeUnixNano``…);
 files without any time need ``--collected-at``. Audit closed files (rotated logs, a finished run's collector
@@ -64,6 +66,7 @@ SOURCE = "manual"
 SAFE_KEYS = SAFE_ATTRIBUTE_KEYS | SAFE_LOG_FIELDS
 TENANT_KEYS = ("tenant", "tenant_slug", "tenant_id", "foundation.tenant")
 UNATTRIBUTED = {"", "none", "null", "-"}
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 TIME_KEYS = ("timestamp", "time", "@timestamp")
 NANO_KEYS = ("endTimeUnixNano", "timeUnixNano", "observedTimeUnixNano", "startTimeUnixNano")
 MAX_FINDINGS_LISTED = 1000
@@ -169,14 +172,31 @@ def _records(path: Path) -> Iterator[tuple[int, Any]]:
             yield number, record if isinstance(record, dict) else line
 
 
-def _tenant_of(record: dict[str, Any]) -> str | None:
+def _tenants_of(record: dict[str, Any]) -> set[str]:
+    """Every name the record gives its tenant (slug and/or UUID, lower case); empty when unattributed."""
+    names = set()
     for scope in (record, record.get("attributes"), record.get("resource")):
         if isinstance(scope, dict):
             for key in TENANT_KEYS:
                 value = scope.get(key)
                 if isinstance(value, str) and value.strip().lower() not in UNATTRIBUTED:
-                    return value.strip().lower()
-    return None
+                    names.add(value.strip().lower())
+    return names
+
+
+def _is_uuid(name: str) -> bool:
+    return UUID.fullmatch(name) is not None
+
+
+def _attribution(record: dict[str, Any], tenant: str) -> str:
+    """``ours``, ``other`` or ``unknown`` (unattributed, or named only in the other form: a UUID cannot be
+    compared with a slug offline). Only ``other`` is skipped: a record of the audited tenant must never be
+    left out because its log names the tenant differently from ``--tenant``."""
+    names = _tenants_of(record)
+    if tenant in names:
+        return "ours"
+    comparable = [name for name in names if _is_uuid(name) == _is_uuid(tenant)]
+    return "other" if comparable else "unknown"
 
 
 def _time_of(record: dict[str, Any], path: Path, line: int) -> datetime | None:
@@ -202,15 +222,17 @@ def _is_csp_report(record: dict[str, Any]) -> bool:
 def parse(paths: Sequence[Path], options: Options) -> Report:
     tenant = options.tenant.strip().lower()
     findings: list[dict[str, Any]] = []
-    incidents = records = skipped = 0
+    incidents = records = skipped = other_form = 0
     times: list[datetime] = []
     for path in paths:
         for line, record in _records(path):
             if isinstance(record, dict):
-                owner = _tenant_of(record)
-                if owner is not None and owner != tenant:
+                attribution = _attribution(record, tenant)
+                if attribution == "other":
                     skipped += 1
                     continue
+                if attribution == "unknown" and _tenants_of(record):
+                    other_form += 1
                 moment = _time_of(record, path, line)
                 if moment is not None:
                     times.append(moment)
@@ -237,6 +259,13 @@ def parse(paths: Sequence[Path], options: Options) -> Report:
             where, "no record carries a time: pass --collected-at (the end of the audited period)"
         )
     report = Report(KIND, [Sample("SC-005", float(incidents), collected_at, SOURCE, options.feature)])
+    if other_form:
+        form, given = ("slug", "UUID") if _is_uuid(tenant) else ("UUID", "slug")
+        report.warnings.append(
+            f"{other_form} record(s) name their tenant only by {form}, which cannot be compared with the "
+            f"{given} given as --tenant: counted as {options.tenant}'s; pass --tenant as the {form} to leave "
+            "other tenants' records out"
+        )
     report.details.update(
         {
             "records": records,
