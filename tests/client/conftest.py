@@ -241,3 +241,53 @@ def audit_copy(relative: str, target: Path, newest: datetime, *, tenant: str) ->
     lines = [json.dumps(doc) if not isinstance(doc, str) else doc for doc in shifted]
     path.write_text(lines[0] if single else "\n".join(lines) + "\n")
     return path
+
+
+# --- every kind with its committed reports -----------------------------------------------------------------
+
+KINDS = ("storybook", "lighthouse", "axe", "pact", "pii-audit")
+
+
+@dataclass(frozen=True)
+class KindCase:
+    """One kind's committed reports made current for a tenant, and what ingesting them must give."""
+
+    args: list[str | Path]  # the kind, its files and the options it needs
+    code: str
+    value: float  # the criterion on the scorecard (and /metrics) after one ingestion
+    samples: int
+    stories: int = 0
+
+
+def kind_case(kind: str, target: Path, tenant: str) -> KindCase:
+    """The reports the single-kind tests of test_ingest_e2e.py ingest, with the same expected results."""
+    if kind == "storybook":
+        path = storybook_copy("index-v5.json", target, {"tenant-alfa": tenant})
+        return KindCase(
+            ["storybook", path, "--collected-at", stamp(recent(5))], "SC-002", 66.666667, 1, stories=5
+        )
+    if kind == "lighthouse":
+        names = ("api-docs.report.json", "dashboard.report.json")
+        files = [lighthouse_copy(name, target, 60 - i) for i, name in enumerate(names)]
+        return KindCase(["lighthouse", *files], "SC-004", 89.285714, 2)
+    if kind == "axe":
+        return KindCase(["axe", axe_copy("pages.axe.json", target)], "SC-004", 87.5, 2)
+    if kind == "pact":
+        pacts = sorted((FIXTURES / "pact").glob("*.v[234].json"))
+        junit = junit_copy("verification-foundation-api.junit.xml", target, recent(10))
+        report = FIXTURES / "pact" / "verification-foundation-scorecard.json"
+        return KindCase(["pact", *pacts, junit, report], "SC-003", 66.666667, 1)
+    if kind == "pii-audit":
+        newest = recent(2)
+        files = [
+            audit_copy(name, target, newest, tenant=tenant)
+            for name in ("api.log.jsonl", "collector/spans.jsonl", "csp-reports.json")
+        ]
+        return KindCase(["pii-audit", *files], "SC-005", 5.0, 1)
+    raise ValueError(kind)
+
+
+def own_stories(site: Site, tenant: str, token: str | None = None) -> list[dict[str, Any]]:
+    """The stories bound to ``tenant`` (the global ones left out)."""
+    listed = site.get("/api/v1/design-system/stories", tenant, token, page_size=100)["data"]
+    return [story for story in listed if story["tenantId"] is not None]

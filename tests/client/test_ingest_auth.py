@@ -16,10 +16,13 @@ import pytest
 
 from tests.client.conftest import (
     CLI,
+    KINDS,
     Site,
     error_line,
     ingest,
+    kind_case,
     lighthouse_copy,
+    own_stories,
     recent,
     stamp,
     start_site,
@@ -75,6 +78,30 @@ def test_token_of_one_tenant_cannot_write_another(secured: tuple[Site, Path], tm
     assert accepted.returncode == 0, accepted.stderr
     assert json.loads(accepted.stdout)["written"]["samples"]["accepted"] == 1
     assert [s["value"] for s in site.samples(own, writer)] == [100.0]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_for_a_tenant_the_token_may_not_write_is_refused_and_writes_nothing(
+    secured: tuple[Site, Path], tmp_path: Path, kind: str
+) -> None:
+    """A token with every write scope, bound to another tenant: the first write is refused (403), the CLI
+    exits 1 saying nothing was written, and the tenant's scorecard, samples and stories stay empty."""
+    site, keys = secured
+    tenant, other = site.new_tenant(), site.new_tenant()
+    scopes = "metrics.write,metrics.read,design-system.write,design-system.read"
+    others = token(site, keys, other, scopes)
+    case = kind_case(kind, tmp_path, tenant)
+    refused = ingest(*case.args, "--tenant", tenant, "--token", others, api=site.url)
+    line = error_line(refused)
+    assert refused.returncode == 1
+    assert "HTTP 403 forbidden" in line and "nothing was written" in line, line
+    reader = token(site, keys, tenant, scopes)
+    assert site.samples(tenant, reader) == [] and own_stories(site, tenant, reader) == []
+    assert site.criterion(tenant, case.code, reader)["status"] == "no_data"
+    # The tenant's own token writes the same reports.
+    accepted = ingest(*case.args, "--tenant", tenant, "--token", reader, api=site.url)
+    assert accepted.returncode == 0, accepted.stderr
+    assert site.criterion(tenant, case.code, reader)["value"] == case.value
 
 
 def test_storybook_needs_the_design_system_scope_and_writes_nothing_without_it(

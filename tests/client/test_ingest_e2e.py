@@ -6,20 +6,28 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.client.conftest import (
     FIXTURES,
+    KINDS,
     Site,
     audit_copy,
     axe_copy,
     error_line,
     ingest,
     junit_copy,
+    kind_case,
     lighthouse_copy,
+    own_stories,
     recent,
     stamp,
     storybook_copy,
@@ -28,6 +36,48 @@ from tests.observability.servers import free_port
 
 pytestmark = pytest.mark.integration
 LIGHTHOUSE = ("api-docs.report.json", "dashboard.report.json")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_reaches_the_scorecard_and_metrics_and_reingesting_adds_nothing(
+    site: Site, tmp_path: Path, kind: str
+) -> None:
+    """File → the CLI (a real process) → the API → GET …/sc/summary → /metrics, then the same command again:
+    every sample is reported as already stored and nothing changes (stories included)."""
+    tenant = site.new_tenant()
+    case = kind_case(kind, tmp_path, tenant)
+    first = ingest(*case.args, "--tenant", tenant, "--json", api=site.url, in_subprocess=True)
+    assert first.returncode == 0, first.stderr
+    written = json.loads(first.stdout)["written"]
+    assert written["samples"] == {"accepted": case.samples, "duplicates": 0}
+    assert written["stories"] == {"upserted": case.stories}
+    item = site.criterion(tenant, case.code)  # also compares value and status with /metrics
+    assert (item["value"], item["samples"]) == (case.value, case.samples)
+    stored = sorted((s["code"], s["value"], s["collectedAt"]) for s in site.samples(tenant))
+    stories = sorted(s["storyId"] for s in own_stories(site, tenant))
+    assert len(stored) == case.samples and len(stories) == case.stories
+
+    again = ingest(*case.args, "--tenant", tenant, "--json", api=site.url)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["written"]["samples"] == {"accepted": 0, "duplicates": case.samples}
+    assert sorted((s["code"], s["value"], s["collectedAt"]) for s in site.samples(tenant)) == stored
+    assert sorted(s["storyId"] for s in own_stories(site, tenant)) == stories
+    assert site.criterion(tenant, case.code) == item
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_with_the_api_unreachable_fails_clearly_and_writes_nothing(
+    site: Site, tmp_path: Path, kind: str
+) -> None:
+    tenant = site.new_tenant()
+    case = kind_case(kind, tmp_path, tenant)
+    closed = f"http://127.0.0.1:{free_port()}"
+    result = ingest(*case.args, "--tenant", tenant, api=closed)
+    line = error_line(result)
+    assert result.returncode == 1
+    assert f"API unreachable at {closed}" in line and "nothing was written" in line, line
+    assert site.samples(tenant) == [] and own_stories(site, tenant) == []
+    assert site.criterion(tenant, case.code)["status"] == "no_data"
 
 
 def test_lighthouse_one_sample_per_page_and_reingest_is_a_no_op(site: Site, tmp_path: Path) -> None:
@@ -231,6 +281,12 @@ def test_clean_audit_of_real_collector_spans_and_server_logs_is_a_zero_sample(
         ),
         (
             "lighthouse",
+            '{"lighthouseVersion": "1x.2", "fetchTime": "2026-01-01T00:00:00Z"}',
+            "lighthouseVersion '1x.2' is not a version number",
+        ),
+        ("lighthouse", '{"lighthouseVersion": 12}', "is not a Lighthouse result (no lighthouseVersion)"),
+        (
+            "lighthouse",
             '{"lighthouseVersion": "12.8.2", "fetchTime": "2026-01-01T00:00:00Z", "runtimeError":'
             ' {"code": "NO_FCP", "message": "The page did not paint any content."}}',
             "the Lighthouse run failed (NO_FCP",
@@ -332,3 +388,66 @@ def test_more_than_500_pages_go_in_several_atomic_requests(site: Site, tmp_path:
     item = site.criterion(tenant, "SC-004")
     # 251 pages at 100 %, 250 at 50 %.
     assert (item["samples"], item["value"]) == (501, round((251 * 100 + 250 * 50) / 501, 6))
+
+
+@contextmanager
+def api_that_dies_on(method: str, upstream: str) -> Iterator[str]:
+    """A reverse proxy on 127.0.0.1 in front of the real API that forwards every request until the first one
+    with ``method``, which it drops without an answer (as a server that went away), and refuses the rest."""
+    gone = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def _forward(self) -> None:
+            if gone.is_set() or self.command == method:
+                gone.set()
+                self.close_connection = True
+                return
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+            answer = httpx.request(
+                self.command, upstream + self.path, headers=headers, content=body, timeout=30
+            )
+            self.send_response(answer.status_code)
+            for key, value in answer.headers.items():
+                if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(answer.content)))
+            self.end_headers()
+            self.wfile.write(answer.content)
+
+        do_GET = do_PUT = do_POST = _forward
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def test_api_gone_between_the_stories_and_the_sample_says_what_was_written_and_a_rerun_completes(
+    site: Site, tmp_path: Path
+) -> None:
+    """storybook needs two writes; the API disappearing after the first is a clear error naming what was
+    written, exit 1, and the same command once the API is back completes the job without duplicates."""
+    tenant = site.new_tenant()
+    path = storybook_copy("index-v5.json", tmp_path, {"tenant-alfa": tenant})
+    args = ["storybook", path, "--tenant", tenant, "--collected-at", stamp(recent(3))]
+    with api_that_dies_on("POST", site.url) as proxy:
+        half = ingest(*args, api=proxy)
+    line = error_line(half)
+    assert half.returncode == 1
+    assert f"API unreachable at {proxy}" in line, line
+    assert "written before the failure: PUT /api/v1/design-system/stories (5 stories)" in line, line
+    assert site.samples(tenant) == [] and len(own_stories(site, tenant)) == 5
+    again = ingest(*args, "--json", api=site.url)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["written"]["samples"] == {"accepted": 1, "duplicates": 0}
+    assert len(site.samples(tenant)) == 1 and len(own_stories(site, tenant)) == 5
+    assert site.criterion(tenant, "SC-002")["value"] == 66.666667

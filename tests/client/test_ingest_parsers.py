@@ -164,6 +164,19 @@ def test_storybook_refusals(
         storybook.parse([index(tmp_path, entries)], Options("tenant-alfa", **settings))
 
 
+def test_storybook_warns_of_an_active_tenant_no_story_names(tmp_path: Path) -> None:
+    """Stories name tenants by slug: a UUID (or a misspelt slug) covers nothing, and the run says so."""
+    path = index(tmp_path, {"a--one": story("a--one", "critical", "tenant:tenant-alfa")})
+    alfa = "00000000-0000-0000-0000-000000000001"
+    report = storybook.parse([path], Options(alfa, collected_at=WHEN, active_tenants=(alfa, "tenant-alfa")))
+    assert report.samples[0].value == 0.0
+    assert report.warnings == [
+        f"no story is tagged tenant:{alfa} (a UUID: stories name tenants by slug, pass the slug): every "
+        "critical component counts as uncovered for it"
+    ]
+    assert storybook.parse([path], Options("tenant-alfa", collected_at=WHEN)).warnings == []
+
+
 def test_storybook_takes_one_index(tmp_path: Path) -> None:
     path = FIXTURES / "storybook" / "index-v5.json"
     with pytest.raises(InputError, match=r"exactly one index\.json"):
@@ -313,11 +326,83 @@ def test_findings_never_echo_the_value_and_tenants_come_from_resource_attributes
         assert secret not in dumped
 
 
+def test_personal_data_in_keys_is_found_and_never_echoed_in_the_field_paths(tmp_path: Path) -> None:
+    records = [
+        {"timestamp": "2026-12-01T00:00:00Z", "event": "a", "by_user": {"123.456.789-09": "ok"}},
+        {"timestamp": "2026-12-01T00:00:01Z", "maria.silva@example.com": {"phone": 11987654321}},
+        {"timestamp": "2026-12-01T00:00:02Z", "event": "c", "by_user": {"alice": "ok"}},
+    ]
+    path = write(tmp_path, "keys.jsonl", "\n".join(json.dumps(record) for record in records))
+    report = pii_audit.parse([path], Options("tenant-alfa"))
+    kinds = [(f["line"], f["field"], f["kind"]) for f in report.details["findings"]]
+    assert kinds == [
+        (1, "by_user.[REDACTED]", "cpf"),
+        (2, "[REDACTED]", "email"),
+        (2, "[REDACTED].phone", "cpf-or-phone"),
+    ]
+    assert report.samples[0].value == 2.0
+    dumped = json.dumps(report.details, default=str)
+    for secret in ("123.456.789-09", "maria.silva", "11987654321"):
+        assert secret not in dumped
+
+
+def test_a_bad_record_time_is_an_input_error_that_does_not_quote_the_value(tmp_path: Path) -> None:
+    path = write(tmp_path, "odd.jsonl", json.dumps({"timestamp": "maria.silva@example.com", "event": "x"}))
+    with pytest.raises(InputError, match="line 1: timestamp is not an RFC 3339") as raised:
+        pii_audit.parse([path], Options("tenant-alfa"))
+    assert "maria" not in str(raised.value)
+
+
+ALFA_ID, BETA_ID = "00000000-0000-0000-0000-000000000001", "00000000-0000-0000-0000-000000000002"
+
+
+@pytest.mark.parametrize(
+    ("tenant", "incidents", "skipped", "warning"),
+    [
+        ("tenant-alfa", 4, 1, "2 record(s) name their tenant only by UUID"),
+        (ALFA_ID.upper(), 3, 2, "1 record(s) name their tenant only by slug"),
+    ],
+)
+def test_a_record_of_the_audited_tenant_is_never_skipped_for_naming_it_in_the_other_form(
+    tmp_path: Path, tenant: str, incidents: int, skipped: int, warning: str
+) -> None:
+    """--tenant as a slug or a UUID: only a record naming another tenant in the same form is left out; one
+    naming a tenant only in the other form cannot be compared offline and counts (with a warning), so an
+    audit never comes out clean by leaving the tenant's own records out."""
+    owners = [
+        {"tenant": "tenant-alfa", "tenant_id": ALFA_ID},
+        {"tenant": "tenant-beta", "tenant_id": BETA_ID},
+        {"tenant": "tenant-alfa"},
+        {"attributes": {"tenant_id": ALFA_ID}},
+        {"resource": {"tenant_id": BETA_ID}},
+    ]
+    lines = [
+        json.dumps({**owner, "timestamp": f"2026-12-01T00:00:0{i}Z", "event": "by 123.456.789-09"})
+        for i, owner in enumerate(owners)
+    ]
+    path = write(tmp_path, "mixed-tenants.jsonl", "\n".join(lines))
+    report = pii_audit.parse([path], Options(tenant))
+    assert (report.samples[0].value, report.details["skippedOtherTenants"]) == (incidents, skipped)
+    assert len(report.warnings) == 1 and report.warnings[0].startswith(warning), report.warnings
+
+
 def test_audit_without_any_time_needs_collected_at(tmp_path: Path) -> None:
     path = write(tmp_path, "plain.log", "all quiet\n")
     with pytest.raises(InputError, match="no record carries a time"):
         pii_audit.parse([path], Options("tenant-alfa"))
     assert pii_audit.parse([path], Options("tenant-alfa", collected_at=WHEN)).samples[0].value == 0.0
+
+
+@pytest.mark.parametrize("content", ["", "\n\n", "[]"])
+def test_an_audit_of_nothing_is_refused_not_a_clean_sample(tmp_path: Path, content: str) -> None:
+    """An empty log (a failed export, the wrong path) would otherwise post SC-005 = 0: "met"."""
+    empty = write(tmp_path, "empty.log", content)
+    with pytest.raises(InputError, match="holds no record to audit") as raised:
+        pii_audit.parse([empty], Options("tenant-alfa", collected_at=WHEN))
+    assert raised.value.where == str(empty)
+    # With records beside it the empty file adds nothing; records of other tenants only are an audit.
+    other = write(tmp_path, "other.jsonl", json.dumps({"tenant": "tenant-beta", "event": "x"}) + "\n")
+    assert pii_audit.parse([empty, other], Options("tenant-alfa", collected_at=WHEN)).samples[0].value == 0.0
 
 
 # --- shared ------------------------------------------------------------------------------------------------

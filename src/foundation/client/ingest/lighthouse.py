@@ -14,6 +14,7 @@ SC-004 of a page = passed / applicable WCAG 2.x A/AA axe audits of the accessibi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -35,16 +36,15 @@ KIND = "lighthouse"
 SOURCE = "lighthouse"
 MIN_MAJOR_VERSION = 10
 COUNTED_MODES = ("binary", "error")
+VERSION = re.compile(r"([0-9]{1,6})\.[0-9]{1,6}(?:\.[0-9]{1,6})?(?:[-+.].*)?$")
 
 
 def _version(report: dict[str, Any], path: Path) -> str:
     version = report.get("lighthouseVersion")
-    expect(
-        isinstance(version, str) and version[:1].isdigit(),
-        path,
-        "is not a Lighthouse result (no lighthouseVersion)",
-    )
-    major = int(str(version).split(".", 1)[0])
+    expect(isinstance(version, str), path, "is not a Lighthouse result (no lighthouseVersion)")
+    match = VERSION.match(str(version))
+    expect(match is not None, path, f"lighthouseVersion {str(version)[:40]!r} is not a version number")
+    major = int(match.group(1))  # type: ignore[union-attr]
     expect(
         major >= MIN_MAJOR_VERSION,
         path,

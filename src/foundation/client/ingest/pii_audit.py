@@ -10,17 +10,21 @@ Inputs, one record per line (JSON lines) or one JSON document (an object or an a
   Reporting API (``{"type": "csp-violation", "body": {...}}``): each one is an incident by itself.
 
 A line that is not a JSON object (or an array of them) is scanned as text; a file that cannot be read or
-is not UTF-8 is an input error. A **finding** is a value the PII guard would have masked: a
+is not UTF-8 is an input error, and so is a batch of files holding no record at all (an audit of nothing
+is not a clean audit). A **finding** is a value the PII guard would have masked: a
 string in which ``redact_text`` finds a CPF, CNPJ, e-mail, phone, JWT, bearer/basic credential or
 ``password=``-style secret; an integer that is a CPF or phone; any value of a key that names a secret
-(``authorization``, ``password``, ``token``…) unless already ``[REDACTED]``. Keys the guard trusts
+(``authorization``, ``password``, ``token``…) unless already ``[REDACTED]``; a key that itself holds such
+data (a CPF used as a map key), shown masked in every field path. Keys the guard trusts
 (``trace_id``, ``route``, ``timestamp``…) are not scanned. An **incident** is a record with at least one
 finding, or a CSP violation report; SC-005 is their number. Findings name the file, line, field and kind,
 never the value.
 
 Records attributed to another tenant (``tenant``, ``tenant_slug``, ``tenant_id`` or ``foundation.tenant``,
 at the top level, in ``attributes`` or in ``resource``; compared with ``--tenant`` as given, case-insensitive)
-are skipped; unattributed records count for the tenant audited (shared telemetry may hold anyone's data).
+are skipped; unattributed records count for the tenant audited (shared telemetry may hold anyone's data), and
+so do records that name their tenant only in the other form (a UUID where ``--tenant`` is a slug, or the
+reverse: the two cannot be compared offline), with a warning.
 
 ``collectedAt`` is the newest record time (``timestamp``/``time``, or ``endTimeUnixNano``, ``timeUnixNano``…);
 files without any time need ``--collected-at``. Audit closed files (rotated logs, a finished run's collector
@@ -62,6 +66,7 @@ SOURCE = "manual"
 SAFE_KEYS = SAFE_ATTRIBUTE_KEYS | SAFE_LOG_FIELDS
 TENANT_KEYS = ("tenant", "tenant_slug", "tenant_id", "foundation.tenant")
 UNATTRIBUTED = {"", "none", "null", "-"}
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 TIME_KEYS = ("timestamp", "time", "@timestamp")
 NANO_KEYS = ("endTimeUnixNano", "timeUnixNano", "observedTimeUnixNano", "startTimeUnixNano")
 MAX_FINDINGS_LISTED = 1000
@@ -116,7 +121,13 @@ def _findings(value: Any, path: str) -> Iterator[tuple[str, str]]:
     """(field path, kind) of every value the guard would mask."""
     if isinstance(value, dict):
         for key, item in value.items():
-            child = f"{path}.{key}" if path else str(key)
+            # A key may hold the personal data itself (a CPF or an e-mail used as a map key): a finding, and
+            # the key is named masked, here and in the paths of the findings below it.
+            key_kinds = _text_kinds(str(key))
+            shown = redact_text(str(key)) if key_kinds else str(key)
+            child = f"{path}.{shown}" if path else shown
+            for kind in key_kinds:
+                yield child, kind
             if is_sensitive_key(str(key)):
                 if item not in (None, "", REDACTED) and not (isinstance(item, str) and REDACTED in item):
                     yield child, "secret-field"
@@ -161,20 +172,42 @@ def _records(path: Path) -> Iterator[tuple[int, Any]]:
             yield number, record if isinstance(record, dict) else line
 
 
-def _tenant_of(record: dict[str, Any]) -> str | None:
+def _tenants_of(record: dict[str, Any]) -> set[str]:
+    """Every name the record gives its tenant (slug and/or UUID, lower case); empty when unattributed."""
+    names = set()
     for scope in (record, record.get("attributes"), record.get("resource")):
         if isinstance(scope, dict):
             for key in TENANT_KEYS:
                 value = scope.get(key)
                 if isinstance(value, str) and value.strip().lower() not in UNATTRIBUTED:
-                    return value.strip().lower()
-    return None
+                    names.add(value.strip().lower())
+    return names
+
+
+def _is_uuid(name: str) -> bool:
+    return UUID.fullmatch(name) is not None
+
+
+def _attribution(record: dict[str, Any], tenant: str) -> str:
+    """``ours``, ``other`` or ``unknown`` (unattributed, or named only in the other form: a UUID cannot be
+    compared with a slug offline). Only ``other`` is skipped: a record of the audited tenant must never be
+    left out because its log names the tenant differently from ``--tenant``."""
+    names = _tenants_of(record)
+    if tenant in names:
+        return "ours"
+    comparable = [name for name in names if _is_uuid(name) == _is_uuid(tenant)]
+    return "other" if comparable else "unknown"
 
 
 def _time_of(record: dict[str, Any], path: Path, line: int) -> datetime | None:
     for key in TIME_KEYS:
         if isinstance(record.get(key), str):
-            return parse_time(record[key], path, f"line {line}: {key}")
+            try:
+                return parse_time(record[key], path, f"line {line}: {key}")
+            except InputError:  # parse_time's message quotes the value: an audit never prints what it read
+                raise InputError(
+                    path, f"line {line}: {key} is not an RFC 3339 date-time with an offset"
+                ) from None
     for key in NANO_KEYS:
         moment = from_unix_nanos(record.get(key))
         if moment is not None:
@@ -189,15 +222,17 @@ def _is_csp_report(record: dict[str, Any]) -> bool:
 def parse(paths: Sequence[Path], options: Options) -> Report:
     tenant = options.tenant.strip().lower()
     findings: list[dict[str, Any]] = []
-    incidents = records = skipped = 0
+    incidents = records = skipped = other_form = 0
     times: list[datetime] = []
     for path in paths:
         for line, record in _records(path):
             if isinstance(record, dict):
-                owner = _tenant_of(record)
-                if owner is not None and owner != tenant:
+                attribution = _attribution(record, tenant)
+                if attribution == "other":
                     skipped += 1
                     continue
+                if attribution == "unknown" and _tenants_of(record):
+                    other_form += 1
                 moment = _time_of(record, path, line)
                 if moment is not None:
                     times.append(moment)
@@ -211,6 +246,10 @@ def parse(paths: Sequence[Path], options: Options) -> Report:
             if found:
                 incidents += 1
                 findings.extend(found)
+    if not records and not skipped:
+        # "0 incidents" means "audited, clean"; an audit of nothing (an empty log, a failed export) is not.
+        where = ", ".join(str(p) for p in paths)
+        raise InputError(where, "holds no record to audit (empty): nothing audited, no sample posted")
     if times and options.collected_at is not None:
         raise InputError("--collected-at", "not used: the audited records carry their own times")
     collected_at = max(times) if times else options.collected_at
@@ -220,6 +259,13 @@ def parse(paths: Sequence[Path], options: Options) -> Report:
             where, "no record carries a time: pass --collected-at (the end of the audited period)"
         )
     report = Report(KIND, [Sample("SC-005", float(incidents), collected_at, SOURCE, options.feature)])
+    if other_form:
+        form, given = ("slug", "UUID") if _is_uuid(tenant) else ("UUID", "slug")
+        report.warnings.append(
+            f"{other_form} record(s) name their tenant only by {form}, which cannot be compared with the "
+            f"{given} given as --tenant: counted as {options.tenant}'s; pass --tenant as the {form} to leave "
+            "other tenants' records out"
+        )
     report.details.update(
         {
             "records": records,

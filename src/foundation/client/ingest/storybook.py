@@ -57,6 +57,10 @@ MAX_TAGS, MAX_TEXT = 50, 200
 _UNSAFE = re.compile(r"[ ’–—―′¿'`~!@#$%^&*()_|+\-=?;:'\",.<>{}\[\]\\/]", re.IGNORECASE)
 
 
+def _looks_like_uuid(name: str) -> bool:
+    return re.fullmatch(r"[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}", name) is not None
+
+
 def sanitize(text: str) -> str:
     return re.sub(r"-+", "-", _UNSAFE.sub("-", text.lower())).strip("-")
 
@@ -187,6 +191,13 @@ def parse(paths: Sequence[Path], options: Options) -> Report:
         storiesForTenant=len(own),
         build=build,
     )
+    attributed: set[str] = set().union(*(_tenants_of(entry) for entry in stories))
+    for name in active:
+        if name not in attributed:
+            hint = " (a UUID: stories name tenants by slug, pass the slug)" if _looks_like_uuid(name) else ""
+            report.warnings.append(
+                f"no story is tagged tenant:{name}{hint}: every critical component counts as uncovered for it"
+            )
     unattributed = sum(1 for entry in stories if not _tenants_of(entry))
     if unattributed:
         report.warnings.append(
