@@ -24,7 +24,7 @@ import asyncio
 import itertools
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -68,17 +68,23 @@ async def record_change(
     connection: AsyncConnection | AsyncSession, kind: str, tenant_id: uuid.UUID | None
 ) -> None:
     """Say, in the caller's write transaction, that answers of ``kind`` (one tenant's, or all) changed."""
+    await record_changes(connection, kind, [tenant_id])
+
+
+async def record_changes(
+    connection: AsyncConnection | AsyncSession, kind: str, tenant_ids: Sequence[uuid.UUID | None]
+) -> None:
+    """:func:`record_change` for several tenants (one statement on SQLite)."""
     bind = connection.get_bind() if isinstance(connection, AsyncSession) else connection
     if bind.dialect.name == "postgresql":
-        payload = f"{kind}\t{tenant_id or ''}"
-        await connection.execute(_NOTIFY, {"channel": CHANNEL, "payload": payload})
+        for tenant_id in tenant_ids:
+            await connection.execute(_NOTIFY, {"channel": CHANNEL, "payload": f"{kind}\t{tenant_id or ''}"})
         return
-    inserted: Any = await connection.execute(
-        insert(ReadChange).values(kind=kind, tenant_id=tenant_id, changed_at=utcnow())
-    )
-    new_id = inserted.inserted_primary_key[0] if inserted.inserted_primary_key else 0
-    if new_id and new_id % PRUNE_EVERY == 0:
-        await connection.execute(delete(ReadChange).where(ReadChange.changed_at < utcnow() - SQLITE_KEEP))
+    now = utcnow()
+    rows = [{"kind": kind, "tenant_id": tenant_id, "changed_at": now} for tenant_id in tenant_ids]
+    inserted: Any = await connection.execute(insert(ReadChange).returning(ReadChange.id), rows)
+    if any(new_id % PRUNE_EVERY == 0 for new_id in inserted.scalars()):
+        await connection.execute(delete(ReadChange).where(ReadChange.changed_at < now - SQLITE_KEEP))
 
 
 class SqliteFeed:

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from foundation.db import Database
+from foundation.scaffolds import service
 from foundation.scaffolds.batching import RegistrationQueue
 from foundation.scaffolds.schemas import ScaffoldRequest
 from foundation.scaffolds.service import Attempt
@@ -93,3 +94,41 @@ async def test_a_caller_gone_before_its_batch_registers_nothing(database_url: st
         assert again.outcome.value == "created", "the abandoned attempt had left nothing behind"
     finally:
         await db.dispose()
+
+
+async def test_tenants_share_transactions_only_where_row_level_security_allows(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite: one batch holds several tenants' registrations (a random tenant per request still batches);
+    PostgreSQL: a transaction carries one tenant for RLS, so each batch holds one. Every answer is right
+    either way, including the same key and the same slug in both tenants at once."""
+    tenants_per_batch: list[set[str]] = []
+    real_register_batch = service.register_batch
+
+    async def spy(connection: Any, items: Any, ttl: timedelta) -> Any:
+        tenants_per_batch.append({tenant.slug for tenant, _ in items})
+        return await real_register_batch(connection, items, ttl)
+
+    monkeypatch.setattr(service, "register_batch", spy)
+    db = Database(database_url)
+    try:
+        directory = TenantDirectory(db)
+        alfa, beta = await directory.find("tenant-alfa"), await directory.find("tenant-beta")
+        assert alfa is not None and beta is not None
+        queue = RegistrationQueue(db, timedelta(hours=24))
+        requests = [
+            (tenant, Attempt.of(f"shared-{i}", ScaffoldRequest.model_validate(scaffold_body(f"shared-{i}"))))
+            for i in range(10)
+            for tenant in (alfa, beta)
+        ]
+        results = await asyncio.gather(*(queue.register(tenant, attempt) for tenant, attempt in requests))
+        assert [r.outcome.value for r in results] == ["created"] * 20
+        assert all(r.location.split("/")[4] == str(t.id) for r, (t, _) in zip(results, requests, strict=True))
+        replays = await asyncio.gather(*(queue.register(tenant, attempt) for tenant, attempt in requests))
+        assert [r.outcome.value for r in replays] == ["replayed"] * 20
+    finally:
+        await db.dispose()
+    if db.is_sqlite:
+        assert any(len(slugs) == 2 for slugs in tenants_per_batch), tenants_per_batch
+    else:
+        assert all(len(slugs) == 1 for slugs in tenants_per_batch), tenants_per_batch

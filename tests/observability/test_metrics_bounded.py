@@ -49,7 +49,9 @@ async def register_many(db: Database, tenant: TenantRef, count: int, prefix: str
             Attempt.of(f"{prefix}-{i}", registration_request(f"{prefix}-{i}", int(minutes * 60_000)))
             for i in range(count)
         ]
-        results = await register_batch(connection, tenant, attempts, timedelta(hours=24))
+        results = await register_batch(
+            connection, [(tenant, attempt) for attempt in attempts], timedelta(hours=24)
+        )
     assert not [r for r in results if isinstance(r, Exception)]
 
 

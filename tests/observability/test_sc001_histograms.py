@@ -46,7 +46,7 @@ async def register(db: Database, slug: str, minutes: list[float], prefix: str = 
         Attempt.of(k, registration_request(k, int(m * 60_000))) for k, m in zip(keys, minutes, strict=True)
     ]
     async with db.write(tenant.id) as connection:
-        await register_batch(connection, tenant, attempts, timedelta(hours=24))
+        await register_batch(connection, [(tenant, attempt) for attempt in attempts], timedelta(hours=24))
 
 
 async def histograms(db: Database) -> dict[str, tuple[int, float, list[int]]]:

@@ -45,7 +45,7 @@ async def add_registrations(url: str, expired: int, valid: int, tenant: str = "t
                 for i in range(count)
             ]
             async with db.write(ref.id) as connection:
-                await register_batch(connection, ref, attempts, ttl)
+                await register_batch(connection, [(ref, attempt) for attempt in attempts], ttl)
     finally:
         await db.dispose()
 

@@ -1,14 +1,18 @@
 """Group commit for scaffold registrations.
 
-Concurrent registrations of one tenant in this process are classified and written together, in one
-transaction (:func:`service.register_batch`): one read, the inserts as many-row statements, one commit —
-instead of five statements and a commit each. Under load this is what lets registrations keep up: the
-per-statement cost of the async database stack, not the database, bounded a lone registration at ~4 ms.
+Concurrent registrations in this process are classified and written together, in one transaction
+(:func:`service.register_batch`): one read, the inserts as many-row statements, one commit — instead of five
+statements and a commit each. Under load this is what lets registrations keep up: the per-statement cost of
+the async database stack, not the database, bounded a lone registration at ~4 ms.
+
+Which registrations share a batch: on SQLite, any tenants' (no row-level security; with a random tenant per
+request, batches of one tenant were batches of one); on PostgreSQL, one tenant's, since a transaction carries
+one tenant for the RLS policies.
 
 Semantics are those of registering one at a time in arrival order:
 
-* a batch never holds two attempts with the same key or the same slug — the later ones wait for the next
-  batch, where they see the first one committed (replay, 409 or 422 as usual);
+* a batch never holds two attempts of one tenant with the same key or the same slug — the later ones wait for
+  the next batch, where they see the first one committed (replay, 409 or 422 as usual);
 * if another process wrote one of the batch's keys or slugs meanwhile (the transaction fails on a unique
   constraint), every attempt of the batch is settled alone through :func:`service.register`, which
   re-classifies it;
@@ -44,8 +48,13 @@ DEFAULT_MAX_BATCH = 32
 
 @dataclass(frozen=True)
 class _Waiting:
+    tenant: TenantRef
     attempt: service.Attempt
     answer: asyncio.Future[service.Registration]
+
+
+# The batch group of every registration where one transaction may hold many tenants (SQLite).
+ANY_TENANT = None
 
 
 class RegistrationQueue:
@@ -63,8 +72,9 @@ class RegistrationQueue:
         self.samples_changed = samples_changed  # told after a batch committed SC-001 samples
         self.kept = kept if kept is not None else KeptKeys(ReadCache(0))
         self.max_batch = max_batch or MAX_BATCH.get(db.engine.dialect.name, DEFAULT_MAX_BATCH)
-        self._waiting: dict[uuid.UUID, deque[_Waiting]] = {}
-        self._workers: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self.tenants_share_batches = db.is_sqlite
+        self._waiting: dict[uuid.UUID | None, deque[_Waiting]] = {}
+        self._workers: dict[uuid.UUID | None, asyncio.Task[None]] = {}
 
     async def register(self, tenant: TenantRef, attempt: service.Attempt) -> service.Registration:
         known = self.kept.answer(tenant, attempt)
@@ -73,81 +83,82 @@ class RegistrationQueue:
         if known is not None:
             return known
         answer: asyncio.Future[service.Registration] = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(tenant.id, deque()).append(_Waiting(attempt, answer))
-        if tenant.id not in self._workers:
-            self._workers[tenant.id] = asyncio.create_task(self._drain(tenant))
+        group = ANY_TENANT if self.tenants_share_batches else tenant.id
+        self._waiting.setdefault(group, deque()).append(_Waiting(tenant, attempt, answer))
+        if group not in self._workers:
+            self._workers[group] = asyncio.create_task(self._drain(group))
         return await answer
 
-    async def _drain(self, tenant: TenantRef) -> None:
-        """Runs batches for one tenant until nobody is waiting (one worker per tenant at a time)."""
+    async def _drain(self, group: uuid.UUID | None) -> None:
+        """Runs batches for one group until nobody is waiting (one worker per group at a time)."""
         try:
-            while queue := self._waiting.get(tenant.id):
+            while queue := self._waiting.get(group):
                 batch = self._next_batch(queue)
                 if batch:
-                    await self._run(tenant, batch)
+                    await self._run(group, batch)
                 if not queue:
-                    del self._waiting[tenant.id]
+                    del self._waiting[group]
         finally:
-            del self._workers[tenant.id]
+            del self._workers[group]
 
     def _next_batch(self, queue: deque[_Waiting]) -> list[_Waiting]:
         batch: list[_Waiting] = []
         later: list[_Waiting] = []
-        keys: set[str] = set()
-        slugs: set[str] = set()
+        keys: set[tuple[uuid.UUID, str]] = set()
+        slugs: set[tuple[uuid.UUID, str]] = set()
         while queue and len(batch) < self.max_batch:
             waiting = queue.popleft()
             if waiting.answer.done():
                 continue  # its caller has gone: nothing was written for it
-            attempt = waiting.attempt
-            if attempt.key in keys or attempt.request.featureSlug in slugs:
+            key = (waiting.tenant.id, waiting.attempt.key)
+            slug = (waiting.tenant.id, waiting.attempt.request.featureSlug)
+            if key in keys or slug in slugs:
                 later.append(waiting)
                 continue
-            keys.add(attempt.key)
-            slugs.add(attempt.request.featureSlug)
+            keys.add(key)
+            slugs.add(slug)
             batch.append(waiting)
         queue.extendleft(reversed(later))
         return batch
 
-    async def _run(self, tenant: TenantRef, batch: list[_Waiting]) -> None:
+    async def _run(self, group: uuid.UUID | None, batch: list[_Waiting]) -> None:
         ticket = self.kept.ticket()
         try:
-            async with self.db.write(tenant.id) as connection:
+            async with self.db.write(group) as connection:
                 results = await service.register_batch(
-                    connection, tenant, [waiting.attempt for waiting in batch], self.ttl
+                    connection, [(waiting.tenant, waiting.attempt) for waiting in batch], self.ttl
                 )
         except IntegrityError:
-            await self._settle_one_by_one(tenant, batch)
+            await self._settle_one_by_one(batch)
             return
         except Exception as exc:  # the database is down or timed out: every caller gets the error
             for waiting in batch:
                 _fail(waiting.answer, exc)
             return
-        created_samples = False
+        sampled: set[uuid.UUID] = set()
         for waiting, result in zip(batch, results, strict=True):
             if isinstance(result, DomainError):
                 _fail(waiting.answer, result)
                 continue
-            created_samples |= (
-                result.outcome is service.Outcome.created and waiting.attempt.request.durationMs is not None
-            )
-            self.kept.keep(tenant, waiting.attempt, result, ticket)
+            if result.outcome is service.Outcome.created and waiting.attempt.request.durationMs is not None:
+                sampled.add(waiting.tenant.id)
+            self.kept.keep(waiting.tenant, waiting.attempt, result, ticket)
             if not waiting.answer.done():
                 waiting.answer.set_result(result)
-        if created_samples:
-            self.samples_changed(tenant.id)
+        for tenant_id in sampled:
+            self.samples_changed(tenant_id)
 
-    async def _settle_one_by_one(self, tenant: TenantRef, batch: list[_Waiting]) -> None:
+    async def _settle_one_by_one(self, batch: list[_Waiting]) -> None:
         for waiting in batch:
             if waiting.answer.done():
                 continue
             try:
-                result = await service.register(self.db, tenant, waiting.attempt, self.ttl)
+                result = await service.register(self.db, waiting.tenant, waiting.attempt, self.ttl)
             except Exception as exc:
                 _fail(waiting.answer, exc)
                 continue
             if result.outcome is service.Outcome.created and waiting.attempt.request.durationMs is not None:
-                self.samples_changed(tenant.id)
+                self.samples_changed(waiting.tenant.id)
             if not waiting.answer.done():
                 waiting.answer.set_result(result)
 

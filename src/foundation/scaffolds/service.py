@@ -33,7 +33,7 @@ from foundation.http.responses import canonical_json, rfc3339
 from foundation.scaffolds.lifecycle import initial_fields, location_of, started_at_problem, to_millisecond
 from foundation.scaffolds.models import IdempotencyRecord, ScaffoldRegistration
 from foundation.scaffolds.schemas import ScaffoldRequest
-from foundation.success_metrics.service import NewSample, record_samples, sample_document
+from foundation.success_metrics.service import NewSample, record_samples_of_tenants, sample_document
 from foundation.tenancy.service import TenantRef
 
 MAX_ATTEMPTS = 4
@@ -77,7 +77,7 @@ async def register(db: Database, tenant: TenantRef, attempt: Attempt, ttl: timed
     for _try in range(MAX_ATTEMPTS):
         try:
             async with db.write(tenant.id) as connection:
-                [result] = await register_batch(connection, tenant, [attempt], ttl)
+                [result] = await register_batch(connection, [(tenant, attempt)], ttl)
         except IntegrityError:
             continue  # a concurrent request committed first: classify against what it wrote
         if isinstance(result, DomainError):
@@ -86,27 +86,30 @@ async def register(db: Database, tenant: TenantRef, attempt: Attempt, ttl: timed
     raise IdempotencyInProgress("A request with this Idempotency-Key is still being processed; retry.")
 
 
-async def register_batch(
-    connection: AsyncConnection, tenant: TenantRef, attempts: Sequence[Attempt], ttl: timedelta
-) -> list[Result]:
-    """Classify and register attempts of one tenant in the caller's transaction, one result per attempt.
+Item = tuple[TenantRef, Attempt]
 
-    The attempts must have distinct keys and distinct feature slugs (the caller defers duplicates to a later
-    transaction, where they are classified against the first). A key already stored answers a replay (same
-    fingerprint) or 422; a slug registered under another key answers 409; the rest are created together.
-    A concurrent writer of the same key or slug makes the transaction fail with IntegrityError.
+
+async def register_batch(connection: AsyncConnection, items: Sequence[Item], ttl: timedelta) -> list[Result]:
+    """Classify and register attempts in the caller's transaction, one result per attempt.
+
+    The attempts of one tenant must have distinct keys and distinct feature slugs (the caller defers
+    duplicates to a later transaction, where they are classified against the first); attempts of several
+    tenants may share the transaction where row-level security does not apply (SQLite). A key already stored
+    answers a replay (same fingerprint) or 422; a slug registered under another key answers 409; the rest are
+    created together. A concurrent writer of the same key or slug makes the transaction fail with
+    IntegrityError.
     """
     now = utcnow()
-    records, slugs_taken = await _read_keys_and_slugs(connection, tenant, attempts)
-    await _forget_expired(connection, tenant, records, now)
-    stored = await _replayed_registrations(connection, attempts, records)
+    records, slugs_taken = await _read_keys_and_slugs(connection, items)
+    await _forget_expired(connection, records, now)
+    stored = await _replayed_registrations(connection, items, records)
     results: list[Result] = []
     creations: list[_Creation] = []
-    for attempt in attempts:
-        record = records.get(attempt.key)
+    for tenant, attempt in items:
+        record = records.get((tenant.id, attempt.key))
         if record is not None:
             results.append(_replay(tenant, attempt, record, stored))
-        elif attempt.request.featureSlug in slugs_taken:
+        elif (tenant.id, attempt.request.featureSlug) in slugs_taken:
             results.append(
                 FeatureAlreadyRegistered(
                     f"Feature {attempt.request.featureSlug!r} is already registered for {tenant.slug} "
@@ -121,67 +124,85 @@ async def register_batch(
             creations.append(creation)
             results.append(creation.registration)
     if creations:
-        await _insert(connection, tenant.id, creations)
+        await _insert(connection, creations)
     return results
 
 
 async def _read_keys_and_slugs(
-    connection: AsyncConnection, tenant: TenantRef, attempts: Sequence[Attempt]
-) -> tuple[dict[str, Any], set[str]]:
-    """The stored idempotency records of the batch's keys, and which of its slugs are registered.
+    connection: AsyncConnection, items: Sequence[Item]
+) -> tuple[dict[tuple[uuid.UUID, str], Any], set[tuple[uuid.UUID, str]]]:
+    """The stored idempotency records of the batch's (tenant, key) pairs, and which (tenant, slug) pairs are
+    registered.
 
     One statement (one round trip, one snapshot): a concurrent duplicate that committed is seen with both its
     key and its slug (a replay), one that has not is not seen at all (its unique constraints then fail this
-    transaction, and the caller re-classifies one by one)."""
+    transaction, and the caller re-classifies one by one). Tenants IN (…) and keys IN (…) are point lookups on
+    the unique indexes; pairs the batch does not hold are dropped here."""
+    tenant_ids = list({tenant.id for tenant, _ in items})
     keys_read = select(
         literal(False).label("is_slug"),
+        IdempotencyRecord.tenant_id,
         IdempotencyRecord.idempotency_key.label("value"),
         IdempotencyRecord.fingerprint,
         IdempotencyRecord.scaffold_id,
         IdempotencyRecord.expires_at,
     ).where(
-        IdempotencyRecord.tenant_id == tenant.id,
-        IdempotencyRecord.idempotency_key.in_([a.key for a in attempts]),
+        IdempotencyRecord.tenant_id.in_(tenant_ids),
+        IdempotencyRecord.idempotency_key.in_({attempt.key for _, attempt in items}),
     )
-    slugs_read = select(literal(True), ScaffoldRegistration.feature_slug, null(), null(), null()).where(
-        ScaffoldRegistration.tenant_id == tenant.id,
-        ScaffoldRegistration.feature_slug.in_([a.request.featureSlug for a in attempts]),
+    slugs_read = select(
+        literal(True),
+        ScaffoldRegistration.tenant_id,
+        ScaffoldRegistration.feature_slug,
+        null(),
+        null(),
+        null(),
+    ).where(
+        ScaffoldRegistration.tenant_id.in_(tenant_ids),
+        ScaffoldRegistration.feature_slug.in_({attempt.request.featureSlug for _, attempt in items}),
     )
-    slugs_taken: set[str] = set()
-    records: dict[str, Any] = {}
+    wanted_keys = {(tenant.id, attempt.key) for tenant, attempt in items}
+    wanted_slugs = {(tenant.id, attempt.request.featureSlug) for tenant, attempt in items}
+    slugs_taken: set[tuple[uuid.UUID, str]] = set()
+    records: dict[tuple[uuid.UUID, str], Any] = {}
     read: Any = await connection.execute(union_all(keys_read, slugs_read))
     for row in read:
+        pair = (row.tenant_id, row.value)
         if row.is_slug:
-            slugs_taken.add(row.value)
-        else:
-            records[row.value] = row
+            if pair in wanted_slugs:
+                slugs_taken.add(pair)
+        elif pair in wanted_keys:
+            records[pair] = row
     return records, slugs_taken
 
 
 async def _forget_expired(
-    connection: AsyncConnection, tenant: TenantRef, records: dict[str, Any], now: datetime
+    connection: AsyncConnection, records: dict[tuple[uuid.UUID, str], Any], now: datetime
 ) -> None:
     """Delete the expired records among ``records`` (and drop them from it): their keys are free again."""
-    expired = [key for key, record in records.items() if record.expires_at <= now]
+    expired = [pair for pair, record in records.items() if record.expires_at <= now]
     if not expired:
         return
-    await connection.execute(
-        delete(IdempotencyRecord).where(
-            IdempotencyRecord.tenant_id == tenant.id, IdempotencyRecord.idempotency_key.in_(expired)
+    for tenant_id in {tenant_id for tenant_id, _ in expired}:
+        await connection.execute(
+            delete(IdempotencyRecord).where(
+                IdempotencyRecord.tenant_id == tenant_id,
+                IdempotencyRecord.idempotency_key.in_([key for owner, key in expired if owner == tenant_id]),
+            )
         )
-    )
-    for key in expired:
-        del records[key]
+    for pair in expired:
+        del records[pair]
 
 
 async def _replayed_registrations(
-    connection: AsyncConnection, attempts: Sequence[Attempt], records: dict[str, Any]
+    connection: AsyncConnection, items: Sequence[Item], records: dict[tuple[uuid.UUID, str], Any]
 ) -> dict[Any, Any]:
     """The stored registrations that replays of this batch answer with, by id."""
     replayed_ids = [
         record.scaffold_id
-        for a in attempts
-        if (record := records.get(a.key)) is not None and record.fingerprint == a.fingerprint
+        for tenant, attempt in items
+        if (record := records.get((tenant.id, attempt.key))) is not None
+        and record.fingerprint == attempt.fingerprint
     ]
     if not replayed_ids:
         return {}
@@ -281,12 +302,15 @@ def _prepare(tenant: TenantRef, attempt: Attempt, expires_at: datetime) -> _Crea
     )
 
 
-async def _insert(connection: AsyncConnection, tenant_id: uuid.UUID, creations: Sequence[_Creation]) -> None:
+async def _insert(connection: AsyncConnection, creations: Sequence[_Creation]) -> None:
     # Core inserts with many parameter sets: the ORM unit of work cost ~2 ms per object here, for rows
     # never read back.
-    samples = [c.sample for c in creations if c.sample is not None]
-    if samples:
-        await record_samples(connection, tenant_id, samples, count=False)  # a sample per new registration
+    samples: dict[uuid.UUID, list[NewSample]] = {}
+    for creation in creations:
+        if creation.sample is not None:
+            samples.setdefault(creation.key_row["tenant_id"], []).append(creation.sample)
+    if samples:  # a sample per new registration
+        await record_samples_of_tenants(connection, samples, count=False)
     await connection.execute(insert(ScaffoldRegistration), [c.registration_row for c in creations])
     await connection.execute(insert(IdempotencyRecord), [c.key_row for c in creations])
 

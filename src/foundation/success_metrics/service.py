@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,7 +15,7 @@ from foundation.db import Database, insert_ignoring_duplicates, utcnow
 from foundation.http.pagination import Page
 from foundation.http.read_cache import ReadCache
 from foundation.http.responses import rfc3339
-from foundation.read_changes import record_change
+from foundation.read_changes import record_changes
 from foundation.success_metrics.models import ScSample
 from foundation.tenancy.service import TenantRef
 
@@ -56,6 +56,16 @@ async def record_samples(
 ) -> int | None:
     """Insert within the caller's transaction; returns how many were new (the rest were duplicates), or
     None with ``count=False``."""
+    return await record_samples_of_tenants(session, {tenant_id: samples}, count=count)
+
+
+async def record_samples_of_tenants(
+    session: AsyncSession | AsyncConnection,
+    samples: Mapping[uuid.UUID, Sequence[NewSample]],
+    *,
+    count: bool = True,
+) -> int | None:
+    """:func:`record_samples` for several tenants in one statement (where the transaction may hold them)."""
     now = utcnow()
     rows = [
         {
@@ -70,9 +80,10 @@ async def record_samples(
             "scaffold_id": s.scaffold_id,
             "created_at": now,
         }
-        for s in samples
+        for tenant_id, of_tenant in samples.items()
+        for s in of_tenant
     ]
-    await record_change(session, CACHE_KIND, tenant_id)
+    await record_changes(session, CACHE_KIND, list(samples))
     return await insert_ignoring_duplicates(
         session,
         ScSample.__table__,  # type: ignore[arg-type]

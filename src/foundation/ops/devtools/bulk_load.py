@@ -113,7 +113,7 @@ async def load(db: Database, plan: LoadPlan, progress: Callable[[str], None] = l
         if plan.replay_fixture:
             fixture = Attempt.of(REPLAY_KEY, registration_request(REPLAY_KEY, REPLAY_DURATION_MS))
             async with db.write(tenant.id) as connection:
-                await register_batch(connection, tenant, [fixture], timedelta(hours=24))
+                await register_batch(connection, [(tenant, fixture)], timedelta(hours=24))
         if (position + 1) % max(1, len(tenants) // 20) == 0:
             progress(
                 f"registrations: {report.registrations}/{plan.registrations} "
@@ -140,7 +140,7 @@ async def _register(db: Database, tenant: TenantRef, count: int, plan: LoadPlan,
         async with db.write(tenant.id) as connection:
             for ttl in sorted(set(ttls)):
                 group = [a for a, t in zip(attempts, ttls, strict=True) if t == ttl]
-                results = await register_batch(connection, tenant, group, ttl)
+                results = await register_batch(connection, [(tenant, attempt) for attempt in group], ttl)
                 created += sum(1 for r in results if not isinstance(r, Exception))
     return created
 
