@@ -136,6 +136,26 @@ async def test_upsert_updates_not_duplicates(client: httpx.AsyncClient) -> None:
     assert len(await listed(client, BETA, componentId="tab")) == 2
 
 
+async def test_the_same_stories_again_change_nothing(client: httpx.AsyncClient) -> None:
+    """Re-sending the same Storybook build (metrics ingest storybook) keeps updatedAt, order and ETag; a tag
+    change is a change."""
+    items = [story("menu", "menu--1", ALFA, tags=["critical", "core"]), story("menu", "menu--2", None)]
+    assert (await put(client, items)).status_code == 200
+    before = await client.get(STORIES, headers={"X-Tenant-Id": ALFA}, params={"componentId": "menu"})
+    again = await put(client, items)
+    assert again.status_code == 200 and again.json() == {"upserted": 2}
+    after = await client.get(STORIES, headers={"X-Tenant-Id": ALFA}, params={"componentId": "menu"})
+    assert after.json() == before.json()
+    assert after.headers["etag"] == before.headers["etag"]
+
+    retagged = [story("menu", "menu--1", ALFA, tags=["core", "critical"]), items[1]]
+    assert (await put(client, retagged)).status_code == 200
+    changed = {i["storyId"]: i for i in await listed(client, ALFA, componentId="menu")}
+    unchanged = {i["storyId"]: i for i in before.json()["data"]}
+    assert changed["menu--1"]["tags"] == ["core", "critical"]
+    assert changed["menu--2"]["updatedAt"] == unchanged["menu--2"]["updatedAt"]
+
+
 async def test_header_tenant_restricts_items(client: httpx.AsyncClient) -> None:
     response = await put(
         client, [story("a", "a--1", ALFA), story("a", "a--2", None), story("a", "a--3", BETA)], "tenant-alfa"

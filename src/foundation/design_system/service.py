@@ -136,6 +136,7 @@ async def upsert_stories(
     for _attempt in range(3):
         try:
             async with db.transaction(acting_tenant.id if acting_tenant else None, write=True) as session:
+                changed = False
                 for resolved in stories:
                     # Platform-wide batches (no X-Tenant-Id) write each story under its own tenant.
                     await db.set_tenant(
@@ -143,8 +144,9 @@ async def upsert_stories(
                         resolved.tenant_id or (acting_tenant.id if acting_tenant else None),
                         platform=True,
                     )
-                    await _upsert_one(session, resolved)
-                await record_change(session, CACHE_KIND, None)
+                    changed |= await _upsert_one(session, resolved)
+                if changed:
+                    await record_change(session, CACHE_KIND, None)
             return len(stories)
         except IntegrityError:
             continue
@@ -169,7 +171,9 @@ class StoryService:
         return upserted
 
 
-async def _upsert_one(session: Any, resolved: ResolvedStory) -> None:
+async def _upsert_one(session: Any, resolved: ResolvedStory) -> bool:
+    """Insert or update one story; False when it is stored exactly so already (``updatedAt`` and the list's
+    ETag stay: re-sending the same Storybook build is a no-op)."""
     item = resolved.item
     scope = _scope(resolved.tenant_id)
     story = (
@@ -179,6 +183,13 @@ async def _upsert_one(session: Any, resolved: ResolvedStory) -> None:
             )
         )
     ).scalar_one_or_none()
+    unique_tags = list(dict.fromkeys(item.tags))
+    fields = {
+        "coverage_percent": float(item.coveragePercent),
+        "axe_status": item.axeStatus.value,
+        "chromatic_build": item.chromaticBuild,
+        "storybook_url": item.storybookUrl,
+    }
     if story is None:
         story = Story(
             id=uuid.uuid4(),
@@ -188,16 +199,20 @@ async def _upsert_one(session: Any, resolved: ResolvedStory) -> None:
             story_id=item.storyId,
         )
         session.add(story)
-    story.coverage_percent = float(item.coveragePercent)
-    story.axe_status = item.axeStatus.value
-    story.chromatic_build = item.chromaticBuild
-    story.storybook_url = item.storybookUrl
+    elif all(getattr(story, name) == value for name, value in fields.items()):
+        stored_tags = await session.execute(
+            select(StoryTag.tag).where(StoryTag.story_pk == story.id).order_by(StoryTag.position)
+        )
+        if list(stored_tags.scalars()) == unique_tags:
+            return False
+    for name, value in fields.items():
+        setattr(story, name, value)
     story.updated_at = utcnow()
     await session.flush()
     await session.execute(delete(StoryTag).where(StoryTag.story_pk == story.id))
-    unique_tags = list(dict.fromkeys(item.tags))
     session.add_all(
         StoryTag(story_pk=story.id, tag=tag, position=index, tenant_id=resolved.tenant_id)
         for index, tag in enumerate(unique_tags)
     )
     await session.flush()
+    return True
