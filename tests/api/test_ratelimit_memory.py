@@ -41,3 +41,28 @@ def test_more_tenants_than_the_limit_keep_memory_bounded_and_recent_budgets_exac
         assert refused is not None and not refused.allowed
 
     asyncio.run(scenario())
+
+
+def test_expired_counters_are_swept_at_most_once_per_interval_and_still_expire_on_read() -> None:
+    """The library sweeps all counters after every increment (15 % of a cached read's CPU with 5,000
+    tenants); here at most once per sweep interval, while an expired window still restarts at once."""
+
+    async def scenario() -> None:
+        storage = BoundedMemoryStorage(max_keys=1000, sweep_seconds=3600)
+        sweeps = 0
+        real_sweep = storage._MemoryStorage__expire_events  # type: ignore[attr-defined]
+
+        async def counted() -> None:
+            nonlocal sweeps
+            sweeps += 1
+            await real_sweep()
+
+        storage._MemoryStorage__expire_events = counted  # type: ignore[attr-defined]
+        for tenant in range(200):
+            assert await storage.incr(f"tenant-{tenant}", expiry=0.05) == 1
+            await asyncio.sleep(0)  # as between requests: a sweep task started by the increment runs
+        await asyncio.sleep(0.1)  # every window above has ended
+        assert sweeps == 1, "one sweep per interval, not one per increment"
+        assert await storage.incr("tenant-0", expiry=60) == 1, "an ended window restarts on the next hit"
+
+    asyncio.run(scenario())
