@@ -162,49 +162,10 @@ def measure_size(args: argparse.Namespace, tenants: int, root: Path) -> dict[str
         backend.drop()
 
 
-def prime(server: sc.Server, ids: list[str], concurrency: int = 20) -> dict[str, Any]:
-    """One theme, tenant-metrics and stories GET per tenant, so /metrics holds every tenant's series.
-
-    A request that fails on the connection (a keep-alive connection the server closed as it was reused) is
-    retried twice; answers that are not 2xx are counted, not raised."""
-    failures: dict[str, int] = {}
-
-    async def run() -> None:
-        queue: asyncio.Queue[str] = asyncio.Queue()
-        for tenant in ids:
-            for path in (
-                f"/api/v1/tenants/{tenant}/themes/current",
-                f"/api/v1/tenant-metrics/{tenant}/sc?code=SC-001&per_page=10",
-                "/api/v1/design-system/stories",
-            ):
-                queue.put_nowait(f"{tenant} {path}")
-
-        async def worker(client: httpx.AsyncClient) -> None:
-            while not queue.empty():
-                tenant, path = queue.get_nowait().split(" ", 1)
-                outcome = "transport error"
-                for _attempt in range(3):
-                    try:
-                        status = (await client.get(path, headers={"X-Tenant-Id": tenant})).status_code
-                    except httpx.TransportError:
-                        continue
-                    outcome = str(status)
-                    break
-                if not outcome.startswith("2"):
-                    failures[outcome] = failures.get(outcome, 0) + 1
-
-        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
-            await asyncio.gather(*(worker(client) for _ in range(concurrency)))
-
-    started = time.perf_counter()
-    asyncio.run(run())
-    return {"seconds": round(time.perf_counter() - started, 1), "not_2xx": failures}
-
-
 def measure_server(args: argparse.Namespace, server: sc.Server, backend: sc.Backend, ids: list[str]) -> dict:
     out: dict[str, Any] = {}
     sc.progress(f"priming: one request of each read per tenant ({3 * len(ids)} requests)")
-    out["prime"] = prime(server, ids)
+    out["prime"] = sc.prime(server, ids, sc.READS)
     sc.progress(f"primed: {out['prime']}")
     for endpoint in sc.READS:  # warm-up, unrecorded
         sc.wrk(server, endpoint, ids, args.connections, args.warm_up)

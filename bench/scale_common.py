@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,63 @@ end
 """,
 }
 READS = ("theme GET", "tenant metrics GET", "stories GET")
+
+
+def _priming_request(endpoint: str, tenant: str) -> tuple[str, str, dict[str, str], str | None]:
+    """(method, path, headers, body) of ``endpoint`` for one tenant, as REQUESTS_LUA sends it."""
+    headers = {"X-Tenant-Id": tenant}
+    if endpoint == "theme GET":
+        return "GET", f"/api/v1/tenants/{tenant}/themes/current", headers, None
+    if endpoint == "tenant metrics GET":
+        return "GET", f"/api/v1/tenant-metrics/{tenant}/sc?code=SC-001&per_page=10", headers, None
+    if endpoint == "stories GET":
+        return "GET", "/api/v1/design-system/stories", headers, None
+    if endpoint == "scaffold POST replay":
+        headers |= {"Idempotency-Key": bulk_load.REPLAY_KEY, "Content-Type": "application/json"}
+        return (
+            "POST",
+            f"/api/v1/tenants/{tenant}/features/scaffold",
+            headers,
+            json.dumps(bulk_load.replay_body()),
+        )
+    raise ValueError(f"{endpoint} is not primed")
+
+
+def prime(server: Server, ids: list[str], endpoints: Sequence[str], concurrency: int = 20) -> dict[str, Any]:
+    """One request of each of ``endpoints`` per tenant (every tenant's answers kept, its series in /metrics).
+
+    A request that fails on the connection (a keep-alive connection the server closed as it was reused) is
+    retried twice; answers that are not 2xx are counted, not raised."""
+    failures: dict[str, int] = {}
+
+    async def run() -> None:
+        queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        for tenant in ids:
+            for endpoint in endpoints:
+                queue.put_nowait((endpoint, tenant))
+
+        async def worker(client: httpx.AsyncClient) -> None:
+            while not queue.empty():
+                method, path, headers, body = _priming_request(*queue.get_nowait())
+                outcome = "transport error"
+                for _attempt in range(3):
+                    try:
+                        status = (
+                            await client.request(method, path, headers=headers, content=body)
+                        ).status_code
+                    except httpx.TransportError:
+                        continue
+                    outcome = str(status)
+                    break
+                if not outcome.startswith("2"):
+                    failures[outcome] = failures.get(outcome, 0) + 1
+
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+
+    started = time.perf_counter()
+    asyncio.run(run())
+    return {"seconds": round(time.perf_counter() - started, 1), "not_2xx": failures}
 
 
 def progress(message: str) -> None:

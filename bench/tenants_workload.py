@@ -4,8 +4,9 @@
 registrations and a replayable registration, loaded through the service layer. A real `foundation serve`
 (SQLite: 1 worker; ``--postgres``: 2 workers, a fresh database on the private cluster of `make db-up`) with
 default settings — INFO log level and access log on, rate limits as configured by default, the 1 s metrics
-render cache — then, for each endpoint, wrk with ``--connections`` (50) for ``--seconds``, after an
-unrecorded warm-up, in ``--rounds`` rounds (endpoints alternate within a round):
+render cache — then, for each endpoint, wrk with ``--connections`` (50) for ``--seconds``, each time after an
+unrecorded ``--warm-up`` (and, with ``--prime``, after one request of that endpoint per tenant: the steady
+state, where every tenant's answers are kept), in ``--rounds`` rounds (endpoints alternate within a round):
 
 theme GET, tenant metrics GET, stories GET, scaffold POST new (fresh key and slug per request), scaffold
 POST replay (the loaded fixture's key and body), GET /metrics.
@@ -18,6 +19,7 @@ a Markdown table on stdout, everything to ``--json`` (default ``var/bench/worklo
     python bench/tenants_workload.py                                    # SQLite, 1 worker
     python bench/tenants_workload.py --postgres                         # PostgreSQL, 2 workers
     python bench/tenants_workload.py --only scaffold --rounds 3         # the lead's inner loop
+    python bench/tenants_workload.py --prime                            # steady state (cache warm)
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ ENDPOINTS = (
     "scaffold POST replay",
     "GET /metrics",
 )
+# Endpoints --prime requests once per tenant (answers kept in memory; new registrations have nothing to keep).
+PRIMED = ("theme GET", "tenant metrics GET", "stories GET", "scaffold POST replay")
 # The previous implementation on this workload (issue #18: PostgreSQL, gunicorn × 4, medians of 3 rounds).
 PREVIOUS_RPS = {
     "theme GET": 147,
@@ -66,10 +70,11 @@ def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         server = sc.start_server(backend, args.workers)
         try:
             rounds: dict[str, list[dict[str, Any]]] = {e: [] for e in ENDPOINTS if args.only in e}
-            for endpoint in rounds:  # warm-up, unrecorded
-                sc.wrk(server, endpoint, ids, args.connections, args.warm_up)
             for number in range(args.rounds):
                 for endpoint in rounds:
+                    if args.prime and endpoint in PRIMED:
+                        sc.progress(f"primed {endpoint}: {sc.prime(server, ids, [endpoint])}")
+                    sc.wrk(server, endpoint, ids, args.connections, args.warm_up)  # unrecorded
                     result = sc.wrk(server, endpoint, ids, args.connections, args.seconds)
                     rounds[endpoint].append(result.as_dict())
                     sc.progress(
@@ -113,7 +118,8 @@ def markdown(result: dict[str, Any], args: argparse.Namespace) -> str:
         f"Workload of record — {result['backend']}, {result['workers']} worker(s), "
         f"{args.tenants:,} tenants × {args.registrations_each} registrations, random tenant per request, "
         f"wrk {args.connections} connections × {args.seconds} s × {args.rounds} round(s), "
-        f"log level {args.log_level or 'INFO (default)'}, rate limits default; "
+        f"log level {args.log_level or 'INFO (default)'}, rate limits default, "
+        f"{'primed (every tenant served once before)' if args.prime else 'not primed'}; "
         f"RSS per worker {result['rss_mb_per_worker']} MB",
         "",
         "| endpoint | req/s (median) | × previous (target ≥ 10×) | p50 ms | p99 ms (max of rounds) "
@@ -137,6 +143,12 @@ def main() -> None:
     parser.add_argument("--registrations-each", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--only", default="", help="endpoints whose name contains this text")
+    parser.add_argument(
+        "--prime",
+        action="store_true",
+        help="before measuring a read or the replay, one request of it per tenant: the steady state of a "
+        "deployment whose tenants were each served once within FOUNDATION_READ_CACHE_MAX_AGE_SECONDS",
+    )
     sc.add_run_options(parser)
     args = parser.parse_args()
     output, root = sc.prepare_run(args, "workload")
