@@ -47,6 +47,7 @@ HEARTBEAT = "~"  # payload prefix of a process's own heartbeats; kinds never sta
 SQLITE_KEEP = timedelta(minutes=10)
 PRUNE_EVERY = 500  # one write in this many also deletes old rows
 POLL_BATCH = 5000
+UNANSWERED_BEATS = 40  # PostgreSQL: this many heartbeats without one coming back and the listener reconnects
 _NOTIFY = text("SELECT pg_notify(:channel, :payload)")
 
 
@@ -175,7 +176,11 @@ class PostgresFeed:
             backoff = min(backoff * 2, 5.0)
 
     async def _beat(self, connection: Any) -> None:
+        self._sent.clear()
         for number in itertools.count():
+            if len(self._sent) > UNANSWERED_BEATS:
+                # LISTEN through a transaction-mode pooler, for one: notifications never come back.
+                raise ConnectionError(f"{len(self._sent)} heartbeats sent and none came back")
             self._sent[number] = time.monotonic()
             beat = f"{HEARTBEAT}{self.token}\t{number}"
             await connection.execute("SELECT pg_notify($1, $2)", CHANNEL, beat)
