@@ -39,34 +39,18 @@ def read_versions(base_url: str, count: int) -> list[str]:
         return [client.get(THEME, headers=HEADERS).json()["version"] for _ in range(count)]
 
 
-def test_a_write_on_one_worker_is_read_everywhere_within_the_bound(tmp_path: Path) -> None:
+def feed_env(database_url: str, tmp_path: Path, max_age_seconds: float = 300) -> tuple[dict[str, str], Path]:
+    """A two-worker server's environment with the 1 s bound and its multiprocess metrics directory."""
     multiproc = tmp_path / "multiproc"
     env = server_env(
-        seeded_database(tmp_path / "db"),
+        database_url,
         tmp_path / "var",
         FOUNDATION_TRACING_ENABLED="false",
         FOUNDATION_READ_CACHE_SECONDS=str(TTL),
+        FOUNDATION_READ_CACHE_MAX_AGE_SECONDS=str(max_age_seconds),
         PROMETHEUS_MULTIPROC_DIR=str(multiproc),
     )
-    with running_server(env, tmp_path / "logs", workers=2) as server:
-        assert set(read_versions(server.url, 30)) == {"1.0.0"}  # every worker now keeps the old answer
-        warmed = theme_count_per_pid(multiproc)
-        assert len(warmed) == 2, warmed
-
-        published = httpx.put(
-            f"{server.url}/api/v1/tenants/tenant-alfa/themes/3.0.0",
-            json={"categories": TOKENS, "makeCurrent": True},
-            headers=HEADERS,
-        )
-        assert published.status_code == 201 and published.json()["current"] is True, published.text
-        acknowledged = time.monotonic()
-
-        time.sleep(max(0.0, acknowledged + TTL - time.monotonic()))
-        versions = read_versions(server.url, 30)
-        after = theme_count_per_pid(multiproc)
-
-    assert set(versions) == {"3.0.0"}, versions
-    assert all(after[pid] > warmed[pid] for pid in warmed), "both workers answered reads after the bound"
+    return env, multiproc
 
 
 def cache_results(base_url: str) -> dict[str, float]:
@@ -136,15 +120,7 @@ def assert_replays_follow_an_event_on_any_worker(base_url: str) -> None:
 
 
 def test_answers_outlive_the_bound_and_a_write_still_reaches_every_worker_within_it(tmp_path: Path) -> None:
-    multiproc = tmp_path / "multiproc"
-    env = server_env(
-        seeded_database(tmp_path / "db"),
-        tmp_path / "var",
-        FOUNDATION_TRACING_ENABLED="false",
-        FOUNDATION_READ_CACHE_SECONDS=str(TTL),
-        FOUNDATION_READ_CACHE_MAX_AGE_SECONDS="300",
-        PROMETHEUS_MULTIPROC_DIR=str(multiproc),
-    )
+    env, multiproc = feed_env(seeded_database(tmp_path / "db"), tmp_path)
     with running_server(env, tmp_path / "logs", workers=2) as server:
         assert_feed_keeps_answers_and_carries_writes(server.url, multiproc, HEADERS)
         assert_replays_follow_an_event_on_any_worker(server.url)
@@ -153,15 +129,7 @@ def test_answers_outlive_the_bound_and_a_write_still_reaches_every_worker_within
 def test_without_the_feed_answers_live_only_the_bound(tmp_path: Path) -> None:
     """FOUNDATION_READ_CACHE_MAX_AGE_SECONDS at the bound turns the feed off: an answer older than the bound
     is recomputed (the control for the test above)."""
-    multiproc = tmp_path / "multiproc"
-    env = server_env(
-        seeded_database(tmp_path / "db"),
-        tmp_path / "var",
-        FOUNDATION_TRACING_ENABLED="false",
-        FOUNDATION_READ_CACHE_SECONDS=str(TTL),
-        FOUNDATION_READ_CACHE_MAX_AGE_SECONDS=str(TTL),
-        PROMETHEUS_MULTIPROC_DIR=str(multiproc),
-    )
+    env, _ = feed_env(seeded_database(tmp_path / "db"), tmp_path, max_age_seconds=TTL)
     with running_server(env, tmp_path / "logs", workers=2) as server:
         read_versions(server.url, 10)
         time.sleep(2 * TTL)
