@@ -8,6 +8,7 @@ import uuid
 from datetime import timedelta
 
 import httpx
+import pytest
 
 from foundation.db import utcnow
 from foundation.http.read_cache import ReadCache
@@ -57,3 +58,17 @@ def test_an_expired_key_is_left_to_the_database() -> None:
     kept.keep(tenant, attempt, live, kept.ticket())
     answered = kept.answer(tenant, attempt)
     assert isinstance(answered, Registration) and answered.outcome is Outcome.replayed
+
+
+async def test_keys_are_kept_from_their_first_replay_not_at_creation(client: httpx.AsyncClient) -> None:
+    """New registrations share the bounded cache with the cached reads: only a replayed key takes a place."""
+    cache = client.app.state.services[ReadCache]  # type: ignore[attr-defined]
+    if not cache.enabled:
+        pytest.skip("the read cache is off in this run (FOUNDATION_TEST_SHORTCUTS=off)")
+    before = len(cache)
+    created = [await register(client, f"burst-{i}", key=f"burst-{uuid.uuid4()}") for i in range(5)]
+    assert [r.status_code for r in created] == [201] * 5
+    assert len(cache) == before
+    replay = await register(client, "burst-0", key=created[0].request.headers["Idempotency-Key"])
+    assert replay.status_code == 200
+    assert len(cache) == before + 1

@@ -142,7 +142,10 @@ class RegistrationQueue:
                 continue
             if result.outcome is service.Outcome.created and waiting.attempt.request.durationMs is not None:
                 sampled.add(waiting.tenant.id)
-            self.kept.keep(waiting.tenant, waiting.attempt, result, ticket)
+            if result.outcome is service.Outcome.replayed:
+                # Kept from its first replay, not at creation: a burst of new registrations would otherwise
+                # push the cached reads out of the one bounded cache they share.
+                self.kept.keep(waiting.tenant, waiting.attempt, result, ticket)
             if not waiting.answer.done():
                 waiting.answer.set_result(result)
         for tenant_id in sampled:

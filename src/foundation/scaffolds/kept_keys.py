@@ -1,4 +1,4 @@
-"""Replays answered from memory: the registrations this process has seen, by (tenant, Idempotency-Key).
+"""Replays answered from memory: the registrations this process has replayed, by (tenant, Idempotency-Key).
 
 A registration's key keeps answering the same registration until the key expires, so a replay needs no
 database read once the registration is known — with a random tenant per request the read it replaces was most
@@ -6,7 +6,8 @@ of a replay's cost. What can change is the registration's representation (a life
 status), so each event records a change of kind :data:`KIND` for its tenant in its own transaction and every
 process drops that tenant's kept keys (``foundation.read_changes``): a replay reflects events under the same
 bound as every cached read (``FOUNDATION_READ_CACHE_SECONDS``). The entries live in the one read cache
-(``http.read_cache``), with its memory bound; the refusal of another payload under a known key is the
+(``http.read_cache``), with its memory bound, from a key's first replay on (not at creation, so a burst of new
+registrations does not push cached reads out); the refusal of another payload under a known key is the
 service's rule (:func:`service.key_reused`).
 """
 
