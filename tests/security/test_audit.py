@@ -4,6 +4,7 @@ is a skip, never a pass."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Iterator
@@ -39,25 +40,38 @@ class Osv(BaseHTTPRequestHandler):
         query = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         Osv.queries.append(query)
         hit = query["package"]["name"] == "requests" and query["version"] == "2.19.0"
-        body = json.dumps({"vulns": [VULN]} if hit else {}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        send_json(self, {"vulns": [VULN]} if hit else {})
 
     def log_message(self, *args: object) -> None:
         pass
 
 
-@pytest.fixture
-def osv_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Osv)
+def send_json(handler: BaseHTTPRequestHandler, document: object) -> None:
+    body = json.dumps(document).encode()
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+@contextlib.contextmanager
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
+    """A local HTTP service on a free port of 127.0.0.1, stopped on exit."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1/query"
-    server.shutdown()
-    server.server_close()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def osv_url() -> Iterator[str]:
+    with serving(Osv) as port:
+        yield f"http://127.0.0.1:{port}/v1/query"
 
 
 @pytest.fixture
@@ -136,12 +150,7 @@ class PyPIJson(BaseHTTPRequestHandler):
                     "withdrawn": "2018-11-01T00:00:00Z" if PyPIJson.withdrawn else None,
                 }
             ]
-        body = json.dumps({"info": {"version": self.latest[name]}, "vulnerabilities": vulns}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        send_json(self, {"info": {"version": self.latest[name]}, "vulnerabilities": vulns})
 
     def log_message(self, *args: object) -> None:
         pass
@@ -149,12 +158,8 @@ class PyPIJson(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def pypi_json() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), PyPIJson)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/pypi"
-    server.shutdown()
-    server.server_close()
+    with serving(PyPIJson) as port:
+        yield f"http://127.0.0.1:{port}/pypi"
     PyPIJson.latest = {"requests": "2.19.0", "idna": "3.10"}
     PyPIJson.withdrawn = False
 
