@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from foundation.ops.procs import WaitTimeout, free_port, stop_process_group, wait_until
+from foundation.settings import Settings
 
-RATE_LIMIT_VARIABLES = (
-    "FOUNDATION_RATE_LIMIT_SCAFFOLD_PER_MINUTE",
-    "FOUNDATION_RATE_LIMIT_THEME_READ_PER_MINUTE",
-    "FOUNDATION_RATE_LIMIT_METRICS_READ_PER_MINUTE",
-    "FOUNDATION_RATE_LIMIT_STORIES_READ_PER_MINUTE",
-    "FOUNDATION_RATE_LIMIT_WRITE_PER_MINUTE",
+# Every per-minute budget the API has, read from its settings so a new endpoint class is raised too (the
+# scaffold-list budget was missing here, and the DAST probes ran into it as 429s).
+RATE_LIMIT_VARIABLES = tuple(
+    f"FOUNDATION_{name.upper()}"
+    for name in Settings.model_fields
+    if name.startswith("rate_limit_") and name.endswith("_per_minute")
 )
 RAISED_RATE_LIMIT = "1000000"
 CLI_ENTRY = "from foundation.cli.main import main; main()"
