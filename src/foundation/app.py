@@ -27,10 +27,11 @@ from foundation.db import Database
 from foundation.design_system.router import router as stories_router
 from foundation.design_system.service import StoryService
 from foundation.http import provide
-from foundation.http.middleware import RequestGuardMiddleware, ResponseHeadersMiddleware, TimeoutMiddleware
-from foundation.http.problems import UnhandledErrorMiddleware, install_problem_handlers
+from foundation.http.middleware import RequestEnvelope
+from foundation.http.problems import install_problem_handlers
 from foundation.http.ratelimit import RateLimiter
 from foundation.http.read_cache import ReadCache
+from foundation.http.request_guard import RequestGuard
 from foundation.http.responses import JsonResponse
 from foundation.observability import loop_lag, tracing
 from foundation.observability.logging import configure_logging
@@ -204,21 +205,19 @@ def _add_middleware(app: FastAPI, settings: Settings, services: dict[type, Any])
         *([(CORSMiddleware, _cors_options(settings))] if settings.cors_allow_origins else []),
         # RED metrics and the access-log line of every answer, whichever layer below produced it.
         (TelemetryMiddleware, {"metrics_enabled": settings.metrics_enabled}),
-        # Security headers, Cache-Control default and RateLimit-* on every answer, Problems included.
-        (ResponseHeadersMiddleware, {}),
-        # The whole-request deadline covers the body upload and everything below.
-        (TimeoutMiddleware, {"timeout_seconds": settings.request_timeout_seconds}),
-        # Sizes, content type, NUL and JSON depth are refused before anything parses the request.
+        # The deadline, the request guard, exceptions as Problems and the headers of every answer, in one
+        # layer (http/middleware.py says why in that order); below telemetry, so it sees all of them.
         (
-            RequestGuardMiddleware,
+            RequestEnvelope,
             {
-                "max_body_bytes": settings.max_body_bytes,
-                "max_header_bytes": settings.max_header_bytes,
-                "max_json_depth": settings.max_json_depth,
+                "timeout_seconds": settings.request_timeout_seconds,
+                "guard": RequestGuard(
+                    max_body_bytes=settings.max_body_bytes,
+                    max_header_bytes=settings.max_header_bytes,
+                    max_json_depth=settings.max_json_depth,
+                ),
             },
         ),
-        # Any exception below becomes a Problem here, inside the stack, so the layers above see it.
-        (UnhandledErrorMiddleware, {}),
         # Kept answers of cacheable reads, after admission by the pipeline (admission/response_cache.py).
         (ResponseCacheMiddleware, {"routes": routes, "pipeline": pipeline, "cache": services[ReadCache]}),
         # Direct endpoints answered without routing, by the same pipeline and handler (admission/direct.py).

@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     # Counters kept in memory when Redis is not configured (one per tenant and endpoint class active in the
     # current minute); above it the counter whose window started first is forgotten (docs/configuration.md).
     rate_limit_memory_keys: int = Field(default=100_000, ge=10)
+    # Who keeps the in-memory counters: "native" (http/ratelimit.WindowCounters, the same fixed windows at a
+    # fraction of the CPU, docs/benchmarks.md) or "limits" (the library's MemoryStorage).
+    rate_limit_memory_store: str = Field(default="native", pattern="^(native|limits)$")
 
     idempotency_ttl_hours: int = Field(default=24, ge=1)
     # Expired idempotency records are deleted by a background task of the API every this many seconds (one

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from foundation.admission.routing import declared_routes
 from tests.api.helpers import ALFA, STORIES, assert_problem, metrics_path, sample, story
 
 ALFA_HDR = {"X-Tenant-Id": ALFA}
@@ -83,3 +84,23 @@ async def test_huge_page_size_is_400_not_5xx(
 ) -> None:
     response = await client.get(path, headers=headers, params={"page_size": str(10**30)})
     assert_problem(response, 400, "invalid_pagination", fields=["page_size"])
+
+
+def test_every_query_model_is_immutable(client: httpx.AsyncClient) -> None:
+    """Admission hands one validated query instance to every request with the same query string
+    (admission/pipeline.parse_query), which is only safe when no handler can change it."""
+    app = client._transport.app  # type: ignore[attr-defined]
+    models = {route.declaration.query for route in declared_routes(app.routes)} - {None}
+    assert models, "no endpoint declares query parameters"
+    for model in models:
+        assert model.model_config.get("frozen") is True, model.__name__
+
+
+async def test_a_repeated_query_string_validates_as_the_first_did(client: httpx.AsyncClient) -> None:
+    await _fill(client)
+    for _ in range(2):  # the second round is answered from the memo of validated queries
+        second = (await client.get(STORIES, headers=ALFA_HDR, params={"page": 2, "per_page": 5})).json()
+        assert second["pagination"] == {**second["pagination"], "page": 2, "perPage": 5}
+        assert_problem(
+            await client.get(STORIES, headers=ALFA_HDR, params={"page": 0}), 400, "invalid_pagination"
+        )

@@ -5,27 +5,43 @@ the tenants still held are exact."""
 from __future__ import annotations
 
 import asyncio
+import random
+import time
 
-from foundation.http.ratelimit import BoundedMemoryStorage, EndpointClass, RateLimiter
+import pytest
+
+from foundation.http.ratelimit import BoundedMemoryStorage, EndpointClass, RateLimiter, WindowCounters
 from foundation.settings import Settings
 
 LIMIT = 10
 
 
-def limiter() -> RateLimiter:
-    return RateLimiter(Settings(rate_limit_memory_keys=LIMIT, rate_limit_theme_read_per_minute=5))
+def limiter(store: str) -> RateLimiter:
+    return RateLimiter(
+        Settings(
+            rate_limit_memory_keys=LIMIT, rate_limit_theme_read_per_minute=5, rate_limit_memory_store=store
+        )
+    )
 
 
-def test_more_tenants_than_the_limit_keep_memory_bounded_and_recent_budgets_exact() -> None:
+def held_counters(rate: RateLimiter) -> int:
+    if rate.counters is not None:
+        return len(rate.counters.windows)
+    storage = rate.storage
+    assert isinstance(storage, BoundedMemoryStorage)
+    assert len(storage.expirations) <= LIMIT and len(storage.locks) <= 2 * LIMIT + 1
+    return len(storage.storage)
+
+
+@pytest.mark.parametrize("store", ["native", "limits"])
+def test_more_tenants_than_the_limit_keep_memory_bounded_and_recent_budgets_exact(store: str) -> None:
     async def scenario() -> None:
-        rate = limiter()
-        storage = rate.storage
-        assert isinstance(storage, BoundedMemoryStorage)
+        rate = limiter(store)
+        assert (rate.counters is not None) == (store == "native")
         for tenant in range(5 * LIMIT):
             decision = await rate.hit(f"tenant-{tenant}", EndpointClass.theme_read)
             assert decision is not None and decision.allowed and decision.remaining == 4
-            assert len(storage.expirations) <= LIMIT and len(storage.storage) <= LIMIT
-            assert len(storage.locks) <= 2 * LIMIT + 1
+            assert held_counters(rate) <= LIMIT
         # The most recent tenants kept their counters: a second request spends from the same window.
         recent = await rate.hit(f"tenant-{5 * LIMIT - 1}", EndpointClass.theme_read)
         assert recent is not None and recent.remaining == 3
@@ -66,3 +82,35 @@ def test_expired_counters_are_swept_at_most_once_per_interval_and_still_expire_o
         assert await storage.incr("tenant-0", expiry=60) == 1, "an ended window restarts on the next hit"
 
     asyncio.run(scenario())
+
+
+def test_native_counters_count_exactly_as_the_librarys_store() -> None:
+    """Same keys in the same order, including ended windows and evictions: the same counts."""
+
+    async def scenario() -> None:
+        native, library = WindowCounters(max_keys=20), BoundedMemoryStorage(max_keys=20, sweep_seconds=3600)
+        picks = random.Random(7)  # noqa: S311  # a reproducible key order, not a secret
+        for step in range(400):
+            key = f"tenant-{picks.randrange(30)}"
+            # Some windows end between blocks of 100 hits (a block takes a few ms, far below 0.25 s), never
+            # between the two stores' hits of one step.
+            expiry = 0.25 if key.endswith("7") else 60
+            count, ends = native.hit(key, expiry)
+            assert count == await library.incr(key, expiry), (step, key)
+            assert abs(ends - await library.get_expiry(key)) < 0.01
+            if step % 100 == 99:
+                await asyncio.sleep(0.3)
+        assert len(native.windows) <= 20
+
+    asyncio.run(scenario())
+
+
+def test_a_native_window_ends_on_time_and_restarts_at_the_next_hit() -> None:
+    counters = WindowCounters(max_keys=10)
+    assert counters.hit("a", 0.05)[0] == 1
+    assert counters.hit("a", 0.05)[0] == 2
+    deadline = time.time() + 0.06
+    while time.time() < deadline:  # the window's end passes
+        time.sleep(0.01)
+    count, ends = counters.hit("a", 0.05)
+    assert count == 1 and ends > time.time()

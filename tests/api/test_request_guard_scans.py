@@ -9,7 +9,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from foundation.http.middleware import contains_nul_escape, json_depth_exceeds
+from foundation.http.request_guard import contains_nul_escape, json_depth_exceeds
 
 _REFERENCE_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000", re.IGNORECASE)
 

@@ -14,11 +14,20 @@ from typing import Any
 import httpx
 import pytest
 
-from foundation.http.middleware import TimeoutMiddleware
+from foundation.http.middleware import RequestEnvelope
+from foundation.http.request_guard import RequestGuard
 from tests.auth.conftest import KeySet, bearer
 from tests.conftest import ALFA
 
 THEME_PUT = f"/api/v1/tenants/{ALFA}/themes/9.9.9"
+
+
+def enveloped(app: Any, timeout_seconds: float) -> RequestEnvelope:
+    """The request envelope alone around ``app``, with generous guard limits."""
+    guard = RequestGuard(max_body_bytes=1 << 20, max_header_bytes=1 << 16, max_json_depth=32)
+    return RequestEnvelope(app, timeout_seconds=timeout_seconds, guard=guard)
+
+
 SAMPLES = f"/api/v1/tenant-metrics/{ALFA}/sc"
 
 
@@ -64,7 +73,7 @@ async def test_timeout_middleware_answers_503_problem() -> None:
         return {"type": "http.request", "body": b"", "more_body": False}
 
     scope = {"type": "http", "method": "GET", "path": "/slow", "headers": [], "state": {}}
-    await TimeoutMiddleware(slow_app, timeout_seconds=0.05)(scope, receive, send)
+    await enveloped(slow_app, 0.05)(scope, receive, send)
     assert sent[0]["status"] == 503
     body = json.loads(b"".join(m.get("body", b"") for m in sent[1:]))
     assert body["title"] == "request_timeout"
@@ -84,16 +93,25 @@ async def test_timeout_after_response_started_is_cut_short() -> None:
         sent.append(message)
 
     scope = {"type": "http", "method": "GET", "path": "/stream", "headers": []}
-    await TimeoutMiddleware(streaming_app, timeout_seconds=0.05)(scope, None, send)
+    await enveloped(streaming_app, 0.05)(scope, None, send)
     assert [m["type"] for m in sent] == ["http.response.start"]
 
 
-async def test_timeout_passes_through_an_apps_own_timeout_error() -> None:
+async def test_an_apps_own_timeout_error_is_not_the_deadline() -> None:
+    """A driver's TimeoutError is a dependency failing (503 ``unavailable``), not the request deadline."""
+
     async def failing_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         raise TimeoutError("driver timeout")
 
-    with pytest.raises(TimeoutError, match="driver timeout"):
-        await TimeoutMiddleware(failing_app, timeout_seconds=5)({"type": "http", "path": "/"}, None, None)
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": [], "state": {}}
+    await enveloped(failing_app, 5)(scope, None, send)
+    assert sent[0]["status"] == 503
+    assert json.loads(sent[1]["body"])["title"] == "service_unavailable"
 
 
 async def test_only_the_request_past_its_deadline_is_cut_and_nothing_stays_watched() -> None:
@@ -107,7 +125,7 @@ async def test_only_the_request_past_its_deadline_is_cut_and_nothing_stays_watch
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"ok"})
 
-    middleware = TimeoutMiddleware(app, timeout_seconds=0.1)
+    middleware = enveloped(app, 0.1)
 
     async def call(path: str) -> int:
         sent: list[dict[str, Any]] = []
@@ -133,8 +151,10 @@ async def test_a_cancellation_that_is_not_the_deadline_propagates() -> None:
         started.set()
         await asyncio.sleep(10)
 
-    middleware = TimeoutMiddleware(app, timeout_seconds=5)
-    task = asyncio.create_task(middleware({"type": "http", "path": "/", "headers": []}, None, None))
+    middleware = enveloped(app, 5)
+    task = asyncio.create_task(
+        middleware({"type": "http", "method": "GET", "path": "/", "headers": []}, None, None)
+    )
     await started.wait()
     task.cancel()  # e.g. the server shutting down
     with pytest.raises(asyncio.CancelledError):
@@ -154,7 +174,7 @@ async def test_an_app_that_absorbs_the_deadline_finishes_with_its_task_uncancell
         sent.append(message)
 
     async def run() -> int:
-        await TimeoutMiddleware(stubborn_app, timeout_seconds=0.05)({"type": "http", "path": "/"}, None, send)
+        await enveloped(stubborn_app, 0.05)({"type": "http", "method": "GET", "path": "/"}, None, send)
         task = asyncio.current_task()
         assert task is not None
         return task.cancelling()
@@ -166,7 +186,7 @@ async def test_an_app_that_absorbs_the_deadline_finishes_with_its_task_uncancell
 async def test_timeout_is_wired_from_settings(make_client: Callable[..., httpx.AsyncClient]) -> None:
     async with make_client(request_timeout_seconds=7.5) as client:
         app = client._transport.app  # type: ignore[attr-defined]
-        wired = [m for m in app.user_middleware if m.cls is TimeoutMiddleware]
+        wired = [m for m in app.user_middleware if m.cls is RequestEnvelope]
         assert wired and wired[0].kwargs["timeout_seconds"] == 7.5
 
 

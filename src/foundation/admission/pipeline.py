@@ -29,6 +29,7 @@ from foundation.auth.scopes import Authenticator
 from foundation.http.idempotency import is_valid_key
 from foundation.http.problems import Kinds, ProblemError, Violation, validation_problem
 from foundation.http.ratelimit import EndpointClass, RateLimiter
+from foundation.http.response_headers import RATELIMIT_STATE
 from foundation.observability import metrics
 from foundation.tenancy.service import DEFAULT_TENANT_SLUG, TenantDirectory, TenantRef
 
@@ -152,9 +153,9 @@ class AdmissionPipeline:
         decision = await self.limiter.hit(tenant.key if tenant else PLATFORM_BUDGET, budget)
         if decision is None:
             return  # the store failed and the policy is fail-open
-        headers = decision.headers()
-        state["ratelimit_headers"] = headers
+        state[RATELIMIT_STATE] = decision.encoded_headers()
         if not decision.allowed:
+            headers = decision.headers()
             metrics.rate_limited.labels(tenant.slug if tenant else "none", budget.value).inc()
             raise ProblemError(
                 Kinds.rate_limit,
@@ -180,13 +181,28 @@ class AdmissionPipeline:
         return key
 
 
+# Validated query models by (model, raw query string): the same string always validates to the same
+# (immutable) model, and most reads repeat a handful of strings, the empty one first. Bounded: cleared
+# when full. Refusals are not kept (they are rare and carry the request's details).
+_VALID_QUERIES: dict[tuple[type[BaseModel], bytes], BaseModel] = {}
+VALID_QUERIES_KEPT = 4096
+
+
 def parse_query(model: type[BaseModel], request: Request) -> BaseModel:
     """The query parameters as ``model`` (a repeated parameter: the last value, as Starlette reads it)."""
+    memo_key = (model, request.scope.get("query_string", b""))
+    valid = _VALID_QUERIES.get(memo_key)
+    if valid is not None:
+        return valid
     try:
-        return model.model_validate(dict(request.query_params))
+        valid = model.model_validate(dict(request.query_params))
     except ValidationError as exc:
         errors = [{**error, "loc": ("query", *error["loc"])} for error in exc.errors(include_url=False)]
         raise validation_problem(errors) from None
+    if len(_VALID_QUERIES) >= VALID_QUERIES_KEPT:
+        _VALID_QUERIES.clear()
+    _VALID_QUERIES[memo_key] = valid
+    return valid
 
 
 def parse_body(model: type[BaseModel], raw: bytes) -> BaseModel:

@@ -188,6 +188,7 @@ class _Capture:
 
 
 async def _replay(send: Any, entry: KeptAnswer, not_modified: bool) -> None:
-    headers = list(entry.not_modified_headers if not_modified else entry.headers)
+    # The kept tuple itself (immutable): the envelope completes its headers once per kept answer.
+    headers = entry.not_modified_headers if not_modified else entry.headers
     await send({"type": "http.response.start", "status": 304 if not_modified else 200, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if not_modified else entry.body})

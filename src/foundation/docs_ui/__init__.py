@@ -6,7 +6,7 @@ and elsewhere a compromised CDN would run script in the API's origin. Here the p
 (shipped by the ``fastapi-offline`` package, a runtime dependency) and the start-up code
 (``swagger-initializer.js``, a static file next to this module) all come from the API's own origin, so the
 page works offline under a CSP that allows only ``'self'`` and no inline script (``DOCS_CSP`` in
-foundation.http.middleware). The Swagger UI release is the one pinned in requirements/runtime.txt.
+foundation.http.response_headers). The Swagger UI release is the one pinned in requirements/runtime.txt.
 """
 
 from __future__ import annotations

@@ -48,7 +48,8 @@ class Page:
 class PageQuery(BaseModel):
     """The query parameters of a list endpoint (endpoint declarations use it or a subclass as ``query``)."""
 
-    model_config = ConfigDict(extra="ignore")
+    # Immutable: one validated instance answers every request with the same query string (admission).
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     page: int = Field(1, ge=1, description="Page number, from 1.")
     page_size: int | None = Field(None, ge=1, le=MAX_PAGE_SIZE, description="Items per page (default 25).")

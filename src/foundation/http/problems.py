@@ -300,46 +300,9 @@ def allowed_methods(request: Request) -> list[str]:
     return sorted(methods)
 
 
-class ResponseStartTracker:
-    """Wraps an ASGI ``send`` and remembers whether the response has started: once it has, an error can no
-    longer be answered with a Problem (the status line is already out)."""
-
-    def __init__(self, send: Any) -> None:
-        self.send = send
-        self.started = False
-
-    async def __call__(self, message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            self.started = True
-        await self.send(message)
-
-
 async def send_problem(scope: dict[str, Any], receive: Any, send: Any, problem: ProblemError) -> None:
     """Answer an ASGI request with ``problem`` from inside a middleware."""
     await answer(scope, problem)(scope, receive, send)
-
-
-class UnhandledErrorMiddleware:
-    """Turns any exception escaping the app into a Problem *inside* the user middleware stack.
-
-    Starlette's own catch-all sits outside every middleware, so its responses would miss the security
-    headers, metrics and logs; this one sits innermost.
-    """
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        tracker = ResponseStartTracker(send)
-        try:
-            await self.app(scope, receive, tracker)
-        except Exception as exc:
-            if tracker.started:
-                raise
-            await send_problem(scope, receive, send, unhandled_problem(exc))
 
 
 def unhandled_problem(exc: BaseException) -> ProblemError:

@@ -189,7 +189,8 @@ class TargetsIn(BaseModel):
 
 
 class ScorecardQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    # Immutable: one validated instance answers every request with the same query string (admission).
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     # Documented, checked by the service: it answers a readable violation naming `window`.
     window: str | None = Field(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
@@ -29,10 +29,11 @@ class TenantRef:
     slug: str
     name: str
     status: str
+    # The canonical UUID text, made once: budgets, caches and labels use it on every request.
+    key: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def key(self) -> str:
-        return str(self.id)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", str(self.id))
 
 
 class TenantError(ValueError):
@@ -82,14 +83,14 @@ class TenantDirectory:
             as_uuid = parse_uuid(identifier.strip())
             hit = self._cache.get(str(as_uuid) if as_uuid else identifier.strip())
         if hit is not None:
-            self._cache.move_to_end(str(hit.id))
+            self._cache.move_to_end(hit.key)
             self._cache.move_to_end(hit.slug)
         return hit
 
     def _remember(self, ref: TenantRef) -> None:
         if self.cache_size <= 0:
             return
-        self._cache[str(ref.id)] = ref
+        self._cache[ref.key] = ref
         self._cache[ref.slug] = ref
         while len(self._cache) > 2 * self.cache_size:
             self._cache.popitem(last=False)

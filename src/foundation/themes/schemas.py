@@ -80,7 +80,8 @@ class ThemePublishResponse(ThemeResponse):
 class CssQuery(BaseModel):
     """The query parameters of ``GET …/themes/current.css``."""
 
-    model_config = ConfigDict(extra="ignore")
+    # Immutable: one validated instance answers every request with the same query string (admission).
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     root: bool = Field(
         False,
