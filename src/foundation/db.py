@@ -165,6 +165,12 @@ class Database:
                 await connection.execute(_SET_TENANT, {"tenant": str(tenant_id) if tenant_id else ""})
                 yield connection
 
+    async def switch_tenant(self, connection: AsyncConnection, tenant_id: uuid.UUID) -> None:
+        """Switch the row-level-security context of a :meth:`write` transaction to ``tenant_id`` for the
+        statements that follow (PostgreSQL; nothing to do on SQLite)."""
+        if not self.is_sqlite:
+            await connection.execute(_SET_TENANT, {"tenant": str(tenant_id)})
+
     async def set_tenant(
         self, session: AsyncSession, tenant_id: uuid.UUID | None, *, platform: bool = False
     ) -> None:

@@ -5,9 +5,10 @@ Concurrent registrations in this process are classified and written together, in
 statements and a commit each. Under load this is what lets registrations keep up: the per-statement cost of
 the async database stack, not the database, bounded a lone registration at ~4 ms.
 
-Which registrations share a batch: on SQLite, any tenants' (no row-level security; with a random tenant per
-request, batches of one tenant were batches of one); on PostgreSQL, one tenant's, since a transaction carries
-one tenant for the RLS policies.
+Registrations of any tenants share a batch (with a random tenant per request, batches of one tenant were
+batches of one). On SQLite they are classified and written together. On PostgreSQL the row-level-security
+policies see one tenant at a time, so the transaction switches ``app.tenant_id`` before each tenant's part
+(:meth:`Database.switch_tenant`): the tenants still share one transaction and one commit.
 
 Semantics are those of registering one at a time in arrival order:
 
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from foundation.db import Database
 from foundation.errors import DomainError
@@ -53,10 +55,6 @@ class _Waiting:
     answer: asyncio.Future[service.Registration]
 
 
-# The batch group of every registration where one transaction may hold many tenants (SQLite).
-ANY_TENANT = None
-
-
 class RegistrationQueue:
     def __init__(
         self,
@@ -72,9 +70,8 @@ class RegistrationQueue:
         self.samples_changed = samples_changed  # told after a batch committed SC-001 samples
         self.kept = kept if kept is not None else KeptKeys(ReadCache(0))
         self.max_batch = max_batch or MAX_BATCH.get(db.engine.dialect.name, DEFAULT_MAX_BATCH)
-        self.tenants_share_batches = db.is_sqlite
-        self._waiting: dict[uuid.UUID | None, deque[_Waiting]] = {}
-        self._workers: dict[uuid.UUID | None, asyncio.Task[None]] = {}
+        self._waiting: deque[_Waiting] = deque()
+        self._worker: asyncio.Task[None] | None = None
 
     async def register(self, tenant: TenantRef, attempt: service.Attempt) -> service.Registration:
         known = self.kept.answer(tenant, attempt)
@@ -83,23 +80,20 @@ class RegistrationQueue:
         if known is not None:
             return known
         answer: asyncio.Future[service.Registration] = asyncio.get_running_loop().create_future()
-        group = ANY_TENANT if self.tenants_share_batches else tenant.id
-        self._waiting.setdefault(group, deque()).append(_Waiting(tenant, attempt, answer))
-        if group not in self._workers:
-            self._workers[group] = asyncio.create_task(self._drain(group))
+        self._waiting.append(_Waiting(tenant, attempt, answer))
+        if self._worker is None:
+            self._worker = asyncio.create_task(self._drain())
         return await answer
 
-    async def _drain(self, group: uuid.UUID | None) -> None:
-        """Runs batches for one group until nobody is waiting (one worker per group at a time)."""
+    async def _drain(self) -> None:
+        """Runs batches until nobody is waiting (one worker at a time)."""
         try:
-            while queue := self._waiting.get(group):
-                batch = self._next_batch(queue)
+            while self._waiting:
+                batch = self._next_batch(self._waiting)
                 if batch:
-                    await self._run(group, batch)
-                if not queue:
-                    del self._waiting[group]
+                    await self._run(batch)
         finally:
-            del self._workers[group]
+            self._worker = None
 
     def _next_batch(self, queue: deque[_Waiting]) -> list[_Waiting]:
         batch: list[_Waiting] = []
@@ -121,13 +115,11 @@ class RegistrationQueue:
         queue.extendleft(reversed(later))
         return batch
 
-    async def _run(self, group: uuid.UUID | None, batch: list[_Waiting]) -> None:
+    async def _run(self, batch: list[_Waiting]) -> None:
         ticket = self.kept.ticket()
         try:
-            async with self.db.write(group) as connection:
-                results = await service.register_batch(
-                    connection, [(waiting.tenant, waiting.attempt) for waiting in batch], self.ttl
-                )
+            async with self.db.write() as connection:
+                results = await self._register(connection, batch)
         except IntegrityError:
             await self._settle_one_by_one(batch)
             return
@@ -150,6 +142,22 @@ class RegistrationQueue:
                 waiting.answer.set_result(result)
         for tenant_id in sampled:
             self.samples_changed(tenant_id)
+
+    async def _register(self, connection: AsyncConnection, batch: list[_Waiting]) -> list[service.Result]:
+        """The batch's results in its order: all tenants at once where no row-level security applies, else
+        tenant by tenant within the transaction."""
+        items = [(waiting.tenant, waiting.attempt) for waiting in batch]
+        if self.db.is_sqlite:
+            return await service.register_batch(connection, items, self.ttl)
+        positions: dict[uuid.UUID, list[int]] = {}
+        for position, (tenant, _) in enumerate(items):
+            positions.setdefault(tenant.id, []).append(position)
+        results: dict[int, service.Result] = {}
+        for tenant_id, indexes in positions.items():
+            await self.db.switch_tenant(connection, tenant_id)
+            part = await service.register_batch(connection, [items[index] for index in indexes], self.ttl)
+            results.update(zip(indexes, part, strict=True))
+        return [results[position] for position in range(len(items))]
 
     async def _settle_one_by_one(self, batch: list[_Waiting]) -> None:
         for waiting in batch:
