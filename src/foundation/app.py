@@ -109,7 +109,9 @@ def build_authenticator(settings: Settings) -> Authenticator:
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
-    configure_logging(settings.log_level, json_lines=settings.log_json)
+    configure_logging(
+        settings.log_level, json_lines=settings.log_json, access_short_path=settings.log_access_short_path
+    )
     authenticator = build_authenticator(settings)  # refuses insecure settings before anything is opened
     db = database or Database(settings.database_url, settings=settings)
     # Spans cost CPU on every request; they are only made when something will receive them.

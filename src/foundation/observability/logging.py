@@ -11,6 +11,7 @@ from typing import Any
 
 import structlog
 
+from foundation.observability import access_log
 from foundation.observability.pii import structlog_pii_processor
 
 _configured_level = logging.INFO
@@ -21,7 +22,9 @@ def enabled_for(level: int) -> bool:
     return level >= _configured_level
 
 
-def configure_logging(level: str = "INFO", *, json_lines: bool = True) -> None:
+def configure_logging(
+    level: str = "INFO", *, json_lines: bool = True, access_short_path: bool = True
+) -> None:
     global _configured_level
     numeric_level = logging.getLevelName(level.upper())
     if not isinstance(numeric_level, int):
@@ -40,6 +43,9 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = True) -> None:
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stdout),
         cache_logger_on_first_use=True,
+    )
+    access_log.configure(
+        json_lines=json_lines, short_path=access_short_path, info_enabled=numeric_level <= logging.INFO
     )
     # Library loggers (uvicorn, sqlalchemy) keep the standard handlers; quiet uvicorn's own access log,
     # which this service replaces with its structured one.

@@ -11,15 +11,12 @@ import logging
 import time
 from typing import Any
 
-import structlog
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
+from foundation.observability import access_log, metrics
 from foundation.observability import logging as logging_config
-from foundation.observability import metrics
 from foundation.observability.context import trace_id_of
-
-access_log = structlog.get_logger(component="foundation.access")
 
 # Paths scraped or polled constantly; they are measured but not logged line by line.
 QUIET_PATHS = frozenset({"/metrics", "/health", "/health/ready"})
@@ -83,13 +80,12 @@ def record_request(scope: dict[str, Any], status_code: int, elapsed: float, *, m
     if scope.get("path") in QUIET_PATHS or not logging_config.enabled_for(logging.INFO):
         return
     span_context = trace.get_current_span().get_span_context()
-    access_log.info(
-        "request",
-        method=scope["method"],
-        route=route,
-        status=status_code,
-        duration_ms=round(elapsed * 1000, 2),
-        tenant=tenant,
-        trace_id=trace_id_of(scope),
-        span_id=format(span_context.span_id, "016x") if span_context.is_valid else None,
+    access_log.write(
+        scope["method"],
+        route,
+        status_code,
+        round(elapsed * 1000, 2),
+        tenant,
+        trace_id_of(scope),
+        format(span_context.span_id, "016x") if span_context.is_valid else None,
     )
