@@ -52,3 +52,41 @@ def test_a_clear_drops_entries_and_answers_computed_before_it(cache: ReadCache) 
 def test_without_a_feed_max_age_is_the_bound() -> None:
     cache = ReadCache(BOUND, max_entries=100)
     assert cache.max_age == BOUND
+
+
+def test_a_write_refuses_answers_read_before_it_of_its_own_tenant_only(cache: ReadCache) -> None:
+    """With thousands of tenants writing, one tenant's write must not keep every other tenant's answers of
+    the same kind from being kept."""
+    of_alfa, of_beta = cache.begin("kind"), cache.begin("kind")
+    cache.invalidate("kind", "alfa")  # alfa's write commits while both answers are being computed
+    cache.put("alfa", "variant", "stale", of_alfa)
+    cache.put("beta", "variant", "current", of_beta)
+    assert cache.lookup("kind", "alfa", "variant") is None, "read before alfa's write: not kept"
+    assert cache.lookup("kind", "beta", "variant") == ("current", False)
+    cache.invalidate("other-kind", "beta")
+    cache.put("beta", "variant", "still current", of_beta)
+    assert cache.lookup("kind", "beta", "variant") == ("still current", False), "another kind's write"
+
+
+def test_a_whole_kind_invalidation_refuses_every_tenants_earlier_answers(cache: ReadCache) -> None:
+    of_alfa = cache.begin("kind")
+    cache.invalidate("kind")  # e.g. a global story: visible to every tenant
+    cache.put("alfa", "variant", "stale", of_alfa)
+    assert cache.lookup("kind", "alfa", "variant") is None
+    cache.put("alfa", "variant", "fresh", cache.begin("kind"))
+    assert cache.lookup("kind", "alfa", "variant") == ("fresh", False)
+
+
+def test_invalidations_of_more_tenants_than_remembered_stay_safe() -> None:
+    """The last invalidation of at most max(max_entries, 1024) groups is remembered; a forgotten group
+    counts as invalidated at the newest number forgotten, so an older ticket is refused, never accepted."""
+    cache = ReadCache(BOUND, max_entries=10, max_age=60)
+    early = cache.begin("kind")
+    cache.invalidate("kind", "tenant-0")
+    for tenant in range(1, 1100):  # tenant-0's invalidation is forgotten among these
+        cache.invalidate("kind", f"tenant-{tenant}")
+    assert len(cache._group_invalidated) <= 1024
+    cache.put("tenant-0", "variant", "stale", early)
+    assert cache.lookup("kind", "tenant-0", "variant") is None, "forgotten, so refused: never stale"
+    cache.put("tenant-0", "variant", "fresh", cache.begin("kind"))
+    assert cache.lookup("kind", "tenant-0", "variant") == ("fresh", False)

@@ -17,7 +17,11 @@ Bounds, both set by configuration and independent of the data:
 Entries are grouped by (kind, tenant); a writer invalidates one tenant's group of a kind, or the whole kind
 when its write is visible to every tenant (global stories). A reader takes a :class:`Ticket` *before* reading
 the database and stores with it, so an answer computed from data read before a write is never kept after
-that write's invalidation (nor after :meth:`ReadCache.clear`).
+that write's invalidation (nor after :meth:`ReadCache.clear`). Only invalidations of the answer's own group
+(or of its whole kind) refuse it: with thousands of tenants writing, one tenant's write must not keep every
+other tenant's answers of that kind from being kept. Invalidations are numbered; the last number of at most
+``max(max_entries, 1024)`` groups is remembered, and a group forgotten counts as invalidated at the newest
+number forgotten (a ticket older than that is refused: safe, and rare).
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ Key = tuple[str, Hashable, Hashable]  # (kind, tenant, variant)
 @dataclass(frozen=True)
 class Ticket:
     kind: str
-    generation: int
+    invalidations: int  # how many invalidations had been numbered when the ticket was taken
     epoch: int
     started_at: float
 
@@ -55,7 +59,10 @@ class ReadCache:
         self.max_entries = max_entries
         self._entries: OrderedDict[Key, _Entry] = OrderedDict()
         self._groups: dict[Group, set[Hashable]] = {}
-        self._generations: dict[str, int] = {}
+        self._invalidations = 0  # invalidations numbered so far
+        self._kind_invalidated: dict[str, int] = {}  # kind → number of its last whole-kind invalidation
+        self._group_invalidated: dict[Group, int] = {}  # (kind, tenant) → number of its last, in number order
+        self._forgotten_up_to = 0  # the newest number of a group dropped from _group_invalidated
         self._epoch = 0
         self._confirmed_at: float | None = None  # every write committed before it has been applied
 
@@ -68,7 +75,7 @@ class ReadCache:
 
     def begin(self, kind: str) -> Ticket:
         """Call before reading what will be stored under ``kind``."""
-        return Ticket(kind, self._generations.get(kind, 0), self._epoch, time.monotonic())
+        return Ticket(kind, self._invalidations, self._epoch, time.monotonic())
 
     def lookup(self, kind: str, tenant: Hashable, variant: Hashable) -> tuple[Any, bool] | None:
         """``(value, refresh_due)``, or None when absent or expired."""
@@ -83,12 +90,8 @@ class ReadCache:
         return entry.value, now >= entry.refresh_at
 
     def put(self, tenant: Hashable, variant: Hashable, value: Any, ticket: Ticket) -> None:
-        """Keep ``value`` unless ``ticket.kind`` was invalidated since the ticket was taken."""
-        if (
-            not self.enabled
-            or ticket.epoch != self._epoch
-            or ticket.generation != self._generations.get(ticket.kind, 0)
-        ):
+        """Keep ``value`` unless its group (or its whole kind) was invalidated since the ticket was taken."""
+        if not self.enabled or ticket.epoch != self._epoch or self._invalidated_since(ticket, tenant):
             return
         expires_at = ticket.started_at + self.max_age
         now = time.monotonic()
@@ -109,11 +112,23 @@ class ReadCache:
 
     def invalidate(self, kind: str, tenant: Hashable = None) -> None:
         """Drop one tenant's entries of ``kind``, or every tenant's when ``tenant`` is None."""
-        self._generations[kind] = self._generations.get(kind, 0) + 1
+        self._invalidations += 1
+        if tenant is None:
+            self._kind_invalidated[kind] = self._invalidations
+        else:
+            self._group_invalidated.pop((kind, tenant), None)  # re-inserted last: the dict stays in number order
+            self._group_invalidated[(kind, tenant)] = self._invalidations
+            while len(self._group_invalidated) > max(self.max_entries, 1024):
+                oldest = next(iter(self._group_invalidated))
+                self._forgotten_up_to = self._group_invalidated.pop(oldest)
         groups = [(kind, tenant)] if tenant is not None else [g for g in self._groups if g[0] == kind]
         for group in groups:
             for variant in self._groups.pop(group, ()):
                 self._entries.pop((*group, variant), None)
+
+    def _invalidated_since(self, ticket: Ticket, tenant: Hashable) -> bool:
+        group_last = self._group_invalidated.get((ticket.kind, tenant), self._forgotten_up_to)
+        return max(group_last, self._kind_invalidated.get(ticket.kind, 0)) > ticket.invalidations
 
     def confirm(self, at: float) -> None:
         """The change feed applied every write committed before ``at`` (a ``time.monotonic()`` value)."""
