@@ -116,9 +116,7 @@ class ReadCache:
         if tenant is None:
             self._kind_invalidated[kind] = self._invalidations
         else:
-            self._group_invalidated.pop(
-                (kind, tenant), None
-            )  # re-inserted last: the dict stays in number order
+            self._group_invalidated.pop((kind, tenant), None)  # re-inserted last: the dict stays in number order
             self._group_invalidated[(kind, tenant)] = self._invalidations
             while len(self._group_invalidated) > max(self.max_entries, 1024):
                 oldest = next(iter(self._group_invalidated))
