@@ -141,7 +141,12 @@ def ingest(
 
     from foundation.cli.main import root
 
-    isolated: dict[str, str | None] = {"FOUNDATION_TOKEN": None, "FOUNDATION_API_URL": None, **(env or {})}
+    isolated: dict[str, str | None] = {
+        "FOUNDATION_TOKEN": None,
+        "FOUNDATION_API_URL": None,
+        "FOUNDATION_INGEST_RETRY_SECONDS": None,
+        **(env or {}),
+    }
     result = CliRunner().invoke(root, arguments, env=isolated)
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception

@@ -36,6 +36,9 @@ from tests.observability.servers import free_port
 
 pytestmark = pytest.mark.integration
 LIGHTHOUSE = ("api-docs.report.json", "dashboard.report.json")
+# Connection errors are retried for 30 s by default (test_ingest_retries.py): these tests are about the
+# message once the CLI gives up.
+NO_RETRIES = {"FOUNDATION_INGEST_RETRY_SECONDS": "0"}
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -72,7 +75,7 @@ def test_every_kind_with_the_api_unreachable_fails_clearly_and_writes_nothing(
     tenant = site.new_tenant()
     case = kind_case(kind, tmp_path, tenant)
     closed = f"http://127.0.0.1:{free_port()}"
-    result = ingest(*case.args, "--tenant", tenant, api=closed)
+    result = ingest(*case.args, "--tenant", tenant, api=closed, env=NO_RETRIES)
     line = error_line(result)
     assert result.returncode == 1
     assert f"API unreachable at {closed}" in line and "nothing was written" in line, line
@@ -344,7 +347,7 @@ def test_api_unreachable_is_a_clear_error_and_nothing_is_written(site: Site, tmp
     tenant = site.new_tenant()
     closed = f"http://127.0.0.1:{free_port()}"
     path = lighthouse_copy(LIGHTHOUSE[0], tmp_path, 5)
-    result = ingest("lighthouse", path, "--tenant", tenant, api=closed, in_subprocess=True)
+    result = ingest("lighthouse", path, "--tenant", tenant, api=closed, env=NO_RETRIES, in_subprocess=True)
     line = error_line(result)
     assert result.returncode == 1
     assert f"API unreachable at {closed}" in line and "nothing was written" in line
@@ -434,13 +437,14 @@ def api_that_dies_on(method: str, upstream: str) -> Iterator[str]:
 def test_api_gone_between_the_stories_and_the_sample_says_what_was_written_and_a_rerun_completes(
     site: Site, tmp_path: Path
 ) -> None:
-    """storybook needs two writes; the API disappearing after the first is a clear error naming what was
-    written, exit 1, and the same command once the API is back completes the job without duplicates."""
+    """storybook needs two writes; the API disappearing after the first (for good: retries would not help, so
+    they are off here) is a clear error naming what was written, exit 1, and the same command once the API
+    is back completes the job without duplicates."""
     tenant = site.new_tenant()
     path = storybook_copy("index-v5.json", tmp_path, {"tenant-alfa": tenant})
     args = ["storybook", path, "--tenant", tenant, "--collected-at", stamp(recent(3))]
     with api_that_dies_on("POST", site.url) as proxy:
-        half = ingest(*args, api=proxy)
+        half = ingest(*args, api=proxy, env=NO_RETRIES)
     line = error_line(half)
     assert half.returncode == 1
     assert f"API unreachable at {proxy}" in line, line

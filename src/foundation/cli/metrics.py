@@ -3,12 +3,15 @@
 Definitions and the CI recipe: docs/success-criteria.md.
 
 Exit status: 0 written (or a dry run); 2 bad input (unknown kind, unreadable or malformed file, bad option),
-nothing sent; 1 the API was unreachable or refused a request (the message says what had been written).
+nothing sent; 1 the API was unreachable or refused a request (the message says what had been written), once
+transient failures (connection errors, timeouts, 429, 500/502/503/504) were retried for up to
+``--retry-seconds`` / ``FOUNDATION_INGEST_RETRY_SECONDS``; each retry prints one line on stderr.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from datetime import datetime
 from pathlib import Path
@@ -46,6 +49,22 @@ def _collected_at(text: str | None) -> datetime | None:
         fail(f"--collected-at: {exc.what}", INPUT_ERROR)
 
 
+def _retry_seconds(text: str | None) -> float | None:
+    """The retry budget, None for the default; one error line when it is not a number of seconds ≥ 0."""
+    if text is None or not text.strip():
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        fail(
+            f"--retry-seconds (FOUNDATION_INGEST_RETRY_SECONDS): {text!r} is not a number of seconds ≥ 0",
+            INPUT_ERROR,
+        )
+    return value
+
+
 @metrics_app.command("ingest")
 @requires_extra("client", "foundation metrics ingest")
 def ingest(
@@ -73,9 +92,18 @@ def ingest(
     ),
     build: str | None = typer.Option(None, "--build", help="storybook: build id stored as chromaticBuild."),
     timeout: float = typer.Option(30.0, "--timeout", min=0.1, help="HTTP timeout in seconds."),
+    retry_seconds: str | None = typer.Option(
+        None,
+        "--retry-seconds",
+        envvar="FOUNDATION_INGEST_RETRY_SECONDS",
+        show_default=False,
+        help="Time budget in seconds of each request's retries (default 30). Connection errors, timeouts, "
+        "429 and 500/502/503/504 are retried with backoff, honouring Retry-After, one stderr line per retry; "
+        "a Retry-After longer than what is left gives up at once, saying what was written; 0: no retry.",
+    ),
 ) -> None:
-    """Read a tool's report, compute its criterion and post the samples (idempotent)."""
-    from foundation.client.ingest.api import ApiError
+    """Read a tool's report, compute its criterion and post the samples (idempotent, retried if transient)."""
+    from foundation.client.ingest.api import DEFAULT_RETRY_SECONDS, ApiError
     from foundation.client.ingest.model import InputError, Options
     from foundation.client.ingest.runner import ingest as run_ingest
     from foundation.client.ingest.runner import summary_lines
@@ -97,8 +125,19 @@ def ingest(
         storybook_url=storybook_url,
         build=build,
     )
+    budget = _retry_seconds(retry_seconds)
     try:
-        outcome = run_ingest(kind, files, options, api_url=api, token=token, dry_run=dry_run, timeout=timeout)
+        outcome = run_ingest(
+            kind,
+            files,
+            options,
+            api_url=api,
+            token=token,
+            dry_run=dry_run,
+            timeout=timeout,
+            on_retry=lambda line: typer.echo(line, err=True),
+            retry_seconds=DEFAULT_RETRY_SECONDS if budget is None else budget,
+        )
     except InputError as exc:
         fail(f"{exc.where}: {exc.what}", INPUT_ERROR)
     except ApiError as exc:

@@ -6,18 +6,28 @@ Nothing is sent before everything was validated (the parsers) and the API answer
 unreachable API or a refused token leaves nothing written. A failure after some batches were written stops
 there and says what was written; every write is idempotent (samples are de-duplicated by the API, stories
 are upserts), so running the same command again completes the job without duplicates.
+
+For the same reason every request is retried on a transient failure (refused or dropped connection, a
+timeout, 429, 500, 502, 503, 504) within a time budget, ``FOUNDATION_INGEST_RETRY_SECONDS`` (30 s; 0 sends
+once), honouring ``Retry-After``: the rule of ``foundation.client.retrying``, shared with the scaffolding
+client. Each retry is told to ``on_retry`` as one line; a budget spent is an ApiError saying so.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
+from foundation.client.retrying import Unconfirmed, send
+
 BATCH = 500
 STORIES_PATH = "/api/v1/design-system/stories"
+RETRY_ENV = "FOUNDATION_INGEST_RETRY_SECONDS"
+BUDGET_SETTING = f"--retry-seconds, {RETRY_ENV}"  # how the CLI sets it, named in its error lines
+DEFAULT_RETRY_SECONDS = 30.0
 
 
 class ApiError(Exception):
@@ -64,12 +74,22 @@ def _problem(response: httpx.Response) -> str:
 
 
 class Api:
-    def __init__(self, base_url: str, token: str | None, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None,
+        *,
+        timeout: float = 30.0,
+        retry_seconds: float = DEFAULT_RETRY_SECONDS,
+        on_retry: Callable[[str], None] | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         headers = {"Accept": "application/json", "User-Agent": "foundation-metrics-ingest"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self.client = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
+        self.retry_seconds = retry_seconds
+        self.on_retry = on_retry
         self.written = Written()
 
     def close(self) -> None:
@@ -82,19 +102,43 @@ class Api:
         self.close()
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """The answer of a request retried by the shared rule; ApiError when it is not a success."""
+
+        def retrying(reason: str, pause: float) -> None:
+            if self.on_retry is not None:
+                self.on_retry(f"retrying {method} {path} in {pause:.1f} s ({reason})")
+
         try:
-            response = self.client.request(method, path, **kwargs)
-        except httpx.TimeoutException:
-            raise ApiError(
-                f"{method} {self.base_url}{path}: no answer within the timeout", self.written.as_dict()
-            ) from None
-        except httpx.HTTPError as exc:
-            raise ApiError(
-                f"API unreachable at {self.base_url}: {type(exc).__name__}: {exc}", self.written.as_dict()
-            ) from None
+            response, attempts = send(
+                lambda: self.client.request(method, path, **kwargs),
+                budget=self.retry_seconds,
+                on_retry=retrying,
+            )
+        except Unconfirmed as exc:
+            raise ApiError(self._gave_up(method, path, exc), self.written.as_dict()) from None
         if not response.is_success:
-            raise ApiError(f"{method} {path}: {_problem(response)}", self.written.as_dict())
+            after = f" (after {attempts} attempts)" if attempts > 1 else ""
+            raise ApiError(f"{method} {path}: {_problem(response)}{after}", self.written.as_dict())
         return response
+
+    def _gave_up(self, method: str, path: str, exc: Unconfirmed) -> str:
+        if exc.response is not None:
+            what = f"{method} {path}: {_problem(exc.response)}"
+        elif isinstance(exc.error, httpx.TimeoutException):
+            what = f"{method} {self.base_url}{path}: no answer within the timeout"
+        else:
+            what = f"API unreachable at {self.base_url}: {exc.reason}"
+        attempts = f"{exc.attempts} attempt{'s' if exc.attempts != 1 else ''}"
+        if self.retry_seconds <= 0:
+            why = f"retries are off ({BUDGET_SETTING} is 0)"
+        elif exc.from_retry_after:
+            why = (
+                f"its Retry-After of {round(exc.pause, 1):g} s is longer than the {exc.left:.1f} s left of "
+                f"the {self.retry_seconds:g} s retry budget ({BUDGET_SETTING})"
+            )
+        else:
+            why = f"the {self.retry_seconds:g} s retry budget ({BUDGET_SETTING}) is spent"
+        return f"{what}; gave up after {attempts}: {why}"
 
     def check_reachable(self) -> None:
         """``GET /health`` (no token needed): an unreachable API fails here, before any write."""

@@ -6,13 +6,13 @@ what "nothing half-written" means when more than one request is needed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from foundation.client.ingest import KINDS, parser
-from foundation.client.ingest.api import Api
+from foundation.client.ingest.api import DEFAULT_RETRY_SECONDS, Api
 from foundation.client.ingest.model import InputError, Options, Report, rfc3339
 
 DEFAULT_API = "http://127.0.0.1:8000"
@@ -60,14 +60,17 @@ def ingest(
     token: str | None = None,
     dry_run: bool = False,
     timeout: float = 30.0,
+    retry_seconds: float = DEFAULT_RETRY_SECONDS,
+    on_retry: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Raises InputError (nothing sent) or ApiError (with what was written before the failure)."""
+    """Raises InputError (nothing sent) or ApiError (with what was written before the failure). Each request
+    is retried on transient failures within ``retry_seconds``, ``on_retry`` told one line per retry."""
     report = parse(kind, files, options)
     outcome = outcome_of(report, options, dry_run=dry_run)
     if dry_run:
         outcome["storyItems"] = report.stories
         return outcome
-    with Api(api_url, token, timeout=timeout) as api:
+    with Api(api_url, token, timeout=timeout, retry_seconds=retry_seconds, on_retry=on_retry) as api:
         api.check_reachable()
         if report.stories:
             api.put_stories(options.tenant, report.stories)

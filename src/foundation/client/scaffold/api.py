@@ -2,28 +2,27 @@
 
 Connection errors, 5xx and 429 are retried with exponential backoff (with jitter) until a time budget is
 spent; a ``Retry-After`` longer than what is left ends the attempts at once. Every other answer is final.
-Requests that change something carry an ``Idempotency-Key``, so a retry of one that did reach the server is
-answered as a replay.
+The rule lives in ``foundation.client.retrying`` (shared with the report ingestion). Requests that change
+something carry an ``Idempotency-Key``, so a retry of one that did reach the server is answered as a replay.
 """
 
 from __future__ import annotations
 
-import email.utils
 import os
-import random
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
+from foundation.client.retrying import Unconfirmed, send
 from foundation.client.scaffold import errors
 
 DEFAULT_API = "http://127.0.0.1:8000"
 RETRY_BUDGET_ENV = "FOUNDATION_SCAFFOLD_RETRY_SECONDS"
 DEFAULT_RETRY_BUDGET = 20.0
-_RETRIED_STATUSES = {429, 500, 502, 503, 504}
+
+__all__ = ["DEFAULT_API", "Answer", "Api", "Unconfirmed", "api_url", "final_error", "retry_budget"]
 
 
 def api_url(explicit: str | None) -> str:
@@ -48,28 +47,6 @@ class Answer:
     @property
     def problem(self) -> dict[str, Any] | None:
         return self.body if self.status >= 400 and isinstance(self.body, dict) else None
-
-
-@dataclass
-class Unconfirmed(Exception):
-    """No final answer within the retry budget: the request may or may not have been applied."""
-
-    reason: str
-    attempts: int = 0
-    last_status: int | None = None
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, moment.timestamp() - time.time())
 
 
 @dataclass
@@ -105,28 +82,13 @@ class Api:
         """The first final answer; Unconfirmed when the budget ran out on retried failures."""
         if self._client is None:
             raise RuntimeError("use Api as a context manager")
-        deadline = time.monotonic() + (self.budget if budget is None else budget)
-        attempts, delay = 0, 0.25
-        while True:
-            attempts += 1
-            try:
-                response = self._client.request(method, path, headers=headers, json=json, params=params)
-            except httpx.HTTPError as exc:
-                reason, wait, status = f"{type(exc).__name__}: {exc}", None, None
-            else:
-                if response.status_code not in _RETRIED_STATUSES:
-                    return Answer(response.status_code, _body(response), response.headers, attempts)
-                status = response.status_code
-                reason = f"HTTP {status}"
-                wait = _retry_after(response.headers.get("Retry-After"))
-            pause = wait if wait is not None else delay * random.uniform(0.5, 1.0)  # noqa: S311  # backoff jitter, not a secret
-            left = deadline - time.monotonic()
-            if pause > left:
-                raise Unconfirmed(reason, attempts, status)
-            if self.on_retry is not None:
-                self.on_retry(reason, pause)
-            time.sleep(pause)  # backoff between attempts of a bounded retry loop
-            delay = min(delay * 2, 5.0)
+        client = self._client
+        response, attempts = send(
+            lambda: client.request(method, path, headers=headers, json=json, params=params),
+            budget=self.budget if budget is None else budget,
+            on_retry=self.on_retry,
+        )
+        return Answer(response.status_code, _body(response), response.headers, attempts)
 
 
 def _body(response: httpx.Response) -> Any:
