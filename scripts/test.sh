@@ -3,9 +3,11 @@
 #
 #   lint      ruff (lint + format), mypy, import-linter contracts
 #   servers   private PostgreSQL and Redis under var/test/ (always stopped at the end)
-#   sqlite-*  everything except the PostgreSQL-only, timing and rehearsal tests on SQLite, in two halves:
-#             sqlite-http (tests/api, tests/auth) and sqlite-tools (the rest: tests/runtime against the
-#             production install in .venv-runtime, tests/deploy with .venv-deploy, CLIs, stack, browsers)
+#   sqlite-*  everything except the PostgreSQL-only, timing and rehearsal tests on SQLite, in three parts:
+#             sqlite-http (tests/api, tests/auth), sqlite-serve (tests/cli, tests/observability, tests/stack,
+#             tests/dashboards: `foundation serve` processes, the local stack, browsers) and sqlite-tools (the
+#             rest: the client CLIs, the security gate's checks, perf, tests/runtime against the production
+#             install in .venv-runtime, tests/deploy with .venv-deploy)
 #   postgres  the HTTP and auth suites and tests/postgres on PostgreSQL (row-level security as the app role)
 #   lowest    the HTTP and auth suites on SQLite in .venv-lowest (the lowest versions pyproject.toml's floors
 #             admit, requirements/lowest-direct.txt) with the response cache and the direct dispatcher off,
@@ -15,9 +17,11 @@
 #   timing    the @pytest.mark.timing tests (wall-clock assertions), alone
 #   rehearsal three instances behind HAProxy on one PostgreSQL and one Redis (tests/rehearsal), alone
 #
-# sqlite-tools, sqlite-http, postgres, lowest and security run side by side (most of their time is spent
-# waiting on subprocesses and sockets, and nothing in them asserts wall-clock time); their output is printed
-# stage by stage when all are done. FOUNDATION_TEST_REQUIRE makes a missing server or tool a failure, not a skip.
+# sqlite-serve, sqlite-tools, sqlite-http, postgres, lowest and security run side by side (most of their time
+# is spent waiting on subprocesses and sockets, and nothing in them asserts wall-clock time); their output is
+# printed stage by stage when all are done. The two cores are the limit: the side-by-side part lasts about the
+# sum of these stages' CPU time over two, as long as no single stage takes longer than that on its own, which
+# is why the end-to-end tests are split in two stages of about the same CPU time (docs/operations.md). FOUNDATION_TEST_REQUIRE makes a missing server or tool a failure, not a skip.
 # Every pytest stage ends with its slowest tests (--durations), the list to start from when the suite is slow.
 # Extra arguments go to every pytest stage, e.g. `bash scripts/test.sh -k scaffold` (the security gate is
 # then left out).
@@ -106,11 +110,16 @@ unset FOUNDATION_DATABASE_URL FOUNDATION_MIGRATION_DATABASE_URL FOUNDATION_REDIS
 if [ -n "${DEPLOY_BIN:-}" ]; then export FOUNDATION_DEPLOY_BIN="$DEPLOY_BIN"; fi
 
 HTTP_SUITE=(tests/api tests/auth)
-step "sqlite-tools, sqlite-http, postgres, lowest and security side by side (output below, stage by stage)"
-# The SQLite run in two halves that overlap the others: the tooling half (servers, browsers, CLIs) first.
-background sqlite-tools env FOUNDATION_TEST_BACKEND=sqlite \
-  FOUNDATION_TEST_REQUIRE=redis,prometheus,chromium,runtime_install \
-  "$BIN/pytest" -q -p no:cacheprovider --durations=40 -m "not postgres and not timing" --ignore=tests/api --ignore=tests/auth "$@"
+# The end-to-end half of the SQLite run; sqlite-tools takes every other directory (a new one lands there).
+SERVE_SUITE=(tests/cli tests/observability tests/stack tests/dashboards)
+NOT_TOOLS=()
+for dir in "${HTTP_SUITE[@]}" "${SERVE_SUITE[@]}"; do NOT_TOOLS+=("--ignore=$dir"); done
+step "sqlite-serve, sqlite-tools, sqlite-http, postgres, lowest and security side by side (output below, stage by stage)"
+SQLITE_REQUIRE=redis,prometheus,chromium,runtime_install
+background sqlite-serve env FOUNDATION_TEST_BACKEND=sqlite FOUNDATION_TEST_REQUIRE=$SQLITE_REQUIRE \
+  "$BIN/pytest" -q -p no:cacheprovider --durations=30 -m "not postgres and not timing" "${SERVE_SUITE[@]}" "$@"
+background sqlite-tools env FOUNDATION_TEST_BACKEND=sqlite FOUNDATION_TEST_REQUIRE=$SQLITE_REQUIRE \
+  "$BIN/pytest" -q -p no:cacheprovider --durations=30 -m "not postgres and not timing" "${NOT_TOOLS[@]}" "$@"
 background sqlite-http env FOUNDATION_TEST_BACKEND=sqlite FOUNDATION_TEST_REQUIRE=redis \
   "$BIN/pytest" -q -p no:cacheprovider --durations=20 -m "not postgres and not timing" "${HTTP_SUITE[@]}" "$@"
 background postgres env FOUNDATION_TEST_BACKEND=postgres FOUNDATION_TEST_REQUIRE=postgres,redis \
@@ -119,7 +128,8 @@ background lowest env FOUNDATION_TEST_BACKEND=sqlite FOUNDATION_TEST_SHORTCUTS=o
   "$LOWEST_BIN/pytest" -q -p no:cacheprovider --durations=20 -m "not timing" "${HTTP_SUITE[@]}" "$@"
 if [ $ARGS -eq 0 ]; then background security security; fi
 wait
-show sqlite-tools "everything but the HTTP suite, PostgreSQL-only, timing and rehearsal tests, on SQLite"
+show sqlite-serve "${SERVE_SUITE[*]} on SQLite"
+show sqlite-tools "everything but ${HTTP_SUITE[*]} ${SERVE_SUITE[*]} and the PostgreSQL-only, timing and rehearsal tests, on SQLite"
 show sqlite-http "${HTTP_SUITE[*]} on SQLite"
 show postgres "${HTTP_SUITE[*]} tests/postgres on PostgreSQL"
 show lowest "${HTTP_SUITE[*]} on SQLite, shortcuts off, lowest versions the floors admit ($LOWEST_BIN)"
@@ -145,7 +155,7 @@ step "rehearsal: 3 instances behind HAProxy on one PostgreSQL and one Redis (tes
 stage rehearsal env FOUNDATION_TEST_REHEARSAL=1 "$BIN/pytest" -q -p no:cacheprovider tests/rehearsal "$@"
 
 step "stages (wall time)"
-for wanted in lint servers sqlite-tools sqlite-http postgres lowest security timing rehearsal; do
+for wanted in lint servers sqlite-serve sqlite-tools sqlite-http postgres lowest security timing rehearsal; do
   while read -r name code seconds; do
     [ "$name" = "$wanted" ] || continue
     printf '%-12s %5ss  %s\n' "$name" "$seconds" "$([ "$code" -eq 0 ] && echo ok || echo "FAILED (exit $code)")"

@@ -83,7 +83,9 @@ def load(port: int) -> Iterator[subprocess.Popen[bytes]]:
 
 
 def half_sent_upload(port: int) -> socket.socket:
-    """A scaffold POST whose headers and half its body are sent: the server must wait for the rest."""
+    """A scaffold POST whose headers and half its body are sent and read by the server, which must now wait
+    for the rest. Read, not only sent: a server stopped before it has read the headers has no request in
+    flight and rightly exits at once (seen on a loaded machine)."""
     connection = socket.create_connection(("127.0.0.1", port), timeout=10)
     connection.sendall(
         (
@@ -92,7 +94,23 @@ def half_sent_upload(port: int) -> socket.socket:
             "Content-Length: 400\r\n\r\n{"
         ).encode()
     )
+    client_port = connection.getsockname()[1]
+    wait_until(lambda: server_has_read(port, client_port), 30, what="the server to read the upload's headers")
     return connection
+
+
+def server_has_read(port: int, client_port: int) -> bool:
+    """The server's end of the connection from ``client_port`` is accepted and its receive queue is empty:
+    the server process has read every byte sent (/proc/net/tcp, rx_queue of local ``port``)."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as rows:
+            next(rows)
+            for row in rows:
+                fields = row.split()
+                local, remote = fields[1].rsplit(":", 1)[1], fields[2].rsplit(":", 1)[1]
+                if int(local, 16) == port and int(remote, 16) == client_port and fields[3] == "01":
+                    return int(fields[4].split(":")[1], 16) == 0
+    return False
 
 
 @pytest.mark.integration

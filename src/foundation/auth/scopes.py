@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-from fastapi import Request
+if TYPE_CHECKING:  # annotations only: `foundation auth token` reads SCOPES without importing FastAPI
+    from fastapi import Request
 
-if TYPE_CHECKING:
     from foundation.tenancy.service import TenantRef
 
 # A token without a ``tenant_id`` claim may act on any tenant only with this scope (platform pipelines).
