@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
-from foundation.admission.endpoints import Endpoint, TenantSource
+from foundation.admission.endpoints import BodyTenants, Endpoint, TenantSource
 from foundation.asgi import header_text
 from foundation.auth.scopes import Authenticator
 from foundation.http.idempotency import is_valid_key
@@ -95,7 +95,8 @@ class AdmissionPipeline:
         if named is None and endpoint.tenant is TenantSource.header_or_default:
             tenant = await self._default_tenant()
             await self.authenticator.check_tenant(request, tenant)
-        await self._check_body_tenants(request, endpoint)
+        if endpoint.body_tenants is not None:
+            await self._check_body_tenants(request, endpoint.body_tenants)
         await self._spend(state, endpoint.budget, tenant)
         key = self._idempotency_key(request) if endpoint.idempotent else None
         query = parse_query(endpoint.query, request) if endpoint.query is not None else None
@@ -108,10 +109,11 @@ class AdmissionPipeline:
             if header is None:
                 return None
             return await self._existing(header)
-        path_tenant = await self._existing(request.path_params["tenantId"])
+        path_param = request.path_params["tenantId"]
+        path_tenant = await self._existing(path_param)
         if header is None:
             raise ProblemError(Kinds.tenant_header, f"The {TENANT_HEADER} header is required.")
-        header_tenant = await self.tenants.find(header)
+        header_tenant = path_tenant if header == path_param else await self.tenants.find(header)
         if header_tenant is None or header_tenant.id != path_tenant.id:
             raise ProblemError(
                 Kinds.tenant_header, f"The {TENANT_HEADER} header does not name the path's tenant."
@@ -132,16 +134,16 @@ class AdmissionPipeline:
             )
         return tenant
 
-    async def _check_body_tenants(self, request: Request, endpoint: Endpoint) -> None:
+    async def _check_body_tenants(self, request: Request, named_in: BodyTenants) -> None:
         """The token may act on every tenant the body names. Reads the JSON leniently: a malformed body is
         the body validation's to report (400)."""
-        if endpoint.body_tenants is None or not self.authenticator.binds_tenants:
+        if not self.authenticator.binds_tenants:
             return
         try:
             payload = json.loads(await request.body())
         except ValueError:
             return
-        identifiers = set(endpoint.body_tenants(payload))
+        identifiers = set(named_in(payload))
         for identifier in sorted(identifiers, key=lambda value: value or ""):
             owner = await self.tenants.find(identifier) if identifier is not None else None
             if identifier is None or owner is not None:  # unknown tenants: the service answers them
