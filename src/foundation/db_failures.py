@@ -53,6 +53,21 @@ def is_transient_unavailability(exc: BaseException) -> bool:
     return any(_transient(candidate) for candidate in _chain(exc))
 
 
+# Two transactions waited on each other's row locks (PostgreSQL aborted one), or a serializable transaction
+# lost: the same work in smaller transactions succeeds. Not an outage.
+LOCK_CONFLICT_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def is_lock_conflict(exc: BaseException) -> bool:
+    """True when ``exc`` (or an exception it wraps) is a deadlock or serialization failure."""
+    return any(_sqlstate(candidate) in LOCK_CONFLICT_SQLSTATES for candidate in _chain(exc))
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    code = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
+    return code if isinstance(code, str) else None
+
+
 def _chain(exc: BaseException) -> Iterator[BaseException]:
     seen: set[int] = set()
     pending: list[BaseException] = [exc]
@@ -72,8 +87,8 @@ def _transient(exc: BaseException) -> bool:
         return True  # OSError covers ConnectionError and TimeoutError (asyncio's too, since 3.11)
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
-    sqlstate = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
-    if isinstance(sqlstate, str) and len(sqlstate) == 5:
+    sqlstate = _sqlstate(exc)
+    if sqlstate is not None and len(sqlstate) == 5:
         return sqlstate[:2] in TRANSIENT_SQLSTATE_CLASSES or sqlstate in TRANSIENT_SQLSTATES
     # asyncpg's error for a connection it already knows is closed (no SQLSTATE); SQLAlchemy's asyncpg
     # dialect recognises disconnects by the same text.

@@ -133,3 +133,39 @@ async def test_tenants_share_transactions(database_url: str, monkeypatch: pytest
     assert any(len(slugs) == 2 for slugs in tenants_per_transaction.values()), calls
     if not db.is_sqlite:
         assert all(len(slugs) == 1 for _, slugs in calls), "each part is one tenant's, under its RLS context"
+
+
+async def test_two_processes_batching_the_same_registrations_in_opposite_orders_never_fail(
+    database_url: str,
+) -> None:
+    """Two processes (two engines, two queues) get the same registrations of two tenants at once, in
+    opposite orders, as retries through a load balancer produce them. On PostgreSQL their batches share rows;
+    locked in one order (tenant, then key) they wait for each other instead of deadlocking, and a lock
+    conflict PostgreSQL breaks anyway is settled attempt by attempt: every registration is created once and
+    every other answer is its replay, never an error."""
+    first, second = Database(database_url), Database(database_url)
+    try:
+        directory = TenantDirectory(first)
+        alfa, beta = await directory.find("tenant-alfa"), await directory.find("tenant-beta")
+        assert alfa is not None and beta is not None
+        attempts = [
+            (tenant, Attempt.of(f"race-{i}", ScaffoldRequest.model_validate(scaffold_body(f"race-{i}"))))
+            for i in range(24)
+            for tenant in (alfa, beta)
+        ]
+        queues = [RegistrationQueue(db, timedelta(hours=24)) for db in (first, second)]
+        rounds = []
+        for _ in range(3):  # rounds of the same attempts: created once, replayed after
+            results = await asyncio.gather(
+                *(queues[0].register(tenant, attempt) for tenant, attempt in attempts),
+                *(queues[1].register(tenant, attempt) for tenant, attempt in reversed(attempts)),
+                return_exceptions=True,
+            )
+            errors = [result for result in results if isinstance(result, BaseException)]
+            assert errors == [], errors[:3]
+            rounds.append(Counter(result.outcome.value for result in results))  # type: ignore[union-attr]
+        assert rounds[0] == {"created": len(attempts), "replayed": len(attempts)}
+        assert rounds[1] == rounds[2] == {"replayed": 2 * len(attempts)}
+    finally:
+        await first.dispose()
+        await second.dispose()

@@ -23,7 +23,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from foundation.db import Database
-from foundation.db_failures import _chain, is_transient_unavailability
+from foundation.db_failures import _chain, is_lock_conflict, is_transient_unavailability
+from foundation.http.problems import unhandled_problem
 from foundation.migrations import roles, runner
 from foundation.ops.devtools import postgres
 from foundation.ops.devtools._proc import run
@@ -134,6 +135,33 @@ async def test_a_raw_driver_error_is_classified_by_its_sqlstate(database_url: st
     await connection.close()
     assert isinstance(exc, asyncpg.exceptions.ConnectionDoesNotExistError), repr(exc)
     assert is_transient_unavailability(exc)
+
+
+async def test_a_deadlock_is_a_lock_conflict_answered_503_not_an_outage(database_url: str) -> None:
+    """Two transactions that lock two rows in opposite orders: PostgreSQL aborts one (40P01). A retry can
+    succeed, so the API answers 503 + Retry-After, and a registration batch settles its attempts one by one
+    (tests/api/test_scaffold_batching.py); it is not a database outage."""
+    first, second = await asyncpg.connect(dsn(database_url)), await asyncpg.connect(dsn(database_url))
+    try:
+        tx1, tx2 = first.transaction(), second.transaction()
+        await tx1.start()
+        await tx2.start()
+        await first.execute("SELECT pg_advisory_xact_lock(101)")
+        await second.execute("SELECT pg_advisory_xact_lock(102)")
+        waits = asyncio.gather(
+            first.execute("SELECT pg_advisory_xact_lock(102)"),
+            second.execute("SELECT pg_advisory_xact_lock(101)"),
+            return_exceptions=True,
+        )
+        outcomes = await asyncio.wait_for(waits, timeout=30)
+        deadlocks = [o for o in outcomes if isinstance(o, asyncpg.exceptions.DeadlockDetectedError)]
+        assert len(deadlocks) == 1, outcomes
+        assert is_lock_conflict(deadlocks[0]) and not is_transient_unavailability(deadlocks[0])
+        problem = unhandled_problem(deadlocks[0])
+        assert problem.kind.status == 503 and problem.headers == {"Retry-After": "5"}
+    finally:
+        await first.close()
+        await second.close()
 
 
 async def test_a_refused_connection() -> None:

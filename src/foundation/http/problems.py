@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from foundation import errors
-from foundation.db_failures import is_transient_unavailability
+from foundation.db_failures import is_lock_conflict, is_transient_unavailability
 from foundation.http.responses import dumps
 from foundation.observability.context import trace_id_of
 
@@ -310,7 +310,8 @@ def unhandled_problem(exc: BaseException) -> ProblemError:
         return exc
     if isinstance(exc, errors.DomainError):
         return problem_of(exc)
-    if is_transient_unavailability(exc):  # database failover, restart, saturation: db_failures.py
+    # Database failover, restart, saturation, or a deadlock it broke: a retry can succeed (db_failures.py).
+    if is_transient_unavailability(exc) or is_lock_conflict(exc):
         log.warning("dependency_unavailable", error_type=type(exc).__name__)
         return ProblemError(
             Kinds.unavailable, "A dependency is unavailable; retry later.", headers={"Retry-After": "5"}

@@ -34,6 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from foundation.db import Database
+from foundation.db_failures import is_lock_conflict
 from foundation.errors import DomainError
 from foundation.http.read_cache import ReadCache
 from foundation.scaffolds import service
@@ -120,12 +121,14 @@ class RegistrationQueue:
         try:
             async with self.db.write() as connection:
                 results = await self._register(connection, batch)
-        except IntegrityError:
-            await self._settle_one_by_one(batch)
-            return
-        except Exception as exc:  # the database is down or timed out: every caller gets the error
-            for waiting in batch:
-                _fail(waiting.answer, exc)
+        except Exception as exc:
+            if isinstance(exc, IntegrityError) or is_lock_conflict(exc):
+                # Another process wrote one of the batch's keys or slugs, or its batch held rows this one
+                # needed (a deadlock PostgreSQL broke): each attempt alone is classified again.
+                await self._settle_one_by_one(batch)
+            else:  # the database is down or timed out: every caller gets the error
+                for waiting in batch:
+                    _fail(waiting.answer, exc)
             return
         sampled: set[uuid.UUID] = set()
         for waiting, result in zip(batch, results, strict=True):
@@ -150,7 +153,7 @@ class RegistrationQueue:
         if self.db.is_sqlite:
             return await service.register_batch(connection, items, self.ttl)
         positions: dict[uuid.UUID, list[int]] = {}
-        for position, (tenant, _) in enumerate(items):
+        for position, (tenant, _) in sorted(enumerate(items), key=lambda item: _lock_order(item[1])):
             positions.setdefault(tenant.id, []).append(position)
         results: dict[int, service.Result] = {}
         for tenant_id, indexes in positions.items():
@@ -172,6 +175,13 @@ class RegistrationQueue:
                 self.samples_changed(waiting.tenant.id)
             if not waiting.answer.done():
                 waiting.answer.set_result(result)
+
+
+def _lock_order(item: service.Item) -> tuple[str, str]:
+    """Concurrent batches (other processes) lock rows in one order, by tenant then key, so the same
+    registrations racing in two batches wait for each other instead of deadlocking."""
+    tenant, attempt = item
+    return tenant.key, attempt.key
 
 
 def _fail(answer: asyncio.Future[service.Registration], exc: BaseException) -> None:
