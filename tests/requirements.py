@@ -152,18 +152,6 @@ class Requirements:
         terminalreporter.line(f"({REQUIRE_VARIABLE}={','.join(sorted(self.skipped))} makes these failures)")
 
 
-# Timing-sensitive tests in files another change is rewriting right now (tests/api, tests/auth): marked from
-# here until they carry @pytest.mark.timing themselves.
-TIMING_ELSEWHERE = ("tests/api/test_real_server.py::test_keep_alive_answers_never_wait_for_a_delayed_ack",)
-
-
-@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.nodeid.startswith(TIMING_ELSEWHERE):
-            item.add_marker(pytest.mark.timing)
-
-
 def pytest_configure(config: pytest.Config) -> None:
     for name, group in GROUPS.items():
         config.addinivalue_line("markers", f"{name}: {group.description} (else skipped; {REQUIRE_VARIABLE})")

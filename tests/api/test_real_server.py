@@ -54,6 +54,7 @@ async def test_parallel_different_keys_over_sockets(server: str) -> None:
     assert statuses == [201] + [409] * 19, statuses
 
 
+@pytest.mark.timing  # the median answer time on one connection against the delayed-ACK delay
 @pytest.mark.parametrize("workers", [1, 2])
 def test_keep_alive_answers_never_wait_for_a_delayed_ack(
     database_url: str, tmp_path: Path, workers: int
