@@ -17,7 +17,7 @@
 #   timing    the @pytest.mark.timing tests (wall-clock assertions), alone
 #   rehearsal three instances behind HAProxy on one PostgreSQL and one Redis (tests/rehearsal), alone
 #
-# sqlite-serve, sqlite-tools, sqlite-http, postgres, lowest and security run side by side (most of their time
+# lint, sqlite-serve, sqlite-tools, sqlite-http, postgres, lowest and security run side by side (most of their time
 # is spent waiting on subprocesses and sockets, and nothing in them asserts wall-clock time); their output is
 # printed stage by stage when all are done. The two cores are the limit: the side-by-side part lasts about the
 # sum of these stages' CPU time over two, as long as no single stage takes longer than that on its own, which
@@ -94,9 +94,6 @@ security() {
   "$BIN/foundation" validate --stage security --allow-skipped dependency-audit --output-dir "$STATE/validation"
 }
 
-step "lint: ruff, ruff format, mypy, import contracts"
-stage lint lint || exit 1
-
 step "servers: private PostgreSQL and Redis"
 stage servers servers || exit 1
 eval "$("$PY" -m foundation.ops.devtools.postgres env --dir "$STATE/pg")"
@@ -114,7 +111,8 @@ HTTP_SUITE=(tests/api tests/auth)
 SERVE_SUITE=(tests/cli tests/observability tests/stack tests/dashboards)
 NOT_TOOLS=()
 for dir in "${HTTP_SUITE[@]}" "${SERVE_SUITE[@]}"; do NOT_TOOLS+=("--ignore=$dir"); done
-step "sqlite-serve, sqlite-tools, sqlite-http, postgres, lowest and security side by side (output below, stage by stage)"
+step "lint, sqlite-serve, sqlite-tools, sqlite-http, postgres, lowest and security side by side (output below, stage by stage)"
+background lint lint
 SQLITE_REQUIRE=redis,prometheus,chromium,runtime_install
 background sqlite-serve env FOUNDATION_TEST_BACKEND=sqlite FOUNDATION_TEST_REQUIRE=$SQLITE_REQUIRE \
   "$BIN/pytest" -q -p no:cacheprovider --durations=30 -m "not postgres and not timing" "${SERVE_SUITE[@]}" "$@"
@@ -128,6 +126,7 @@ background lowest env FOUNDATION_TEST_BACKEND=sqlite FOUNDATION_TEST_SHORTCUTS=o
   "$LOWEST_BIN/pytest" -q -p no:cacheprovider --durations=20 -m "not timing" "${HTTP_SUITE[@]}" "$@"
 if [ $ARGS -eq 0 ]; then background security security; fi
 wait
+show lint "ruff, ruff format, mypy, import contracts"
 show sqlite-serve "${SERVE_SUITE[*]} on SQLite"
 show sqlite-tools "everything but ${HTTP_SUITE[*]} ${SERVE_SUITE[*]} and the PostgreSQL-only, timing and rehearsal tests, on SQLite"
 show sqlite-http "${HTTP_SUITE[*]} on SQLite"
@@ -135,14 +134,20 @@ show postgres "${HTTP_SUITE[*]} tests/postgres on PostgreSQL"
 show lowest "${HTTP_SUITE[*]} on SQLite, shortcuts off, lowest versions the floors admit ($LOWEST_BIN)"
 if [ $ARGS -eq 0 ]; then show security "foundation validate --stage security"; fi
 
+# Only the files that hold timing tests are collected: collecting the whole suite costs ~12 s per run.
+mapfile -t TIMING_FILES < <(grep -rl --include='test_*.py' '@pytest.mark.timing' tests | sort)
+TIMING_PG_FILES=()
+for file in "${TIMING_FILES[@]}"; do
+  case $file in tests/api/* | tests/auth/* | tests/postgres/*) TIMING_PG_FILES+=("$file") ;; esac
+done
 timing() {
   local code=0 each
   FOUNDATION_TEST_BACKEND=sqlite FOUNDATION_TEST_REQUIRE=redis,prometheus,chromium \
-    "$BIN/pytest" -q -p no:cacheprovider --durations=20 -m "timing and not postgres" "$@"
+    "$BIN/pytest" -q -p no:cacheprovider --durations=20 -m "timing and not postgres" "${TIMING_FILES[@]}" "$@"
   each=$?
   if [ $each -ne 0 ] && ! { [ $each -eq 5 ] && [ $ARGS -gt 0 ]; }; then code=$each; fi
   FOUNDATION_TEST_BACKEND=postgres FOUNDATION_TEST_REQUIRE=postgres,redis \
-    "$BIN/pytest" -q -p no:cacheprovider --durations=20 -m timing "${HTTP_SUITE[@]}" tests/postgres "$@"
+    "$BIN/pytest" -q -p no:cacheprovider --durations=20 -m timing "${TIMING_PG_FILES[@]}" "$@"
   each=$?
   if [ $each -ne 0 ] && ! { [ $each -eq 5 ] && [ $ARGS -gt 0 ]; }; then code=$each; fi
   return $code
