@@ -1,7 +1,7 @@
 """Domain errors: what services raise when a business rule refuses an operation.
 
 Services know nothing of HTTP. The HTTP edge maps each class to a Problem Details kind in one table
-(``problems.DOMAIN_PROBLEMS``); a class without an entry there is a bug, caught by a test.
+(``http.problem_kinds.DOMAIN_PROBLEMS``); a class without an entry there is a bug, caught by a test.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from foundation import db_role
 from foundation.db import Database
 from foundation.http.openapi import problem_responses
-from foundation.http.problems import Kinds, ProblemError
+from foundation.http.problem_kinds import Kinds, ProblemError
 from foundation.http.provide import provide
 from foundation.http.responses import json_response
 from foundation.observability.metrics import CONTENT_TYPE

@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from foundation.app import create_app
-from foundation.http.etag import weak_etag_of_canonical
+from foundation.http.json_encoding import weak_etag_of_canonical
 from foundation.migrations import roles, runner
 from foundation.models import metadata
 from foundation.settings import Settings

@@ -7,7 +7,8 @@ import inspect
 import pytest
 
 from foundation import errors
-from foundation.http.problems import DOMAIN_PROBLEMS, problem_of, status_of
+from foundation.http.problem_kinds import DOMAIN_PROBLEMS, problem_of
+from foundation.http.problems import status_of
 
 DOMAIN_ERRORS = [
     cls

@@ -21,7 +21,8 @@ from starlette.responses import Response
 from foundation.admission.pipeline import Admission, AdmissionPipeline
 from foundation.admission.routing import DeclaredRoute, admitted, report_answer
 from foundation.errors import DomainError
-from foundation.http.problems import ProblemError, answer, problem_of
+from foundation.http.problem_kinds import ProblemError, problem_of
+from foundation.http.problems import answer
 
 Argument = Callable[[Request, Admission], Awaitable[Any]]
 

@@ -27,7 +27,7 @@ from foundation.admission.endpoints import BodyTenants, Endpoint, TenantSource
 from foundation.asgi import header_text
 from foundation.auth.scopes import Authenticator
 from foundation.http.idempotency import is_valid_key
-from foundation.http.problems import Kinds, ProblemError, Violation, validation_problem
+from foundation.http.problem_kinds import Kinds, ProblemError, Violation, validation_problem
 from foundation.http.ratelimit import EndpointClass, RateLimiter
 from foundation.http.response_headers import RATELIMIT_STATE
 from foundation.observability import metrics

@@ -29,7 +29,7 @@ from foundation.admission.pipeline import AdmissionPipeline
 from foundation.admission.routing import DeclaredRoute
 from foundation.asgi import header_text
 from foundation.http.etag import if_none_match_matches
-from foundation.http.problems import ProblemError
+from foundation.http.problem_kinds import ProblemError
 from foundation.http.read_cache import ReadCache, Ticket
 from foundation.observability import metrics
 

@@ -23,7 +23,8 @@ from starlette.types import Scope
 from foundation.admission.endpoints import Endpoint, TenantSource
 from foundation.admission.pipeline import IDEMPOTENCY_HEADER, TENANT_HEADER, Admission, AdmissionPipeline
 from foundation.errors import DomainError
-from foundation.http.problems import ProblemError, status_of
+from foundation.http.problem_kinds import ProblemError
+from foundation.http.problems import status_of
 from foundation.http.provide import service
 
 Handler = TypeVar("Handler", bound=Callable[..., Coroutine[Any, Any, Response]])

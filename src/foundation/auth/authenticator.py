@@ -17,7 +17,7 @@ from fastapi import Request
 from foundation.auth.jwks import JwksSource, JwksUnavailable
 from foundation.auth.scopes import PLATFORM_SCOPE
 from foundation.auth.tokens import Principal, TokenError, TokenVerifier
-from foundation.http.problems import Kinds, ProblemError
+from foundation.http.problem_kinds import Kinds, ProblemError
 from foundation.settings import Profile, Settings
 from foundation.tenancy.service import TenantRef
 

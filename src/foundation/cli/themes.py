@@ -27,7 +27,7 @@ def publish(
 ) -> None:
     from foundation.db import Database
     from foundation.errors import DomainError
-    from foundation.http.problems import violations_from as to_violations
+    from foundation.http.problem_kinds import violations_from as to_violations
     from foundation.tenancy.service import TenantDirectory
     from foundation.themes.schemas import SEMVER, ThemePublishRequest
     from foundation.themes.service import ThemeService

@@ -10,11 +10,12 @@ from foundation.admission.endpoints import Endpoint, TenantSource
 from foundation.admission.routing import Admitted, declare
 from foundation.design_system.schemas import StoriesIn, StoryPage, StoryQuery, UpsertResult
 from foundation.design_system.service import CACHE_KIND, StoryService
-from foundation.http.etag import conditional_response, weak_etag_of_canonical
+from foundation.http.etag import conditional_response
+from foundation.http.json_encoding import dumps, weak_etag_of_canonical
 from foundation.http.openapi import conditional_get_responses, problem, problem_responses, success_headers
 from foundation.http.provide import provide
 from foundation.http.ratelimit import EndpointClass
-from foundation.http.responses import dumps, json_response
+from foundation.http.responses import json_response
 
 router = APIRouter(tags=["design-system"])
 Stories = Annotated[StoryService, Depends(provide(StoryService))]

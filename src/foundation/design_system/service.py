@@ -15,9 +15,9 @@ from foundation.db import Database, utcnow
 from foundation.design_system.models import GLOBAL_SCOPE, Story, StoryTag
 from foundation.design_system.schemas import StoryIn
 from foundation.errors import Busy, FieldError, InvalidInput, UnknownTenant
+from foundation.http.json_encoding import rfc3339
 from foundation.http.pagination import Page
 from foundation.http.read_cache import ReadCache
-from foundation.http.responses import rfc3339
 from foundation.read_changes import record_change
 from foundation.tenancy.service import TenantDirectory, TenantRef
 

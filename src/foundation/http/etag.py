@@ -1,26 +1,14 @@
-"""Weak ETags derived from the canonical JSON of a representation, and If-None-Match matching."""
+"""If-None-Match matching and conditional answers for the weak ETags of ``json_encoding``."""
 
 from __future__ import annotations
-
-import hashlib
-from typing import Any
 
 from starlette.responses import Response
 from starlette.types import Scope
 
 from foundation.asgi import header_text
-from foundation.http.responses import JsonResponse, canonical_json
+from foundation.http.responses import JsonResponse
 
 CONDITIONAL_CACHE_CONTROL = "private, no-cache"
-
-
-def weak_etag(representation: Any) -> str:
-    return weak_etag_of_canonical(canonical_json(representation).encode("utf-8"))
-
-
-def weak_etag_of_canonical(document: bytes) -> str:
-    """The ETag of a representation already rendered by ``canonical_json`` (saves rendering it twice)."""
-    return f'W/"{hashlib.sha256(document).hexdigest()[:32]}"'
 
 
 def _opaque(tag: str) -> str:

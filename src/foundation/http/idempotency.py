@@ -6,7 +6,7 @@ import hashlib
 import re
 from typing import Any
 
-from foundation.http.responses import canonical_json
+from foundation.http.json_encoding import canonical_json
 
 # 1..255 visible ASCII characters (no spaces, no control characters).
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")

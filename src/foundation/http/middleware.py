@@ -24,7 +24,8 @@ from typing import Any
 import structlog
 
 from foundation.http.deadlines import Deadlines
-from foundation.http.problems import Kinds, ProblemError, send_problem, unhandled_problem
+from foundation.http.problem_kinds import Kinds, ProblemError
+from foundation.http.problems import send_problem, unhandled_problem
 from foundation.http.request_guard import BODY_METHODS, RequestGuard, replay_body
 from foundation.http.response_headers import completed
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from foundation.http.problems import Kinds, ProblemError, Violation
+from foundation.http.problem_kinds import Kinds, ProblemError, Violation
 
 DEFAULT_PAGE_SIZE = 25
 MAX_PAGE_SIZE = 100

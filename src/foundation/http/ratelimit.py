@@ -22,7 +22,7 @@ from limits import RateLimitItem, RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, Storage
 from limits.storage import storage_from_string
 
-from foundation.http.problems import Kinds, ProblemError
+from foundation.http.problem_kinds import Kinds, ProblemError
 from foundation.observability import metrics
 from foundation.settings import Settings
 

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from foundation.asgi import first_header, header_block_size, header_map
-from foundation.http.problems import Kinds, ProblemError, Violation
+from foundation.http.problem_kinds import Kinds, ProblemError, Violation
 
 Scope = dict[str, Any]
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})

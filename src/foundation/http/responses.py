@@ -1,30 +1,15 @@
-"""JSON rendering shared by every endpoint: canonical bytes, RFC 3339 UTC datetimes, charset header."""
+"""JSON responses shared by every endpoint: canonical bytes (``json_encoding``) and the charset header."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.responses import JSONResponse
 
+from foundation.http.json_encoding import dumps
+
 JSON_MEDIA_TYPE = "application/json; charset=utf-8"
-
-
-def rfc3339(value: datetime) -> str:
-    """UTC with millisecond precision and a ``Z`` suffix, e.g. ``2026-01-31T12:00:00.123Z``."""
-    # isoformat pads the year to four digits (strftime's %Y gives "423" for year 423 on glibc: not RFC 3339).
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").removesuffix("+00:00") + "Z"
-
-
-def canonical_json(value: Any) -> str:
-    """Sorted keys, no whitespace, UTF-8 kept: the basis of fingerprints and ETags."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def dumps(value: Any) -> bytes:
-    return canonical_json(value).encode("utf-8")
 
 
 class JsonResponse(JSONResponse):

@@ -36,9 +36,8 @@ from foundation.errors import (
     InvalidTransition,
     NotFound,
 )
-from foundation.http.etag import weak_etag_of_canonical
 from foundation.http.idempotency import fingerprint
-from foundation.http.responses import canonical_json, rfc3339
+from foundation.http.json_encoding import canonical_json, rfc3339, weak_etag_of_canonical
 from foundation.read_changes import record_change
 from foundation.scaffolds.models import EventIdempotencyRecord, ScaffoldEvent, ScaffoldRegistration
 from foundation.scaffolds.schemas import EventType, ScaffoldEventRequest

@@ -12,7 +12,7 @@ from foundation.asgi import header_text
 from foundation.errors import NotFound
 from foundation.http.etag import conditional_response, if_none_match_matches, is_wildcard
 from foundation.http.openapi import conditional_get_responses, problem_responses, success_headers
-from foundation.http.problems import Kinds, ProblemError
+from foundation.http.problem_kinds import Kinds, ProblemError
 from foundation.http.provide import provide
 from foundation.http.ratelimit import EndpointClass
 from foundation.http.responses import JsonResponse, json_response

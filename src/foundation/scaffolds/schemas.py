@@ -17,8 +17,8 @@ from pydantic import (
     field_validator,
 )
 
+from foundation.http.json_encoding import rfc3339
 from foundation.http.pagination import PageQuery, PaginationInfo
-from foundation.http.responses import rfc3339
 from foundation.success_metrics.schemas import Rfc3339
 
 FEATURE_SLUG = r"^[a-z0-9-]+$"

@@ -27,9 +27,8 @@ from foundation.errors import (
     IdempotencyKeyReused,
     NotFound,
 )
-from foundation.http.etag import weak_etag_of_canonical
 from foundation.http.idempotency import fingerprint
-from foundation.http.responses import canonical_json, rfc3339
+from foundation.http.json_encoding import canonical_json, rfc3339, weak_etag_of_canonical
 from foundation.scaffolds.lifecycle import initial_fields, location_of, started_at_problem, to_millisecond
 from foundation.scaffolds.models import IdempotencyRecord, ScaffoldRegistration
 from foundation.scaffolds.schemas import ScaffoldRequest

@@ -8,10 +8,11 @@ from starlette.responses import Response
 from foundation.admission.endpoints import Endpoint
 from foundation.admission.routing import Admitted, declare
 from foundation.http.etag import conditional_response
+from foundation.http.json_encoding import dumps
 from foundation.http.openapi import conditional_get_responses, problem_responses, success_headers
 from foundation.http.provide import provide
 from foundation.http.ratelimit import EndpointClass
-from foundation.http.responses import dumps, json_response
+from foundation.http.responses import json_response
 from foundation.success_metrics.schemas import (
     IngestResult,
     SamplePage,

@@ -31,8 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from foundation.db import Database, utcnow
 from foundation.errors import FieldError, InvalidInput
-from foundation.http.etag import weak_etag
-from foundation.http.responses import rfc3339
+from foundation.http.json_encoding import rfc3339, weak_etag
 from foundation.settings import Settings
 from foundation.success_metrics.models import ScSample, ScTarget
 from foundation.tenancy.service import TenantRef

@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from foundation.db import Database, insert_ignoring_duplicates, utcnow
+from foundation.http.json_encoding import rfc3339
 from foundation.http.pagination import Page
 from foundation.http.read_cache import ReadCache
-from foundation.http.responses import rfc3339
 from foundation.read_changes import record_changes
 from foundation.success_metrics.models import ScSample
 from foundation.tenancy.service import TenantRef

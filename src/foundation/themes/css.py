@@ -24,7 +24,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from foundation.http.etag import weak_etag_of_canonical
+from foundation.http.json_encoding import weak_etag_of_canonical
 from foundation.themes.service import CATEGORY_KEYS
 
 CSS_MEDIA_TYPE = "text/css; charset=utf-8"

@@ -9,7 +9,7 @@ from foundation.admission.endpoints import Endpoint
 from foundation.admission.routing import Admitted, declare, path_parameter
 from foundation.http.etag import conditional_response
 from foundation.http.openapi import conditional_get_responses, problem_responses, success_headers
-from foundation.http.problems import Kinds, ProblemError, Violation
+from foundation.http.problem_kinds import Kinds, ProblemError, Violation
 from foundation.http.provide import provide
 from foundation.http.ratelimit import EndpointClass
 from foundation.http.responses import json_response

@@ -11,10 +11,9 @@ from sqlalchemy.exc import IntegrityError
 
 from foundation.db import Database, utcnow
 from foundation.errors import ThemeNotFound, ThemeVersionConflict
-from foundation.http.etag import weak_etag
 from foundation.http.idempotency import fingerprint
+from foundation.http.json_encoding import canonical_json, rfc3339, weak_etag
 from foundation.http.read_cache import ReadCache
-from foundation.http.responses import canonical_json, rfc3339
 from foundation.read_changes import record_change
 from foundation.tenancy.service import TenantRef
 from foundation.themes.models import ThemeVersion
