@@ -120,9 +120,10 @@ background sqlite-tools env FOUNDATION_TEST_BACKEND=sqlite FOUNDATION_TEST_REQUI
   "$BIN/pytest" -q -p no:cacheprovider --durations=30 -m "not postgres and not timing" "${NOT_TOOLS[@]}" "$@"
 background sqlite-http env FOUNDATION_TEST_BACKEND=sqlite FOUNDATION_TEST_REQUIRE=redis \
   "$BIN/pytest" -q -p no:cacheprovider --durations=20 -m "not postgres and not timing" "${HTTP_SUITE[@]}" "$@"
-background postgres env FOUNDATION_TEST_BACKEND=postgres FOUNDATION_TEST_REQUIRE=postgres,redis \
+# The stages that repeat the HTTP suite fuzz with a third of the examples (tests/conftest.py, FUZZ_SCALE).
+background postgres env FOUNDATION_TEST_BACKEND=postgres FOUNDATION_TEST_REQUIRE=postgres,redis FOUNDATION_TEST_FUZZ_SCALE=0.34 \
   "$BIN/pytest" -q -p no:cacheprovider --durations=20 -m "not timing" "${HTTP_SUITE[@]}" tests/postgres "$@"
-background lowest env FOUNDATION_TEST_BACKEND=sqlite FOUNDATION_TEST_SHORTCUTS=off \
+background lowest env FOUNDATION_TEST_BACKEND=sqlite FOUNDATION_TEST_SHORTCUTS=off FOUNDATION_TEST_FUZZ_SCALE=0.34 \
   "$LOWEST_BIN/pytest" -q -p no:cacheprovider --durations=20 -m "not timing" "${HTTP_SUITE[@]}" "$@"
 if [ $ARGS -eq 0 ]; then background security security; fi
 wait

@@ -28,6 +28,15 @@ BACKEND = os.environ.get("FOUNDATION_TEST_BACKEND", "sqlite")
 # direct dispatcher off, every answer from the framework route. Both runs must pass the same assertions.
 SHORTCUTS = os.environ.get("FOUNDATION_TEST_SHORTCUTS", "on")
 SHORTCUTS_OFF = {"read_cache_seconds": 0, "direct_dispatch": False}
+# The property-based fuzzers' budget, as a fraction of each test's own number of examples. `make test` runs
+# the full budget once (sqlite-http) and a third of it in the stages that repeat the HTTP suite (postgres,
+# lowest): the same generators and checks on the other backend and versions, at a third of the CPU.
+FUZZ_SCALE = float(os.environ.get("FOUNDATION_TEST_FUZZ_SCALE", "1"))
+
+
+def fuzz_examples(full_budget: int) -> int:
+    return max(1, round(full_budget * FUZZ_SCALE))
+
 
 DEFAULT = "00000000-0000-0000-0000-000000000000"
 ALFA = "00000000-0000-0000-0000-000000000001"

@@ -18,6 +18,7 @@ from hypothesis import settings as hypothesis_settings
 from foundation.app import create_app
 from foundation.settings import Settings
 from foundation.success_metrics.schemas import RFC3339
+from tests.conftest import fuzz_examples
 
 ROUTES: dict[tuple[str, str], set[str]] = {
     ("get", "/health"): {"200"},
@@ -159,13 +160,18 @@ def started_now(context: Any, body: Any) -> Any:
     return _current_started_at(body)
 
 
+FUZZ_SETTINGS = hypothesis_settings(
+    max_examples=fuzz_examples(25), deadline=None, suppress_health_check=list(HealthCheck), database=None
+)
+
+
 @pytest.fixture
 def fuzz_app(make_settings: Callable[..., Settings]) -> Any:
     return create_app(make_settings(rate_limit_enabled=False, tracing_enabled=False))
 
 
 @schema.parametrize()
-@hypothesis_settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@FUZZ_SETTINGS
 def test_schemathesis(case: Any, fuzz_app: Any) -> None:
     case.call_and_validate(app=fuzz_app)
 
@@ -213,6 +219,6 @@ def same_page_size_and_alias_for_alfa(context: Any, query: dict[str, Any] | None
 
 
 @tenant_schema.parametrize()
-@hypothesis_settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@FUZZ_SETTINGS
 def test_schemathesis_tenant_alfa(case: Any, fuzz_app: Any) -> None:
     case.call_and_validate(app=fuzz_app)

@@ -18,7 +18,7 @@ from foundation.app import create_app
 from foundation.db import Database
 from foundation.settings import Settings
 from tests.auth.conftest import ALL_SCOPES, AUDIENCE, ISSUER, KeySet
-from tests.conftest import ALFA
+from tests.conftest import ALFA, fuzz_examples
 
 EXAMPLES_PER_OPERATION = 12
 
@@ -52,7 +52,7 @@ def test_schemathesis_with_a_valid_token_finds_no_5xx(secured_app: Any, mint: Ca
         operations += 1
 
         @settings(
-            max_examples=EXAMPLES_PER_OPERATION,
+            max_examples=fuzz_examples(EXAMPLES_PER_OPERATION),
             deadline=None,
             database=None,
             derandomize=True,
@@ -143,7 +143,12 @@ def test_authorization_header_fuzz_never_5xx(secured_app: Any, mint: Callable[..
     client = httpx.AsyncClient(transport=transport, base_url="http://testserver")
     try:
 
-        @settings(max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=fuzz_examples(150),
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(
             authorization=st.one_of(
                 AUTHORIZATION,
