@@ -5,9 +5,9 @@
 #   servers   private PostgreSQL and Redis under var/test/ (always stopped at the end)
 #   sqlite-*  everything except the PostgreSQL-only, timing and rehearsal tests on SQLite, in three parts:
 #             sqlite-http (tests/api, tests/auth), sqlite-serve (tests/cli, tests/observability, tests/stack,
-#             tests/dashboards: `foundation serve` processes, the local stack, browsers) and sqlite-tools (the
-#             rest: the client CLIs, the security gate's checks, perf, tests/runtime against the production
-#             install in .venv-runtime, tests/deploy with .venv-deploy)
+#             tests/dashboards, tests/perf: `foundation serve` processes, the local stack, browsers, load
+#             runs) and sqlite-tools (the rest: the client CLIs, the security gate's checks, tests/runtime
+#             against the production install in .venv-runtime, tests/deploy with .venv-deploy)
 #   postgres  the HTTP and auth suites and tests/postgres on PostgreSQL (row-level security as the app role)
 #   lowest    the HTTP and auth suites on SQLite in .venv-lowest (the lowest versions pyproject.toml's floors
 #             admit, requirements/lowest-direct.txt) with the response cache and the direct dispatcher off,
@@ -108,7 +108,7 @@ if [ -n "${DEPLOY_BIN:-}" ]; then export FOUNDATION_DEPLOY_BIN="$DEPLOY_BIN"; fi
 
 HTTP_SUITE=(tests/api tests/auth)
 # The end-to-end half of the SQLite run; sqlite-tools takes every other directory (a new one lands there).
-SERVE_SUITE=(tests/cli tests/observability tests/stack tests/dashboards)
+SERVE_SUITE=(tests/cli tests/observability tests/stack tests/dashboards tests/perf)
 NOT_TOOLS=()
 for dir in "${HTTP_SUITE[@]}" "${SERVE_SUITE[@]}"; do NOT_TOOLS+=("--ignore=$dir"); done
 step "lint, sqlite-serve, sqlite-tools, sqlite-http, postgres, lowest and security side by side (output below, stage by stage)"
