@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import datetime as dt
 import json
+import math
 import os
 import shutil
 import statistics
@@ -21,7 +22,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -149,12 +151,25 @@ def _priming_request(endpoint: str, tenant: str) -> tuple[str, str, dict[str, st
     raise ValueError(f"{endpoint} is not primed")
 
 
+def prime_rounds(workers: int, miss: float = 0.01) -> int:
+    """Rounds of priming after which a given worker has served a given tenant with probability ≥ 1 − ``miss``.
+
+    Each round opens new connections, and the kernel spreads connections over the workers' sockets at random,
+    so one round primes each worker with about 1/``workers`` of the tenants. A deployment's steady state has
+    every worker holding every active tenant (each is read every few seconds, answers live 300 s)."""
+    if workers <= 1:
+        return 1
+    return math.ceil(math.log(miss) / math.log(1 - 1 / workers))
+
+
 def prime(server: Server, ids: list[str], endpoints: Sequence[str], concurrency: int = 20) -> dict[str, Any]:
-    """One request of each of ``endpoints`` per tenant (every tenant's answers kept, its series in /metrics).
+    """Requests of each of ``endpoints`` for every tenant until every worker is likely to hold its answers and
+    its series are in /metrics (``prime_rounds``: 1 round for one worker, 7 for two).
 
     A request that fails on the connection (a keep-alive connection the server closed as it was reused) is
     retried twice; answers that are not 2xx are counted, not raised."""
     failures: dict[str, int] = {}
+    rounds = prime_rounds(server.workers)
 
     async def run() -> None:
         queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
@@ -182,8 +197,9 @@ def prime(server: Server, ids: list[str], endpoints: Sequence[str], concurrency:
             await asyncio.gather(*(worker(client) for _ in range(concurrency)))
 
     started = time.perf_counter()
-    asyncio.run(run())
-    return {"seconds": round(time.perf_counter() - started, 1), "not_2xx": failures}
+    for _round in range(rounds):
+        asyncio.run(run())  # a new client each round: new connections, spread over the workers anew
+    return {"seconds": round(time.perf_counter() - started, 1), "rounds": rounds, "not_2xx": failures}
 
 
 def progress(message: str) -> None:
@@ -452,22 +468,66 @@ def scrape_latencies(server: Server, count: int, spacing: float) -> dict[str, An
     }
 
 
-def rss_per_worker(server: Server) -> list[float]:
-    """Resident MB of each serving process: with one worker the server process itself, else the workers
+def serving_pids(server: Server) -> list[int]:
+    """The processes that answer requests: with one worker the server process itself, else the workers
     uvicorn spawned (not the supervisor, nor multiprocessing's resource tracker)."""
     pid = server.process.pid
     if server.workers == 1:
-        return [round(harness.rss_mb(pid)[0], 1)]
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    sizes = []
-    for child in children:
+        return [pid]
+    pids = []
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
         try:
-            if b"spawn_main" not in Path(f"/proc/{child}/cmdline").read_bytes():
-                continue
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                pids.append(int(child))
         except OSError:
             continue
-        sizes.append(round(harness.rss_mb(int(child))[0], 1))
-    return sizes
+    return pids
+
+
+def rss_per_worker(server: Server) -> list[float]:
+    """Resident MB of each serving process."""
+    return [round(harness.rss_mb(pid)[0], 1) for pid in serving_pids(server)]
+
+
+@contextmanager
+def py_spy(server: Server, seconds: float, output: Path | None) -> Iterator[None]:
+    """With ``output``, sample every serving process with py-spy (a flame graph per process) while the block
+    runs ``seconds``; without, nothing. Sampling costs the server a few percent: profile runs are not
+    measurement runs."""
+    if output is None:
+        yield
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    spy = str(Path(sys.executable).with_name("py-spy"))
+    recorders = [
+        subprocess.Popen(
+            [
+                spy,
+                "record",
+                "--pid",
+                str(pid),
+                "--duration",
+                str(int(seconds)),
+                "--rate",
+                "200",
+                "--nonblocking",
+                "--output",
+                str(output.with_name(f"{output.stem}-{pid}.svg")),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for pid in serving_pids(server)
+    ]
+    try:
+        yield
+    finally:
+        for recorder in recorders:
+            try:
+                recorder.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                recorder.kill()
+                recorder.wait()
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:

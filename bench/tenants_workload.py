@@ -5,8 +5,9 @@ registrations and a replayable registration, loaded through the service layer. A
 (SQLite: 1 worker; ``--postgres``: 2 workers, a fresh database on the private cluster of `make db-up`) with
 default settings — INFO log level and access log on, rate limits as configured by default, the 1 s metrics
 render cache — then, for each endpoint, wrk with ``--connections`` (50) for ``--seconds``, each time after an
-unrecorded ``--warm-up`` (and, with ``--prime``, after one request of that endpoint per tenant: the steady
-state, where every tenant's answers are kept), in ``--rounds`` rounds (endpoints alternate within a round):
+unrecorded ``--warm-up`` (and, with ``--prime``, after requests of that endpoint for every tenant until every
+worker is likely to hold them, ``scale_common.prime_rounds``: the steady state, where every worker keeps every
+tenant's answers), in ``--rounds`` rounds (endpoints alternate within a round):
 
 theme GET, tenant metrics GET, stories GET, scaffold POST new (fresh key and slug per request), scaffold
 POST replay (the loaded fixture's key and body), GET /metrics.
@@ -75,7 +76,13 @@ def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
                     if args.prime and endpoint in PRIMED:
                         sc.progress(f"primed {endpoint}: {sc.prime(server, ids, [endpoint])}")
                     sc.wrk(server, endpoint, ids, args.connections, args.warm_up)  # unrecorded
-                    result = sc.wrk(server, endpoint, ids, args.connections, args.seconds)
+                    flame = (
+                        args.py_spy / f"{endpoint.replace(' ', '-').replace('/', '')}"
+                        if args.py_spy
+                        else None
+                    )
+                    with sc.py_spy(server, args.seconds, flame):
+                        result = sc.wrk(server, endpoint, ids, args.connections, args.seconds)
                     rounds[endpoint].append(result.as_dict())
                     sc.progress(
                         f"round {number + 1} {endpoint}: {result.rps:,.0f} req/s, "
@@ -148,6 +155,14 @@ def main() -> None:
         action="store_true",
         help="before measuring a read or the replay, one request of it per tenant: the steady state of a "
         "deployment whose tenants were each served once within FOUNDATION_READ_CACHE_MAX_AGE_SECONDS",
+    )
+    parser.add_argument(
+        "--py-spy",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="record a py-spy flame graph of each serving process during each measured run into DIR "
+        "(profiling, not measuring: the sampler costs the server a few percent)",
     )
     sc.add_run_options(parser)
     args = parser.parse_args()
