@@ -26,6 +26,24 @@ def test_each_retry_is_told_with_its_reason_and_pause() -> None:
     assert told[1][0] == "HTTP 502" and 0.125 <= told[1][1] <= 0.5  # 0.25 s doubled, with jitter
 
 
+def test_a_retry_after_of_zero_still_waits_the_backoff() -> None:
+    """A server answering 503 with ``Retry-After: 0`` (or a past date) is not hammered: the pauses grow as
+    the backoff does, so a 1.5 s budget holds a handful of attempts, not hundreds."""
+    told: list[tuple[str, float]] = []
+    replies = [
+        Reply(503, b"", {"Retry-After": "0"}),
+        Reply(503, b"", {"Retry-After": formatdate(0, usegmt=True)}),
+    ]
+    with (
+        scripted({"GET /r": replies * 20}) as script,
+        httpx.Client(base_url=script.url) as client,
+        pytest.raises(Unconfirmed),
+    ):
+        send(lambda: client.get("/r"), budget=1.5, on_retry=lambda *a: told.append(a))
+    assert 2 <= len(script.seen) <= 6, len(script.seen)
+    assert told[0][1] >= 0.125 and told[1][1] >= 0.25, told  # 0.25 s and 0.5 s with jitter, not 0
+
+
 def test_a_retry_after_beyond_the_budget_carries_the_answer_and_what_was_left() -> None:
     with (
         scripted({"POST /r": [Reply(429, b"{}", {"Retry-After": "60"})]}) as script,

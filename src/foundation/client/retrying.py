@@ -2,8 +2,9 @@
 
 A request is sent again when it failed in transit (any ``httpx.HTTPError``: refused connection, reset,
 timeout) or was answered 429, 500, 502, 503 or 504; every other answer is final at once. Between attempts
-the client waits the answer's ``Retry-After`` (seconds or an HTTP date) when it has one, otherwise an
-exponential backoff with jitter (0.25 s doubling up to 5 s, each pause a random 50–100 % of it). All of it
+the client waits an exponential backoff with jitter (0.25 s doubling up to 5 s, each pause a random 50–100 %
+of it), or the answer's ``Retry-After`` (seconds or an HTTP date) when that is longer: a ``Retry-After: 0``
+still waits the backoff. All of it
 fits in a time budget counted from the first attempt: when the next pause does not fit in what is left (a
 ``Retry-After`` longer than that ends the attempts at once, without waiting), the request is
 :class:`Unconfirmed`. A budget of 0 sends once.
@@ -82,7 +83,9 @@ def send(
             status = response.status_code
             reason = f"HTTP {status}"
             wait = retry_after(response.headers.get("Retry-After"))
-        pause = wait if wait is not None else delay * random.uniform(0.5, 1.0)  # noqa: S311  # backoff jitter, not a secret
+        backoff = delay * random.uniform(0.5, 1.0)  # noqa: S311  # backoff jitter, not a secret
+        # Retry-After is a floor: "0" or a past date must not turn the loop into a burst of requests.
+        pause = backoff if wait is None else max(wait, backoff)
         left = deadline - time.monotonic()
         if pause > left:
             raise Unconfirmed(
