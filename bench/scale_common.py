@@ -544,6 +544,24 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         "--db-cache", type=Path, default=None, help="SQLite: keep loaded databases here and reuse them"
     )
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FOUNDATION_NAME=VALUE",
+        help="a server setting for an A/B run (repeatable); recorded with the results",
+    )
+
+
+def server_settings(args: argparse.Namespace) -> dict[str, str]:
+    """The ``--set`` settings as environment variables; a malformed one stops the bench before it starts."""
+    settings = {}
+    for item in args.set:
+        name, sep, value = item.partition("=")
+        if not sep or not name.startswith("FOUNDATION_"):
+            raise SystemExit(f"error: --set {item!r}: expected FOUNDATION_NAME=VALUE")
+        settings[name] = value
+    return settings
 
 
 def prepare_run(args: argparse.Namespace, name: str) -> tuple[Path, Path]:

@@ -42,6 +42,7 @@ from foundation.scaffolds.registry import ScaffoldService
 from foundation.scaffolds.retention import purge_periodically
 from foundation.scaffolds.router import router as scaffolds_router
 from foundation.settings import AuthMode, Profile, Settings, get_settings
+from foundation.sqlite_checkpoint import checkpoint_periodically
 from foundation.success_metrics.histograms import Sc001Reader, own_connection_engine
 from foundation.success_metrics.router import router as metrics_router
 from foundation.success_metrics.scorecard import ScorecardService
@@ -263,8 +264,9 @@ def _lifespan(settings: Settings, services: dict[type, Any], provider: Any, *, d
         purge = _start_purge(settings, db)
         feed = build_feed(db.url, services[ReadCache], timeout=settings.db_timeout_seconds)
         follow = asyncio.create_task(feed.run(), name="read-changes") if feed is not None else None
+        checkpoints = _start_checkpoints(settings, db)
         yield
-        for task in (lag_watch, purge, follow):
+        for task in (lag_watch, purge, follow, checkpoints):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -286,4 +288,15 @@ def _start_purge(settings: Settings, db: Database) -> asyncio.Task[None] | None:
         return None
     return asyncio.create_task(
         purge_periodically(db, interval, settings.idempotency_purge_batch_size), name="idempotency-purge"
+    )
+
+
+def _start_checkpoints(settings: Settings, db: Database) -> asyncio.Task[None] | None:
+    """SQLite in a file: WAL checkpoints in a thread, not in commits on the loop (sqlite_checkpoint.py)."""
+    path = db.engine.url.database if db.is_sqlite else None
+    interval = settings.sqlite_checkpoint_interval_seconds
+    if not path or path == ":memory:" or interval <= 0:
+        return None
+    return asyncio.create_task(
+        checkpoint_periodically(path, interval, settings.db_timeout_seconds), name="sqlite-checkpoint"
     )

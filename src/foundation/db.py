@@ -107,7 +107,12 @@ class Database:
             engine_url, echo=echo, **_engine_options(url, settings)
         )
         if self.is_sqlite:
-            _configure_sqlite(self.engine, busy_timeout_ms=int(timeout * 1000))
+            checkpointed = settings is not None and settings.sqlite_checkpoint_interval_seconds > 0
+            _configure_sqlite(
+                self.engine,
+                busy_timeout_ms=int(timeout * 1000),
+                wal_autocheckpoint=WAL_SAFETY_NET_PAGES if checkpointed else None,
+            )
         else:
             _ping_idle_connections(self.engine)
         self._sqlite_writer = asyncio.Lock()
@@ -247,7 +252,12 @@ def _ping_idle_connections(engine: AsyncEngine) -> None:
             raise DisconnectionError() from exc
 
 
-def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int) -> None:
+# The connections' wal_autocheckpoint while a thread checkpoints the WAL (foundation/sqlite_checkpoint.py):
+# ~40 MB of WAL before a commit checkpoints on the event loop itself.
+WAL_SAFETY_NET_PAGES = 10_000
+
+
+def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int, wal_autocheckpoint: int | None) -> None:
     # pysqlite's implicit transactions are replaced by explicit BEGINs so write transactions can take the
     # lock up front (the SQLAlchemy-documented recipe for serializable SQLite).
     @event.listens_for(engine.sync_engine, "connect")
@@ -258,6 +268,8 @@ def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        if wal_autocheckpoint is not None:
+            cursor.execute(f"PRAGMA wal_autocheckpoint={wal_autocheckpoint}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")

@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     # fraction of the CPU, docs/benchmarks.md) or "limits" (the library's MemoryStorage).
     rate_limit_memory_store: str = Field(default="native", pattern="^(native|limits)$")
 
+    # SQLite: a thread checkpoints the WAL into the database file this often, off the event loop
+    # (foundation/sqlite_checkpoint.py); the connections' own checkpoint then only bounds the WAL. 0: SQLite's
+    # default, a checkpoint inside the commit that crosses 1,000 WAL pages, on the event loop.
+    sqlite_checkpoint_interval_seconds: float = Field(default=0.1, ge=0, le=3600)
+
     idempotency_ttl_hours: int = Field(default=24, ge=1)
     # Expired idempotency records are deleted by a background task of the API every this many seconds (one
     # worker/instance at a time, in batches); unset: 3600, except the test profile (off); 0 turns it off.

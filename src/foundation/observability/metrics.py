@@ -81,6 +81,10 @@ event_loop_lag = Histogram(
     " worker gets to it.",
     buckets=LOOP_LAG_BUCKETS,
 )
+sqlite_checkpoint_failures = Counter(
+    "foundation_sqlite_checkpoint_failures_total",
+    "Background WAL checkpoints of the embedded SQLite database that failed (the next one retries).",
+)
 spans_dropped = Counter(
     "foundation_otel_spans_dropped_total",
     "Spans dropped before export (queue full or exporter failure).",
