@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sqlite3
 
 import structlog
@@ -30,13 +31,27 @@ def checkpoint(path: str, timeout: float) -> tuple[int, int]:
     return int(frames), int(done)
 
 
+def _wal_stamp(path: str) -> int | None:
+    try:
+        return os.stat(path + "-wal").st_mtime_ns
+    except FileNotFoundError:
+        return None
+
+
 async def checkpoint_periodically(path: str, interval: float, timeout: float) -> None:
-    """Until cancelled: a checkpoint every ``interval`` seconds in a worker thread; a failure is counted and
-    logged, and the next interval tries again (the connections' safety net bounds the WAL meanwhile)."""
+    """Until cancelled: every ``interval`` seconds, a checkpoint in a worker thread if any process wrote to
+    the WAL since the last one (a stat, not a connection: an idle or read-only API costs nothing). A failure
+    is counted and logged, and the next interval tries again (the connections' safety net bounds the WAL)."""
+    done = None
     while True:
         await asyncio.sleep(interval)
+        stamp = _wal_stamp(path)  # taken before: a write during the checkpoint brings the next one
+        if stamp is None or stamp == done:
+            continue
         try:
             await asyncio.to_thread(checkpoint, path, timeout)
         except sqlite3.Error as exc:
             metrics.sqlite_checkpoint_failures.inc()
             log.warning("sqlite_checkpoint_failed", error_type=type(exc).__name__, error=str(exc))
+        else:
+            done = stamp

@@ -5,6 +5,8 @@ a commit would checkpoint on its own; with the setting at 0, SQLite's default, i
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +17,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from foundation import sqlite_checkpoint
 from foundation.db import WAL_SAFETY_NET_PAGES, Database
 from tests.api.helpers import scaffold_body, scaffold_headers, scaffold_path
 from tests.conftest import BACKEND
@@ -51,3 +54,37 @@ async def test_the_wal_reaches_the_database_file_only_with_the_checkpoint_thread
             assert pages == (WAL_SAFETY_NET_PAGES if interval else 1000)
             # Checked before the app closes: closing the last connection checkpoints in any case.
             assert await write_and_watch(client, database, seconds=10 if interval else 1) is bool(interval)
+
+
+async def test_the_thread_checkpoints_only_after_a_write(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An idle or read-only API opens no connection for checkpoints: the WAL's modification time decides."""
+    path = str(make_url(database_url).database)
+    calls: list[str] = []
+    real = sqlite_checkpoint.checkpoint
+    monkeypatch.setattr(sqlite_checkpoint, "checkpoint", lambda *a: calls.append("run") or real(*a))
+
+    async def until_checkpointed(than: int) -> None:
+        deadline = time.monotonic() + 10
+        while len(calls) <= than:
+            assert time.monotonic() < deadline, "a write was never checkpointed"
+            await asyncio.sleep(0.01)
+
+    # Kept open throughout: closing the last connection would checkpoint and remove the WAL itself.
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        with connection:
+            connection.execute("UPDATE tenants SET name = name || '.'")
+        task = asyncio.create_task(sqlite_checkpoint.checkpoint_periodically(path, 0.01, 5))
+        try:
+            await until_checkpointed(0)
+            first = len(calls)
+            await asyncio.sleep(0.3)  # ~30 intervals with the WAL in place and nothing written
+            assert len(calls) == first, "no write, no checkpoint"
+            with connection:
+                connection.execute("UPDATE tenants SET name = name || '.'")
+            await until_checkpointed(first)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
