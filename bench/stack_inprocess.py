@@ -30,6 +30,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from inprocess_app import app_with
+
 ALFA = "00000000-0000-0000-0000-000000000001"
 ENDPOINTS = {
     "theme GET": f"/api/v1/tenants/{ALFA}/themes/current",
@@ -102,26 +106,19 @@ async def measure(app: Any, requests: int, rounds: int) -> dict[str, float]:
 
 
 def run(database_url: str, var_dir: Path, log_level: str, requests: int, rounds: int) -> dict[str, float]:
-    for key in [k for k in os.environ if k.startswith(("FOUNDATION_", "OTEL_"))]:
-        del os.environ[key]
-    os.environ.update(
-        {
-            "FOUNDATION_DATABASE_URL": database_url,
-            "FOUNDATION_VAR_DIR": str(var_dir),
-            "FOUNDATION_AUTH": "off",
-            "FOUNDATION_LOG_LEVEL": log_level,
-            "FOUNDATION_TRACING_ENABLED": "false",
-            "FOUNDATION_RATE_LIMIT_THEME_READ_PER_MINUTE": RAISED,
-            "FOUNDATION_RATE_LIMIT_METRICS_READ_PER_MINUTE": RAISED,
-            "FOUNDATION_RATE_LIMIT_STORIES_READ_PER_MINUTE": RAISED,
-        }
-    )
-    from foundation.app import create_app
-    from foundation.settings import get_settings
-
-    get_settings.cache_clear()
     with output_discarded():
-        app = create_app()
+        app = app_with(
+            {
+                "FOUNDATION_DATABASE_URL": database_url,
+                "FOUNDATION_VAR_DIR": str(var_dir),
+                "FOUNDATION_AUTH": "off",
+                "FOUNDATION_LOG_LEVEL": log_level,
+                "FOUNDATION_TRACING_ENABLED": "false",
+                "FOUNDATION_RATE_LIMIT_THEME_READ_PER_MINUTE": RAISED,
+                "FOUNDATION_RATE_LIMIT_METRICS_READ_PER_MINUTE": RAISED,
+                "FOUNDATION_RATE_LIMIT_STORIES_READ_PER_MINUTE": RAISED,
+            }
+        )
         return asyncio.run(measure(app, requests, rounds))
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+sys.path.insert(0, str(ROOT / "bench"))
+
+from inprocess_app import app_with  # noqa: E402
 from tests.observability.servers import ALFA, seeded_database, stop  # noqa: E402
 
 from foundation.ops.procs import free_port, wait_until  # noqa: E402
@@ -83,29 +85,22 @@ async def measure(app: Any, requests: int) -> tuple[float, float]:
 def run(
     mode: str, database_url: str, var_dir: Path, requests: int, collector_url: str
 ) -> tuple[float, float]:
-    for key in [k for k in os.environ if k.startswith(("FOUNDATION_", "OTEL_"))]:
-        del os.environ[key]
-    os.environ.update(
-        {
-            "FOUNDATION_DATABASE_URL": database_url,
-            "FOUNDATION_VAR_DIR": str(var_dir),
-            "FOUNDATION_AUTH": "off",
-            "FOUNDATION_RATE_LIMIT_ENABLED": "false",
-            "FOUNDATION_LOG_LEVEL": "WARNING",
-        }
-    )
+    variables = {
+        "FOUNDATION_DATABASE_URL": database_url,
+        "FOUNDATION_VAR_DIR": str(var_dir),
+        "FOUNDATION_AUTH": "off",
+        "FOUNDATION_RATE_LIMIT_ENABLED": "false",
+        "FOUNDATION_LOG_LEVEL": "WARNING",
+    }
     if mode == "export":
-        os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector_url
+        variables["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector_url
     else:
-        os.environ["FOUNDATION_TRACING_ENABLED"] = "false"
+        variables["FOUNDATION_TRACING_ENABLED"] = "false"
+    app = app_with(variables)
 
-    from foundation.app import create_app
     from foundation.db import Database
     from foundation.observability import tracing
-    from foundation.settings import get_settings
 
-    get_settings.cache_clear()
-    app = create_app()
     if mode == "spans":
         tracing.instrument(app, app.state.services[Database].engine, tracing.FoundationTracerProvider())
     return asyncio.run(measure(app, requests))
