@@ -105,9 +105,10 @@ async def measure(app: Any, requests: int, rounds: int) -> dict[str, float]:
     return {name: min(values) for name, values in results.items()}
 
 
-def run(database_url: str, var_dir: Path, log_level: str, requests: int, rounds: int) -> dict[str, float]:
+def bench_app(database_url: str, var_dir: Path, log_level: str, **overrides: str) -> Any:
+    """The app as measured: rate limiter on with budgets nothing exhausts, tracing off, auth off."""
     with output_discarded():
-        app = app_with(
+        return app_with(
             {
                 "FOUNDATION_DATABASE_URL": database_url,
                 "FOUNDATION_VAR_DIR": str(var_dir),
@@ -117,18 +118,23 @@ def run(database_url: str, var_dir: Path, log_level: str, requests: int, rounds:
                 "FOUNDATION_RATE_LIMIT_THEME_READ_PER_MINUTE": RAISED,
                 "FOUNDATION_RATE_LIMIT_METRICS_READ_PER_MINUTE": RAISED,
                 "FOUNDATION_RATE_LIMIT_STORIES_READ_PER_MINUTE": RAISED,
+                **overrides,
             }
         )
+
+
+def run(database_url: str, var_dir: Path, log_level: str, requests: int, rounds: int) -> dict[str, float]:
+    app = bench_app(database_url, var_dir, log_level)
+    with output_discarded():
         return asyncio.run(measure(app, requests, rounds))
 
 
-def seeded_database(directory: Path) -> str:
+def seeded_database(directory: Path, python: str = sys.executable) -> str:
+    """A demo database made by ``python``'s own CLI (this interpreter's by default)."""
     url = f"sqlite+aiosqlite:///{(directory / 'foundation.db').resolve()}"
     env = {**os.environ, "FOUNDATION_DATABASE_URL": url, "FOUNDATION_VAR_DIR": str(directory)}
     for verb in (["db", "upgrade"], ["seed", "--demo-data"]):
-        subprocess.run(  # this interpreter's own CLI
-            [sys.executable, "-m", "foundation.cli.main", *verb], env=env, check=True, capture_output=True
-        )
+        subprocess.run([python, "-m", "foundation.cli.main", *verb], env=env, check=True, capture_output=True)
     return url
 
 
