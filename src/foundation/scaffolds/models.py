@@ -27,13 +27,14 @@ class ScaffoldRegistration(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("tenants.id"), index=True)
+    # No index of its own: the unique key (tenant_id, feature_slug) serves every lookup by tenant (0010).
+    tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("tenants.id"))
     feature_slug: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default="initiated")
     initiated_by: Mapped[uuid.UUID] = mapped_column(Uuid)
     payload: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
     duration_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     document: Mapped[str] = mapped_column(Text)
     etag: Mapped[str] = mapped_column(String(40))
     # Lifecycle (api.md §3): startedAt, else recordedAt; events recorded so far (each event's conditional

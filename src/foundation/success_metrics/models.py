@@ -44,15 +44,6 @@ class ScSample(Base):
             sqlite_where=text("scaffold_id IS NOT NULL"),
             postgresql_where=text("scaffold_id IS NOT NULL"),
         ),
-        # Covers the SC-001 histogram of registrations (value range counts per tenant) without table reads.
-        Index(
-            "ix_sc_samples_registered_values",
-            "tenant_id",
-            "code",
-            "value",
-            sqlite_where=text("scaffold_id IS NOT NULL"),
-            postgresql_where=text("scaffold_id IS NOT NULL"),
-        ),
         # A registration contributes exactly one SC-001 sample (api.md §3), whichever request records it.
         Index("uq_sc_samples_scaffold_id", "scaffold_id", unique=True),
     )
