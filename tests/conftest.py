@@ -29,8 +29,8 @@ BACKEND = os.environ.get("FOUNDATION_TEST_BACKEND", "sqlite")
 SHORTCUTS = os.environ.get("FOUNDATION_TEST_SHORTCUTS", "on")
 SHORTCUTS_OFF = {"read_cache_seconds": 0, "direct_dispatch": False}
 # The property-based fuzzers' budget, as a fraction of each test's own number of examples. `make test` runs
-# the full budget once (sqlite-http) and a third of it in the stages that repeat the HTTP suite (postgres,
-# lowest): the same generators and checks on the other backend and versions, at a third of the CPU.
+# the full budget once (sqlite-http) and a quarter of it in the stages that repeat the HTTP suite (postgres,
+# lowest): the same generators and checks on the other backend and versions, at a quarter of the CPU.
 FUZZ_SCALE = float(os.environ.get("FOUNDATION_TEST_FUZZ_SCALE", "1"))
 
 
