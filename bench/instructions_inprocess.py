@@ -64,13 +64,12 @@ def seeded_environment() -> dict[str, str]:
     return {**os.environ, "PYTHONHASHSEED": "0"}
 
 
-def instructions_command(
-    python: str, endpoint: str, count: int, url: str, var_dir: Path, level: str
-) -> list[str]:
+VALGRIND = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
+
+
+def child_command(python: str, endpoint: str, count: int, url: str, var_dir: Path, level: str) -> list[str]:
+    """This file's child mode under ``python``: build the app, answer ``count`` reads of ``endpoint``."""
     return [
-        "valgrind",
-        "--tool=callgrind",
-        "--callgrind-out-file=/dev/null",
         python,
         __file__,
         "--child",
@@ -88,7 +87,7 @@ def instructions_command(
 
 
 def instructions(python: str, endpoint: str, count: int, url: str, var_dir: Path, level: str) -> int:
-    command = instructions_command(python, endpoint, count, url, var_dir, level)
+    command = [*VALGRIND, *child_command(python, endpoint, count, url, var_dir, level)]
     done = subprocess.run(command, capture_output=True, text=True, check=False, env=seeded_environment())
     found = COLLECTED.search(done.stderr)
     if done.returncode != 0 or found is None:
@@ -126,8 +125,8 @@ def main() -> None:
         url = seeded_database(Path(raw), args.python)
         # One run without valgrind first: what the first start of an app does to a new database (the
         # scorecard's first refresh) would otherwise land in one of the two measured runs only.
-        child_command = instructions_command(args.python, endpoints[0], small, url, Path(raw), args.log_level)
-        subprocess.run(child_command[3:], check=True, capture_output=True, env=seeded_environment())
+        first_start = child_command(args.python, endpoints[0], small, url, Path(raw), args.log_level)
+        subprocess.run(first_start, check=True, capture_output=True, env=seeded_environment())
         print(f"| endpoint | log level | instructions / cached request ({args.python}) |")
         print("|---|---|---:|")
         with ThreadPoolExecutor(max_workers=2) as pool:
