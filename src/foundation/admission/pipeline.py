@@ -16,6 +16,7 @@ admitted and then handed to the framework is neither checked nor charged twice.
 
 from __future__ import annotations
 
+import enum
 import json
 from typing import Any, NamedTuple
 
@@ -64,6 +65,13 @@ class Admission(NamedTuple):
         return self.tenant
 
 
+class _Lookup(enum.Enum):
+    needed = "needed"
+
+
+LOOKUP = _Lookup.needed  # the request names a tenant that must be looked up (or refused)
+
+
 class AdmissionPipeline:
     def __init__(self, tenants: TenantDirectory, authenticator: Authenticator, limiter: RateLimiter) -> None:
         self.tenants = tenants
@@ -77,41 +85,62 @@ class AdmissionPipeline:
             if isinstance(memo[1], ProblemError):
                 raise memo[1]
             return memo[1]  # type: ignore[no-any-return]
+        # The steps in one frame: each awaited helper is a coroutine object per request, a measurable share
+        # of a cached read (docs/benchmarks.md), so the usual request awaits only what may block.
         try:
-            admission = await self._run(request, endpoint, state)
+            if self.authenticator.enforces:
+                await self.authenticator.authorize(request, endpoint.scopes)
+            named = self._named_known_tenant(request, endpoint)
+            if named is LOOKUP:
+                named = await self._named_tenant(request, endpoint)
+            binds = self.authenticator.binds_tenants  # else check_tenant refuses nothing
+            if named is not None or endpoint.tenant is TenantSource.path:
+                if binds:
+                    await self.authenticator.check_tenant(request, named)
+                state["tenant"] = named  # labels the request's metrics and logs from here on
+            tenant = named
+            if named is None and endpoint.tenant is TenantSource.header_or_default:
+                tenant = await self._default_tenant()
+                if binds:
+                    await self.authenticator.check_tenant(request, tenant)
+            if endpoint.body_tenants is not None and binds:
+                await self._check_body_tenants(request, endpoint.body_tenants)
+            if self.limiter.enabled:
+                budget_key = tenant.key if tenant else PLATFORM_BUDGET
+                decision = (
+                    self.limiter.hit_in_process(budget_key, endpoint.budget)
+                    if self.limiter.counters is not None  # in-process counters: nothing to await
+                    else await self.limiter.hit(budget_key, endpoint.budget)
+                )
+                self._charge(state, decision, endpoint.budget, tenant)
+            key = self._idempotency_key(request) if endpoint.idempotent else None
+            query = parse_query(endpoint.query, request) if endpoint.query is not None else None
+            body = parse_body(endpoint.body, await request.body()) if endpoint.body is not None else None
         except ProblemError as problem:
             state[MEMO] = (endpoint, problem)
             raise
+        admission = Admission(endpoint, tenant, named, key, body, query)
         state[MEMO] = (endpoint, admission)
         return admission
 
-    async def _run(self, request: Request, endpoint: Endpoint, state: dict[str, Any]) -> Admission:
-        await self.authenticator.authorize(request, endpoint.scopes)
-        named = await self._named_tenant(request, endpoint)
-        if named is not None or endpoint.tenant is TenantSource.path:
-            await self.authenticator.check_tenant(request, named)
-            state["tenant"] = named  # labels the request's metrics and logs from here on
-        tenant = named
-        if named is None and endpoint.tenant is TenantSource.header_or_default:
-            tenant = await self._default_tenant()
-            await self.authenticator.check_tenant(request, tenant)
-        if endpoint.body_tenants is not None:
-            await self._check_body_tenants(request, endpoint.body_tenants)
-        await self._spend(state, endpoint.budget, tenant)
-        key = self._idempotency_key(request) if endpoint.idempotent else None
-        query = parse_query(endpoint.query, request) if endpoint.query is not None else None
-        body = parse_body(endpoint.body, await request.body()) if endpoint.body is not None else None
-        return Admission(endpoint, tenant, named, key, body, query)
+    def _named_known_tenant(self, request: Request, endpoint: Endpoint) -> TenantRef | _Lookup | None:
+        """What :meth:`_named_tenant` answers when that needs no lookup — the usual request: a tenant this
+        process knows, named the same way by the path and ``X-Tenant-Id`` — else ``LOOKUP``."""
+        header = header_text(request.scope, b"x-tenant-id")
+        if header is None:
+            return None if endpoint.tenant is not TenantSource.path else LOOKUP
+        if endpoint.tenant is TenantSource.path and header != request.path_params["tenantId"]:
+            return LOOKUP
+        return self.tenants.cached(header) or LOOKUP
 
     async def _named_tenant(self, request: Request, endpoint: Endpoint) -> TenantRef | None:
         header = header_text(request.scope, b"x-tenant-id")
         if endpoint.tenant is not TenantSource.path:
             if header is None:
                 return None
-            return self.tenants.cached(header) or await self._existing(header)
+            return await self._existing(header)
         path_param = request.path_params["tenantId"]
-        # A tenant this process knows is found without a coroutine (a measurable share of a cached read).
-        path_tenant = self.tenants.cached(path_param) or await self._existing(path_param)
+        path_tenant = await self._existing(path_param)
         if header is None:
             raise ProblemError(Kinds.tenant_header, f"The {TENANT_HEADER} header is required.")
         header_tenant = path_tenant if header == path_param else await self.tenants.find(header)
@@ -137,9 +166,7 @@ class AdmissionPipeline:
 
     async def _check_body_tenants(self, request: Request, named_in: BodyTenants) -> None:
         """The token may act on every tenant the body names. Reads the JSON leniently: a malformed body is
-        the body validation's to report (400)."""
-        if not self.authenticator.binds_tenants:
-            return
+        the body validation's to report (400). Only called when the authenticator binds tokens to tenants."""
         try:
             payload = json.loads(await request.body())
         except ValueError:
@@ -150,14 +177,11 @@ class AdmissionPipeline:
             if identifier is None or owner is not None:  # unknown tenants: the service answers them
                 await self.authenticator.check_tenant(request, owner)
 
-    async def _spend(self, state: dict[str, Any], budget: EndpointClass, tenant: TenantRef | None) -> None:
-        if not self.limiter.enabled:
-            return
-        budget_key = tenant.key if tenant else PLATFORM_BUDGET
-        if self.limiter.counters is not None:  # in-process counters: no coroutine, no store that can fail
-            decision: Decision | None = self.limiter.hit_in_process(budget_key, budget)
-        else:
-            decision = await self.limiter.hit(budget_key, budget)
+    @staticmethod
+    def _charge(
+        state: dict[str, Any], decision: Decision | None, budget: EndpointClass, tenant: TenantRef | None
+    ) -> None:
+        """The spent unit's ``RateLimit-*`` headers for every answer, or the 429 when the budget is gone."""
         if decision is None:
             return  # the store failed and the policy is fail-open
         state[RATELIMIT_STATE] = decision.encoded_headers()

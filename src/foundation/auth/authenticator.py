@@ -82,6 +82,7 @@ def challenge(error: str | None = None, scope: str | None = None) -> dict[str, s
 
 
 class JwtAuthenticator:
+    enforces = True
     binds_tenants = True
 
     def __init__(self, verifier: TokenVerifier) -> None:

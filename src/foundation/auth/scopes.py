@@ -30,7 +30,9 @@ SCOPES: dict[str, str] = {
 
 
 class Authenticator(Protocol):
-    # True when check_tenant can refuse something (lets callers skip work the check would need).
+    # True when authorize can refuse something; False: callers may skip it.
+    enforces: bool
+    # True when check_tenant can refuse something (lets callers skip it and the work it would need).
     binds_tenants: bool
 
     async def authorize(self, request: Request, any_of: tuple[str, ...]) -> None: ...
@@ -41,6 +43,7 @@ class Authenticator(Protocol):
 class AllowAll:
     """``FOUNDATION_AUTH=off``: local/dev only; the server says so at start and on /health."""
 
+    enforces = False
     binds_tenants = False
 
     async def authorize(self, request: Request, any_of: tuple[str, ...]) -> None:
