@@ -62,7 +62,7 @@ class KeptAnswer:
         )
 
 
-class _Target(NamedTuple):  # one per request: a named tuple is built faster than a frozen dataclass
+class _Target(NamedTuple):  # what an answer computed by the framework is kept under
     route: DeclaredRoute
     tenant: Hashable
     variant: Hashable
@@ -85,50 +85,56 @@ class ResponseCacheMiddleware:
         self._in_flight: dict[tuple[str, Hashable, Hashable], asyncio.Event] = {}
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        target = await self._admitted_target(scope, receive) if self._applies(scope) else None
-        if target is None:
+        route = self._cacheable_route(scope)
+        if route is None:
             await self.app(scope, receive, send)
             return
-        kind = target.key[0]
-        found = self.cache.lookup(kind, target.tenant, target.variant)
-        if found is None and (filling := self._in_flight.get(target.key)) is not None:
+        try:
+            admission = await self.pipeline.admit(Request(scope, receive), route.declaration)
+        except ProblemError:
+            await self.app(scope, receive, send)  # the route answers the remembered refusal
+            return
+        tenant = admission.tenant.id if admission.tenant is not None else None
+        variant = (route.path, scope.get("query_string", b""))
+        kind = route.declaration.cache or ""
+        key = (kind, tenant, variant)
+        found = self.cache.lookup(kind, tenant, variant)
+        if found is None and (filling := self._in_flight.get(key)) is not None:
             await filling.wait()  # the first identical request is computing it: share its answer
-            found = self.cache.lookup(kind, target.tenant, target.variant)
-        counters = self.counters[target.route.path]
+            found = self.cache.lookup(kind, tenant, variant)
+        counters = self.counters[route.path]
         if found is not None:
             entry, refresh_due = found
-            if_none_match = (
-                header_text(scope, b"if-none-match") if target.route.declaration.conditional else None
-            )
+            if_none_match = header_text(scope, b"if-none-match") if route.declaration.conditional else None
             not_modified = entry.not_modified_for(if_none_match)
-            usable = not_modified or entry.body is not None
-            if usable and not (refresh_due and target.key not in self._in_flight):
+            if (not_modified or entry.body is not None) and not (refresh_due and key not in self._in_flight):
                 counters["hit"].inc()
-                await _replay(send, entry, not_modified)
+                # The kept tuple itself (immutable): the envelope completes its headers once per kept answer.
+                if not_modified:
+                    await send(
+                        {"type": "http.response.start", "status": 304, "headers": entry.not_modified_headers}
+                    )
+                    await send({"type": "http.response.body", "body": b""})
+                else:
+                    await send({"type": "http.response.start", "status": 200, "headers": entry.headers})
+                    await send({"type": "http.response.body", "body": entry.body})
                 return
-            counters["refresh" if usable else "miss"].inc()
+            counters["refresh" if not_modified or entry.body is not None else "miss"].inc()
         else:
             counters["miss"].inc()
-        await self._answer_and_keep(scope, receive, send, target)
+        await self._answer_and_keep(scope, receive, send, _Target(route, tenant, variant, key))
 
-    def _applies(self, scope: dict[str, Any]) -> bool:
-        return scope["type"] == "http" and scope["method"] == "GET" and self.cache.enabled
-
-    async def _admitted_target(self, scope: dict[str, Any], receive: Any) -> _Target | None:
-        """The cache entry this request may be answered from, once the pipeline admitted it."""
+    def _cacheable_route(self, scope: dict[str, Any]) -> DeclaredRoute | None:
+        """The cacheable route a GET is for (set on the scope as the router would: it labels metrics and
+        logs), or None."""
+        if scope["type"] != "http" or scope["method"] != "GET" or not self.cache.enabled:
+            return None
         for route in self.routes:
             match = route.path_regex.match(scope["path"])
-            if match is None:
-                continue
-            scope["route"] = route  # labels metrics and logs as the router would
-            scope["path_params"] = match.groupdict()
-            try:
-                admission = await self.pipeline.admit(Request(scope, receive), route.declaration)
-            except ProblemError:
-                return None  # the route answers the remembered refusal
-            tenant = admission.tenant.id if admission.tenant is not None else None
-            variant = (route.path, scope.get("query_string", b""))
-            return _Target(route, tenant, variant, (route.declaration.cache or "", tenant, variant))
+            if match is not None:
+                scope["route"] = route
+                scope["path_params"] = match.groupdict()
+                return route
         return None
 
     async def _answer_and_keep(self, scope: dict[str, Any], receive: Any, send: Any, target: _Target) -> None:
@@ -182,10 +188,3 @@ class _Capture:
             self.body.extend(message.get("body", b""))
             self.complete = not message.get("more_body", False)
         await self.send(message)
-
-
-async def _replay(send: Any, entry: KeptAnswer, not_modified: bool) -> None:
-    # The kept tuple itself (immutable): the envelope completes its headers once per kept answer.
-    headers = entry.not_modified_headers if not_modified else entry.headers
-    await send({"type": "http.response.start", "status": 304 if not_modified else 200, "headers": headers})
-    await send({"type": "http.response.body", "body": b"" if not_modified else entry.body})
