@@ -35,7 +35,6 @@ from foundation.http.request_guard import RequestGuard
 from foundation.http.responses import JsonResponse
 from foundation.observability import loop_lag, tracing
 from foundation.observability.logging import configure_logging
-from foundation.observability.middleware import TelemetryMiddleware
 from foundation.observability.scrape import MetricsEndpoint
 from foundation.read_changes import build_feed
 from foundation.scaffolds.registry import ScaffoldService
@@ -206,13 +205,12 @@ def _add_middleware(app: FastAPI, settings: Settings, services: dict[type, Any])
     stack: list[tuple[Any, dict[str, Any]]] = [
         # Browsers' preflights are answered before anything else looks at the request.
         *([(CORSMiddleware, _cors_options(settings))] if settings.cors_allow_origins else []),
-        # RED metrics and the access-log line of every answer, whichever layer below produced it.
-        (TelemetryMiddleware, {"metrics_enabled": settings.metrics_enabled}),
-        # The deadline, the request guard, exceptions as Problems and the headers of every answer, in one
-        # layer (http/middleware.py says why in that order); below telemetry, so it sees all of them.
+        # Telemetry (RED metrics, access log), the deadline, the request guard, exceptions as Problems and the
+        # headers of every answer, in one layer (http/middleware.py says why in that order).
         (
             RequestEnvelope,
             {
+                "metrics_enabled": settings.metrics_enabled,
                 "timeout_seconds": settings.request_timeout_seconds,
                 "guard": RequestGuard(
                     max_body_bytes=settings.max_body_bytes,

@@ -1,18 +1,17 @@
 """Per-request telemetry: RED metrics by route template and one JSON access-log line per request.
 
-The server span (observability/server_spans.py) wraps this middleware, so the span is current while the
-access line is written: its ``trace_id``/``span_id`` are the span's. Scrape and probe paths are measured
+``record_request`` is called by the request envelope (http/middleware.py) when a request ends, whichever layer
+answered it. The server span (observability/server_spans.py) wraps the envelope, so the span is current while
+the access line is written: its ``trace_id``/``span_id`` are the span's. Scrape and probe paths are measured
 but neither logged line by line nor traced (their database calls would otherwise be orphan root spans).
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from foundation.observability import access_log, metrics
 from foundation.observability import logging as logging_config
@@ -41,38 +40,8 @@ def tenant_label(scope: dict[str, Any]) -> str:
     return str(getattr((scope.get("state") or {}).get("tenant"), "slug", None) or "none")
 
 
-class TelemetryMiddleware:
-    def __init__(self, app: Any, *, metrics_enabled: bool = True) -> None:
-        self.app = app
-        self.metrics_enabled = metrics_enabled
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        quiet = scope.get("path") in QUIET_PATHS
-        started = time.perf_counter()
-        status_code = 500
-
-        async def send_and_capture(message: dict[str, Any]) -> None:
-            nonlocal status_code
-            if message["type"] == "http.response.start":
-                status_code = message["status"]
-            await send(message)
-
-        try:
-            if quiet:
-                with suppress_instrumentation():
-                    await self.app(scope, receive, send_and_capture)
-            else:
-                await self.app(scope, receive, send_and_capture)
-        finally:
-            elapsed = time.perf_counter() - started
-            record_request(scope, status_code, elapsed, metrics_enabled=self.metrics_enabled)
-
-
 def record_request(scope: dict[str, Any], status_code: int, elapsed: float, *, metrics_enabled: bool) -> None:
-    """RED metrics and the access-log line of one request (also used by the response cache)."""
+    """RED metrics and the access-log line of one request."""
     route = route_template(scope)
     tenant = tenant_label(scope)
     if metrics_enabled:

@@ -205,7 +205,7 @@ class ServerSpanMiddleware:
         self._connection_attributes: dict[tuple[Any, ...], dict[str, Any]] = {}
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        # Probes and scrapes are not traced (their database calls are suppressed by TelemetryMiddleware).
+        # Probes and scrapes are not traced (the request envelope suppresses their database calls' spans).
         if scope["type"] != "http" or scope["path"] in QUIET_PATHS:
             await self.app(scope, receive, send)
             return
