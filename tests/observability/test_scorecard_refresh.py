@@ -187,3 +187,31 @@ async def test_a_failed_refresh_is_logged_and_a_snapshot_past_its_bound_is_count
     part_failures = [e for e in logs[stale_logs:] if e["event"] == "metrics_part_failed"]
     assert [e["part"] for e in part_failures] == ["scorecard"]
     assert "old" in part_failures[0]["error"]
+
+
+async def test_shutdown_finishes_when_background_work_swallows_a_cancellation(
+    make_client: Callable[..., httpx.AsyncClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cancelled refresh loop that lost its cancellation (Python 3.11's asyncio.wait_for returns the result
+    when the cancel arrives as the awaited work completes) is cancelled again: the lifespan ends."""
+    monkeypatch.setattr(scrape_module, "CLOSE_RETRY_SECONDS", 0.05)
+    cancels = 0
+
+    async def stubborn() -> None:
+        nonlocal cancels
+        while True:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                cancels += 1
+                if cancels == 2:
+                    raise
+                asyncio.current_task().uncancel()  # type: ignore[union-attr]  # what the race amounts to
+
+    async with make_client(metrics_scorecard_seconds=3600, **SETTINGS) as c:
+        endpoint: MetricsEndpoint = c.app.state.services[MetricsEndpoint]  # type: ignore[attr-defined]
+        endpoint.background.append(stubborn)
+        async with asyncio.timeout(30):
+            async with serving(c):
+                await asyncio.sleep(0)
+    assert cancels == 2

@@ -25,6 +25,7 @@ import structlog
 from foundation.observability import metrics, tenant_series
 
 log = structlog.get_logger(component="foundation.metrics")
+CLOSE_RETRY_SECONDS = 1.0  # how long close() waits for cancelled background work before cancelling it again
 
 
 class Sc001Source(Protocol):
@@ -83,10 +84,14 @@ class MetricsEndpoint:
 
     async def close(self) -> None:
         """Stop the background work and release the engines (no connection stays open between uses)."""
-        tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        pending, self._tasks = set(self._tasks), []
+        while pending:
+            # Cancelled again until done: awaited library code may swallow a cancellation (Python 3.11's
+            # asyncio.wait_for does when it arrives as the awaited work completes), and one lost cancel must
+            # not hang the shutdown.
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=CLOSE_RETRY_SECONDS)
         if self.sc001 is not None:
             await self.sc001.dispose()
         for dispose in self.disposables:

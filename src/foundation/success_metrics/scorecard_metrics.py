@@ -158,7 +158,10 @@ class ScorecardPart:
     async def refresh(self) -> None:
         """One computation: the board (bounded by ``refresh_timeout``), rendered off the event loop."""
         started = self.clock()
-        board = await asyncio.wait_for(self.board.compute(), timeout=self.refresh_timeout)
+        # asyncio.timeout, not wait_for: Python 3.11's wait_for returns the result when a cancellation arrives
+        # as the computation completes, and the cancelled refresh loop would then run on for ever.
+        async with asyncio.timeout(self.refresh_timeout):
+            board = await self.board.compute()
         body = await asyncio.to_thread(render_board, board, self.max_tenants)
         self.snapshot = Snapshot(body, started)
         self.refreshes += 1
