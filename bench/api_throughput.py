@@ -217,14 +217,40 @@ def lua(directory: Path, name: str, body: str) -> Path:
     return path
 
 
-def rss_mb(pid: int) -> list[float]:
-    """Resident memory of the server's worker processes (children of the uvicorn supervisor, or itself)."""
+def server_pids(pid: int) -> list[int]:
+    """The server's processes: the uvicorn supervisor (or the single process) and its workers."""
     pids = [pid]
     children = Path(f"/proc/{pid}/task/{pid}/children")
     if children.exists():
         pids += [int(child) for child in children.read_text().split()]
+    return pids
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU the server's processes have used so far (/proc/<pid>/stat, fields 14 and 15)."""
+    total = 0
+    for candidate in server_pids(pid):
+        try:
+            fields = Path(f"/proc/{candidate}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def measured(url: str, connections: int, seconds: int, script: Path, server_pid: int) -> dict[str, float]:
+    """One wrk run and the server's CPU per answered request: on a shared VM, req/s moves with the
+    neighbours' load, CPU per request much less (docs/benchmarks.md)."""
+    before = cpu_seconds(server_pid)
+    data = wrk(url, connections, seconds, script)
+    data["cpu_us"] = 1e6 * (cpu_seconds(server_pid) - before) / max(1, data["requests"])
+    return data
+
+
+def rss_mb(pid: int) -> list[float]:
+    """Resident memory of the server's worker processes (children of the uvicorn supervisor, or itself)."""
     sizes = []
-    for candidate in pids:
+    for candidate in server_pids(pid):
         try:
             status = Path(f"/proc/{candidate}/status").read_text()
         except OSError:
@@ -367,7 +393,7 @@ def main() -> None:
                     wrk(base + path, conns, args.warm_up, warm[name][1])
                 if args.postgres:
                     analyze_pg_database(superuser_url, fresh_database)
-                results.append((name, conns, wrk(base + path, conns, args.seconds, script)))
+                results.append((name, conns, measured(base + path, conns, args.seconds, script, api.pid)))
                 print(f"{name:28} c={conns:<3} {results[-1][2]['rps']:9.1f} req/s", file=sys.stderr)
             if args.only and args.only not in "bare Starlette (ceiling)":
                 continue
@@ -377,7 +403,9 @@ def main() -> None:
                 (
                     "bare Starlette (ceiling)",
                     conns,
-                    wrk(f"http://127.0.0.1:{bare_port}/bare", conns, args.seconds, bare_script),
+                    measured(
+                        f"http://127.0.0.1:{bare_port}/bare", conns, args.seconds, bare_script, bare.pid
+                    ),
                 )
             )
             print(f"{'bare Starlette':28} c={conns:<3} {results[-1][2]['rps']:9.1f} req/s", file=sys.stderr)
@@ -444,15 +472,15 @@ def render(
         f"- Resident memory of the server process(es) after {total:,} API requests: "
         + ", ".join(f"{mb:.0f} MB" for mb in memory),
         "",
-        "| endpoint | conns | req/s | % of ceiling | p50 ms | p90 ms | p99 ms | errors |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| endpoint | conns | req/s | % of ceiling | p50 ms | p90 ms | p99 ms | errors | server CPU µs/req |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, conns, data in results:
         share = 100 * data["rps"] / ceilings[conns] if ceilings.get(conns) else 0
         errors = int(data["socket_errors"] + data["status_errors"])
         lines.append(
             f"| {name} | {conns} | {data['rps']:.0f} | {share:.0f} % | {data['p50'] / 1000:.1f} | "
-            f"{data['p90'] / 1000:.1f} | {data['p99'] / 1000:.1f} | {errors} |"
+            f"{data['p90'] / 1000:.1f} | {data['p99'] / 1000:.1f} | {errors} | {data['cpu_us']:.0f} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -7,6 +7,7 @@ interface after a warm-up, with the rate limiter on (budgets raised so nothing i
 INFO log level (access log on, written to /dev/null) and at WARNING.
 
     python bench/stack_inprocess.py [--requests 20000] [--rounds 5] [--log-levels INFO,WARNING]
+        [--endpoints "theme GET,stories GET"]
 
 Runs against whichever ``foundation`` the interpreter imports, so the same file compares two trees:
 
@@ -145,7 +146,14 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--log-levels", default="INFO,WARNING", help="comma-separated (default: %(default)s)")
+    parser.add_argument("--endpoints", default=",".join(ENDPOINTS), help="comma-separated (default: all)")
     args = parser.parse_args()
+    chosen = args.endpoints.split(",")
+    unknown = sorted(set(chosen) - set(ENDPOINTS))
+    if unknown:
+        parser.error(f"unknown endpoints {unknown}; choose from {sorted(ENDPOINTS)}")
+    for name in set(ENDPOINTS) - set(chosen):
+        del ENDPOINTS[name]
     with tempfile.TemporaryDirectory(prefix="bench-stack-inprocess-") as raw:
         url = seeded_database(Path(raw))
         print("| endpoint | log level | CPU µs / cached request (least of the rounds) |")
