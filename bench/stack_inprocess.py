@@ -44,7 +44,7 @@ ENDPOINTS = {
 RAISED = "1000000"
 
 
-def scope(path: str) -> dict[str, Any]:
+def scope(path: str, tenant: str = ALFA) -> dict[str, Any]:
     return {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -55,7 +55,11 @@ def scope(path: str) -> dict[str, Any]:
         "raw_path": path.encode(),
         "root_path": "",
         "query_string": b"",
-        "headers": [(b"host", b"127.0.0.1:8000"), (b"user-agent", b"bench"), (b"x-tenant-id", ALFA.encode())],
+        "headers": [
+            (b"host", b"127.0.0.1:8000"),
+            (b"user-agent", b"bench"),
+            (b"x-tenant-id", tenant.encode()),
+        ],
         "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 8000),
     }

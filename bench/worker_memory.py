@@ -28,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from stack_inprocess import bench_app
+from stack_inprocess import bench_app, scope
 
 ROOT = Path(__file__).resolve().parents[1]
 READS = (
@@ -45,23 +45,6 @@ def rss() -> str:
         return int(status.split(f"{key}:")[1].split()[0]) / 1024
 
     return f"{mb('VmRSS'):.1f} MB (anonymous {mb('RssAnon'):.1f}, file-backed {mb('RssFile'):.1f})"
-
-
-def scope(path: str, tenant: str) -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"host", b"127.0.0.1:8000"), (b"x-tenant-id", tenant.encode())],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-    }
 
 
 async def read_all(app: Any, tenants: list[str]) -> tracemalloc.Snapshot:
