@@ -139,6 +139,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         docs_ui.router,
     ):
         app.include_router(router)
+    app.router.routes.insert(0, health.metrics_route)
     install_problem_handlers(app)
     _add_middleware(app, settings, services)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]

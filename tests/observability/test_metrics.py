@@ -7,6 +7,7 @@ checked absolutely. Folding across workers is tested with real servers in test_w
 
 from __future__ import annotations
 
+import gzip
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -258,3 +259,28 @@ async def test_metrics_disabled_records_nothing(make_client: Callable[..., httpx
     assert sample_value(after, "http_server_requests_total", **labels) == sample_value(
         before, "http_server_requests_total", **labels
     )
+
+
+async def test_a_scraper_that_accepts_gzip_gets_the_same_answer_gzipped(
+    make_client: Callable[..., httpx.AsyncClient],
+) -> None:
+    # A long render cache: both answers come from the same render, one of them compressed.
+    async with make_client(metrics_cache_seconds=60) as client:
+        await client.get(THEME_ROUTE.format(tenantId=ALFA), headers={"X-Tenant-Id": ALFA})
+        plain = await client.get("/metrics", headers={"Accept-Encoding": "identity"})
+        async with client.stream("GET", "/metrics", headers={"Accept-Encoding": "gzip"}) as gzipped:
+            sent = b"".join([chunk async for chunk in gzipped.aiter_raw()])
+    assert "content-encoding" not in plain.headers
+    assert gzipped.headers["content-encoding"] == "gzip"
+    assert plain.headers["vary"] == gzipped.headers["vary"] == "Accept-Encoding"
+    assert len(sent) < len(plain.content) / 3
+    assert gzip.decompress(sent) == plain.content
+
+
+async def test_scrapes_are_counted_under_their_route(make_client: Callable[..., httpx.AsyncClient]) -> None:
+    async with make_client(metrics_cache_seconds=0) as client:  # every scrape renders: the first one is seen
+        await scrape(client)
+        families = await scrape(client)
+    samples = families["http_server_request_duration_seconds"].samples
+    counts = [s for s in samples if s.name.endswith("_count")]
+    assert any(s.labels["route"] == "/metrics" and s.value >= 1 for s in counts)

@@ -11,14 +11,19 @@ the duration histogram, process collector, …). A failed part is left out, coun
 Freshness: a rendered answer is reused for ``FOUNDATION_METRICS_CACHE_SECONDS`` (1 s by default) by the
 worker that rendered it, and scrapes that arrive while a render is running wait for that render instead of
 starting their own (single flight), so 50 concurrent scrapes cost one render, one database read.
+
+Compression: a scraper that accepts gzip (Prometheus always does) gets the answer gzipped, compressed once per
+render in the render's thread, so a 5,000-tenant answer crosses the socket as ~1/10 of its bytes
+(docs/benchmarks.md, "/metrics compressed").
 """
 
 from __future__ import annotations
 
 import asyncio
+import gzip
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import structlog
 
@@ -26,6 +31,14 @@ from foundation.observability import metrics, tenant_series
 
 log = structlog.get_logger(component="foundation.metrics")
 CLOSE_RETRY_SECONDS = 1.0  # how long close() waits for cancelled background work before cancelling it again
+GZIP_LEVEL = 6  # zlib's default: ~9 % of the bytes of a 5,000-tenant answer, a few ms of a thread per render
+
+
+class Exposition(NamedTuple):
+    """One rendered answer, as is and gzipped."""
+
+    plain: bytes
+    gzipped: bytes
 
 
 class Sc001Source(Protocol):
@@ -64,11 +77,11 @@ class MetricsEndpoint:
         self._tasks: list[asyncio.Task[None]] = []
         self.reader = tenant_series.SeriesReader(ranking=metrics.http_requests.name)
         self.renders = 0  # how many answers were rendered (not served from the cache)
-        self._body: bytes | None = None
+        self._body: Exposition | None = None
         self._expires = 0.0
-        self._inflight: asyncio.Future[bytes] | None = None
+        self._inflight: asyncio.Future[Exposition] | None = None
 
-    async def exposition(self) -> bytes:
+    async def exposition(self) -> Exposition:
         if self._body is not None and self.clock() < self._expires:
             return self._body
         if self._inflight is None:
@@ -97,14 +110,14 @@ class MetricsEndpoint:
         for dispose in self.disposables:
             await dispose()
 
-    def _forget(self, future: asyncio.Future[bytes]) -> None:
+    def _forget(self, future: asyncio.Future[Exposition]) -> None:
         if self._inflight is future:
             self._inflight = None
         if not future.cancelled() and future.exception() is None:
             self._body = future.result()
             self._expires = self.clock() + self.cache_seconds
 
-    async def _render(self) -> bytes:
+    async def _render(self) -> Exposition:
         self.renders += 1
         sc001 = await self._part("sc_001", self._sc001)
         scorecard = await self._part("scorecard", self.scorecard) if self.scorecard is not None else b""
@@ -112,7 +125,8 @@ class MetricsEndpoint:
         counters = await self._part("tenant_series", lambda: asyncio.to_thread(self._counters))
         # Last: it includes foundation_metrics_scrape_errors_total, incremented above when a part failed.
         registry = await self._part("registry", lambda: asyncio.to_thread(metrics.render_registry))
-        return registry + counters + sc001 + scorecard
+        plain = registry + counters + sc001 + scorecard
+        return Exposition(plain, await asyncio.to_thread(gzip.compress, plain, GZIP_LEVEL))
 
     async def _part(self, name: str, render: Callable[[], Awaitable[bytes]]) -> bytes:
         try:
