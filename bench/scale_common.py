@@ -127,6 +127,12 @@ request = function()
   return wrk.format("GET", "/metrics")
 end
 """,
+    # As Prometheus scrapes: it always sends Accept-Encoding: gzip.
+    "GET /metrics gzip": r"""
+request = function()
+  return wrk.format("GET", "/metrics", {["Accept-Encoding"] = "gzip"})
+end
+""",
 }
 READS = ("theme GET", "tenant metrics GET", "stories GET")
 
@@ -554,12 +560,14 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 
 
 def server_settings(args: argparse.Namespace) -> dict[str, str]:
-    """The ``--set`` settings as environment variables; a malformed one stops the bench before it starts."""
+    """The ``--set`` settings as environment variables (the app's, and the allocator's: ``PYTHONMALLOC``,
+    ``MALLOC_*``); a malformed one stops the bench before it starts."""
     settings = {}
     for item in args.set:
         name, sep, value = item.partition("=")
-        if not sep or not name.startswith("FOUNDATION_"):
-            raise SystemExit(f"error: --set {item!r}: expected FOUNDATION_NAME=VALUE")
+        if not sep or not name.startswith(("FOUNDATION_", "PYTHONMALLOC", "MALLOC_")):
+            expected = "FOUNDATION_NAME=VALUE, PYTHONMALLOC or MALLOC_…"
+            raise SystemExit(f"error: --set {item!r}: expected {expected}")
         settings[name] = value
     return settings
 

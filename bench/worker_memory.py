@@ -4,10 +4,13 @@ The app of ``stack_inprocess.py`` is built in this process on a copy of a many-t
 ``tenants_workload.py --db-cache`` (default: the newest ``sqlite-*.db`` in var/bench/db-cache). After
 start-up, ``tracemalloc`` starts and every tenant's theme, tenant metrics and stories are read once through
 the ASGI interface. It prints the RSS (anonymous and file-backed) before and after, the Python objects still
-alive by file and by allocating line, and the RSS after ``malloc_trim(0)``. The gap between the RSS growth
-and the live objects is memory the process no longer uses but has not returned to the system.
+alive by file and by allocating line, SQLite's own memory (its page caches, which tracemalloc does not
+see: ``sqlite3_memory_used`` of the libsqlite3 the interpreter loaded), and the RSS after ``malloc_trim(0)``.
+The gap between the RSS growth and the live objects is memory the process no longer uses but has not
+returned to the system.
 
     python bench/worker_memory.py [--database var/bench/db-cache/sqlite-5000-20000-….db] [--tenants 5000]
+    python bench/worker_memory.py --no-trace          # RSS and SQLite's memory only, at full speed
 
 Slow on purpose: tracemalloc records every allocation (~10 minutes for 5,000 tenants here).
 """
@@ -47,7 +50,18 @@ def rss() -> str:
     return f"{mb('VmRSS'):.1f} MB (anonymous {mb('RssAnon'):.1f}, file-backed {mb('RssFile'):.1f})"
 
 
-async def read_all(app: Any, tenants: list[str]) -> tracemalloc.Snapshot:
+def sqlite_memory() -> str:
+    """What SQLite holds (page caches, statements), from the libsqlite3 the sqlite3 module is linked to."""
+    import _sqlite3
+
+    library = ctypes.CDLL(_sqlite3.__file__)  # its undefined symbols resolve to the loaded libsqlite3
+    library.sqlite3_memory_used.restype = ctypes.c_int64
+    library.sqlite3_memory_highwater.restype = ctypes.c_int64
+    used, peak = library.sqlite3_memory_used(), library.sqlite3_memory_highwater(0)
+    return f"{used / 2**20:.1f} MB (peak {peak / 2**20:.1f} MB)"
+
+
+async def read_all(app: Any, tenants: list[str], trace: bool) -> tracemalloc.Snapshot | None:
     statuses: dict[int, int] = {}
 
     async def receive() -> dict[str, Any]:
@@ -61,15 +75,17 @@ async def read_all(app: Any, tenants: list[str]) -> tracemalloc.Snapshot:
         await app(scope("/health", tenants[0]), receive, send)
         gc.collect()
         print(f"RSS after start-up: {rss()}", flush=True)
-        tracemalloc.start(12)
+        if trace:
+            tracemalloc.start(12)
         for index, tenant in enumerate(tenants, 1):
             for path in READS:
                 await app(scope(path.format(t=tenant), tenant), receive, send)
             if index % 500 == 0:
                 print(f"  {index:,} of {len(tenants):,} tenants read", flush=True)
         gc.collect()
-        snapshot = tracemalloc.take_snapshot()
+        snapshot = tracemalloc.take_snapshot() if trace else None
         print(f"RSS after reading every tenant once: {rss()}; statuses {statuses}")
+        print(f"SQLite's own memory: {sqlite_memory()}")
         ctypes.CDLL("libc.so.6").malloc_trim(0)
         print(f"RSS after malloc_trim(0): {rss()}")
     return snapshot
@@ -98,6 +114,7 @@ def main() -> None:
         "--database", type=Path, default=None, help="a tenants_workload.py --db-cache database"
     )
     parser.add_argument("--tenants", type=int, default=None, help="read only the first N tenants")
+    parser.add_argument("--no-trace", action="store_true", help="no tracemalloc: RSS and SQLite only, fast")
     args = parser.parse_args()
     found = sorted((ROOT / "var/bench/db-cache").glob("sqlite-*.db"), key=lambda p: p.stat().st_mtime)
     source = args.database or (found[-1] if found else None)
@@ -111,7 +128,9 @@ def main() -> None:
         shutil.copy(source, work / "foundation.db")
         app = bench_app(f"sqlite+aiosqlite:///{work / 'foundation.db'}", work, "WARNING")
         print(f"{source.name}: {len(tenants):,} tenants × {len(READS)} reads")
-        report(asyncio.run(read_all(app, tenants)))
+        snapshot = asyncio.run(read_all(app, tenants, trace=not args.no_trace))
+        if snapshot is not None:
+            report(snapshot)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
