@@ -405,6 +405,7 @@ class WrkResult:
     max_ms: float
     statuses: dict[str, int]
     socket_errors: int
+    cpu_us: float = 0.0  # the server's CPU (every process, user + system) per answered request
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -425,7 +426,9 @@ def wrk(server: Server, endpoint: str, tenant_ids: list[str], connections: int, 
     threads = min(2, connections)
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s"]
     command += ["-s", str(script), server.url]
+    cpu_before = harness.cpu_seconds(server.process.pid)
     output = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
+    cpu = harness.cpu_seconds(server.process.pid) - cpu_before
     line = next(line for line in output.splitlines() if line.startswith("WRKJSON "))
     data = json.loads(line.removeprefix("WRKJSON "))
     elapsed = data["duration_us"] / 1e6
@@ -441,6 +444,7 @@ def wrk(server: Server, endpoint: str, tenant_ids: list[str], connections: int, 
         data["max"] / 1000,
         {str(k): v for k, v in data["statuses"].items()},
         data["socket_errors"],
+        round(1e6 * cpu / max(1, data["requests"]), 1),
     )
 
 

@@ -128,6 +128,7 @@ def summarise(rounds: list[dict[str, Any]]) -> dict[str, Any]:
         "p50_ms": max(r["p50_ms"] for r in rounds),
         "p99_ms": max(r["p99_ms"] for r in rounds),
         "requests": sum(r["requests"] for r in rounds),
+        "cpu_us": round(statistics.median(r["cpu_us"] for r in rounds), 1),
         "rate_limited": sum(r["rate_limited"] for r in rounds),
         "errors": sum(r["errors"] for r in rounds),
         "statuses": [r["statuses"] for r in rounds],
@@ -147,14 +148,14 @@ def markdown(result: dict[str, Any], args: argparse.Namespace) -> str:
         f"RSS per worker {result['rss_mb_per_worker']} MB",
         "",
         "| endpoint | req/s (median) | × previous (target ≥ 10×) | p50 ms | p99 ms (max of rounds) "
-        "| 429 | errors |",
-        "|---|---|---|---|---|---|---|",
+        "| 429 | errors | server CPU µs/req |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for endpoint, s in result["endpoints"].items():
         ratio = s["rps_median"] / PREVIOUS_RPS[endpoint]
         lines.append(
             f"| {endpoint} | {s['rps_median']:,.0f} | {ratio:.1f}× | {s['p50_ms']:.1f} | {s['p99_ms']:.1f} "
-            f"| {s['rate_limited']} | {s['errors']} |"
+            f"| {s['rate_limited']} | {s['errors']} | {s['cpu_us']:,.0f} |"
         )
     return "\n".join(lines)
 
