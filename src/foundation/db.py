@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -93,7 +93,6 @@ def utcnow() -> datetime:
 
 
 _SET_TENANT = text("SELECT set_config('app.tenant_id', :tenant, true)")
-_SET_BATCH_TENANTS = text("SELECT set_config('app.tenant_ids', :tenants, true)")
 
 
 class Database:
@@ -171,12 +170,11 @@ class Database:
                 await connection.execute(_SET_TENANT, {"tenant": str(tenant_id) if tenant_id else ""})
                 yield connection
 
-    async def switch_tenants(self, connection: AsyncConnection, tenant_ids: Iterable[uuid.UUID]) -> None:
-        """Open the row-level-security context of a :meth:`write` transaction to the rows of ``tenant_ids``
-        for the statements that follow: a registration batch's tables only (PostgreSQL, migration 0011's
-        ``batch_tenants`` policy; nothing to do on SQLite)."""
+    async def switch_tenant(self, connection: AsyncConnection, tenant_id: uuid.UUID) -> None:
+        """Switch the row-level-security context of a :meth:`write` transaction to ``tenant_id`` for the
+        statements that follow (PostgreSQL; nothing to do on SQLite)."""
         if not self.is_sqlite:
-            await connection.execute(_SET_BATCH_TENANTS, {"tenants": ",".join(map(str, tenant_ids))})
+            await connection.execute(_SET_TENANT, {"tenant": str(tenant_id)})
 
     async def set_tenant(
         self, session: AsyncSession, tenant_id: uuid.UUID | None, *, platform: bool = False

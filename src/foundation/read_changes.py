@@ -48,8 +48,7 @@ SQLITE_KEEP = timedelta(minutes=10)
 PRUNE_EVERY = 500  # one write in this many also deletes old rows
 POLL_BATCH = 5000
 UNANSWERED_BEATS = 40  # PostgreSQL: this many heartbeats without one coming back and the listener reconnects
-# One statement for any number of tenants (a registration batch names dozens).
-_NOTIFY = text("SELECT pg_notify(:channel, payload) FROM unnest(CAST(:payloads AS text[])) AS payload")
+_NOTIFY = text("SELECT pg_notify(:channel, :payload)")
 
 
 class ReadChange(Base):
@@ -79,8 +78,8 @@ async def record_changes(
     """:func:`record_change` for several tenants (one statement on SQLite)."""
     bind = connection.get_bind() if isinstance(connection, AsyncSession) else connection
     if bind.dialect.name == "postgresql":
-        payloads = [f"{kind}\t{tenant_id or ''}" for tenant_id in tenant_ids]
-        await connection.execute(_NOTIFY, {"channel": CHANNEL, "payloads": payloads})
+        for tenant_id in tenant_ids:
+            await connection.execute(_NOTIFY, {"channel": CHANNEL, "payload": f"{kind}\t{tenant_id or ''}"})
         return
     now = utcnow()
     rows = [{"kind": kind, "tenant_id": tenant_id, "changed_at": now} for tenant_id in tenant_ids]

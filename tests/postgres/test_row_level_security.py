@@ -69,17 +69,12 @@ async def populate(client: httpx.AsyncClient) -> None:
     assert response.status_code == 200, response.text
 
 
-async def rows_as_app(
-    database_url: str, tenant: str | None, table: str, *, batch: str | None = None
-) -> list[asyncpg.Record]:
-    """The rows the app role sees with ``app.tenant_id`` = ``tenant`` and ``app.tenant_ids`` = ``batch``."""
+async def rows_as_app(database_url: str, tenant: str | None, table: str) -> list[asyncpg.Record]:
     connection = await asyncpg.connect(dsn(database_url))
     try:
         async with connection.transaction():
             if tenant is not None:
                 await connection.execute("SELECT set_config('app.tenant_id', $1, true)", tenant)
-            if batch is not None:
-                await connection.execute("SELECT set_config('app.tenant_ids', $1, true)", batch)
             return await connection.fetch(f"SELECT * FROM {table}")  # noqa: S608  # table from a constant
     finally:
         await connection.close()
@@ -105,50 +100,6 @@ async def test_without_tenant_context_no_rows_are_visible(
     await populate(client)
     for table in TENANT_TABLES + SHARED_TABLES:
         assert await rows_as_app(database_url, None, table) == [], table
-
-
-# A registration batch's tables: the batch_tenants policy (migration 0011) opens them to a list of tenants.
-BATCH_TABLES = ("scaffold_registrations", "idempotency_records", "sc_samples", "sc001_histograms")
-
-
-async def test_a_batch_context_sees_exactly_the_tenants_it_lists(
-    client: httpx.AsyncClient, database_url: str
-) -> None:
-    await populate(client)
-    for table in BATCH_TABLES:
-        both = await rows_as_app(database_url, None, table, batch=f"{ALFA},{BETA}")
-        assert {str(row["tenant_id"]) for row in both} == {ALFA, BETA}, table
-        alfa = await rows_as_app(database_url, None, table, batch=ALFA)
-        assert {str(row["tenant_id"]) for row in alfa} == {ALFA}, table
-        # Malformed lists name no tenant (never a partial match, never an error).
-        for malformed in ("", f"{ALFA};{BETA}", f"{ALFA},", f"{ALFA},x", f"'{ALFA}'", "*"):
-            assert await rows_as_app(database_url, None, table, batch=malformed) == [], (table, malformed)
-    for table in sorted(set(TENANT_TABLES + SHARED_TABLES) - set(BATCH_TABLES)):
-        # Everything else still needs the one-tenant context: a batch list opens nothing there.
-        rows = await rows_as_app(database_url, None, table, batch=f"{ALFA},{BETA}")
-        assert {str(row["tenant_id"]) for row in rows if row["tenant_id"]} == set(), table
-
-
-async def test_a_batch_context_writes_only_the_tenants_it_lists(
-    client: httpx.AsyncClient, database_url: str
-) -> None:
-    await populate(client)
-    connection = await asyncpg.connect(dsn(database_url))
-    insert = (
-        "INSERT INTO sc_samples (id, tenant_id, code, value, collected_at, source, feature_slug, created_at)"
-        " VALUES ($1, $2, 'SC-002', 1.0, now(), 'manual', '', now())"
-    )
-    try:
-        async with connection.transaction():
-            await connection.execute("SELECT set_config('app.tenant_ids', $1, true)", f"{ALFA},{BETA}")
-            await connection.execute(insert, uuid.uuid4(), uuid.UUID(ALFA))
-            await connection.execute(insert, uuid.uuid4(), uuid.UUID(BETA))
-        with pytest.raises(asyncpg.InsufficientPrivilegeError):
-            async with connection.transaction():
-                await connection.execute("SELECT set_config('app.tenant_ids', $1, true)", ALFA)
-                await connection.execute(insert, uuid.uuid4(), uuid.UUID(BETA))
-    finally:
-        await connection.close()
 
 
 async def test_inserting_another_tenants_row_fails(client: httpx.AsyncClient, database_url: str) -> None:

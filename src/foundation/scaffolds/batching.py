@@ -6,10 +6,9 @@ statements and a commit each. Under load this is what lets registrations keep up
 the async database stack, not the database, bounded a lone registration at ~4 ms.
 
 Registrations of any tenants share a batch (with a random tenant per request, batches of one tenant were
-batches of one), and are classified and written together: one statement per table for the whole batch. On
-PostgreSQL the transaction first opens its row-level-security context to the batch's tenants
-(:meth:`Database.switch_tenants`, migration 0011); before, it switched to each tenant in turn and ran six
-statements per tenant, ~2 ms of a worker's CPU per registration (docs/benchmarks.md).
+batches of one). On SQLite they are classified and written together. On PostgreSQL the row-level-security
+policies see one tenant at a time, so the transaction switches ``app.tenant_id`` before each tenant's part
+(:meth:`Database.switch_tenant`): the tenants still share one transaction and one commit.
 
 Semantics are those of registering one at a time in arrival order:
 
@@ -148,13 +147,20 @@ class RegistrationQueue:
             self.samples_changed(tenant_id)
 
     async def _register(self, connection: AsyncConnection, batch: list[_Waiting]) -> list[service.Result]:
-        """The batch's results in its order, the attempts written in lock order."""
+        """The batch's results in its order: all tenants at once where no row-level security applies, else
+        tenant by tenant within the transaction."""
         items = [(waiting.tenant, waiting.attempt) for waiting in batch]
-        order = sorted(range(len(items)), key=lambda position: _lock_order(items[position]))
-        await self.db.switch_tenants(connection, {tenant.id for tenant, _ in items})
-        results = await service.register_batch(connection, [items[position] for position in order], self.ttl)
-        in_order = dict(zip(order, results, strict=True))
-        return [in_order[position] for position in range(len(items))]
+        if self.db.is_sqlite:
+            return await service.register_batch(connection, items, self.ttl)
+        positions: dict[uuid.UUID, list[int]] = {}
+        for position, (tenant, _) in sorted(enumerate(items), key=lambda item: _lock_order(item[1])):
+            positions.setdefault(tenant.id, []).append(position)
+        results: dict[int, service.Result] = {}
+        for tenant_id, indexes in positions.items():
+            await self.db.switch_tenant(connection, tenant_id)
+            part = await service.register_batch(connection, [items[index] for index in indexes], self.ttl)
+            results.update(zip(indexes, part, strict=True))
+        return [results[position] for position in range(len(items))]
 
     async def _settle_one_by_one(self, batch: list[_Waiting]) -> None:
         for waiting in batch:
