@@ -153,6 +153,10 @@ async def scenarios(backend: sc.Backend, tenant: str) -> list[Scenario]:
             "scaffold GET",
             lambda c: c.get(f"/api/v1/tenants/{tenant}/features/scaffold/{REPLAY_KEY}", headers=headers),
         ),
+        (
+            "scaffold list GET (page 1)",
+            lambda c: c.get(f"/api/v1/tenants/{tenant}/features/scaffold", headers=headers),
+        ),
         ("GET /metrics (database part)", lambda c: c.get("/metrics")),
     ]
     out: list[Scenario] = []
