@@ -22,6 +22,11 @@ the access log on, rate limits as configured by default, the metrics render cach
     python bench/growth.py --sizes 100,1000 --registrations 20000 --seconds 5     # a quick run
     python bench/growth.py                                                        # the full curve (long)
     python bench/growth.py --postgres --workers 2 --json var/bench/growth-pg.json
+    python bench/growth.py --set FOUNDATION_RATE_LIMIT_ENABLED=false --db-cache var/bench/db-cache
+
+With the default rate limits, 50 connections over 100 tenants exceed every tenant's budget, so nearly every
+read of the smallest size is a cheap 429: compare the cost of reads across sizes with the limits off
+(``--set``, recorded in the results), as the second command does.
 
 Progress lines go to stderr; a Markdown table to stdout; everything measured to ``--json``
 (default ``var/bench/growth-<UTC time>.json``).
@@ -146,7 +151,9 @@ def measure_size(args: argparse.Namespace, tenants: int, root: Path) -> dict[str
         # The API's own purge task would run within a minute of start-up; the retention phase measures
         # `foundation db purge` instead, on the same records.
         server = sc.start_server(
-            backend, args.workers, {"FOUNDATION_IDEMPOTENCY_PURGE_INTERVAL_SECONDS": "0"}
+            backend,
+            args.workers,
+            {"FOUNDATION_IDEMPOTENCY_PURGE_INTERVAL_SECONDS": "0", **sc.server_settings(args)},
         )
         try:
             return {"tenants": tenants, "load": loaded, **measure_server(args, server, backend, ids)}
@@ -208,7 +215,8 @@ def markdown(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
         f"Growth curve — {'PostgreSQL' if args.postgres else 'SQLite'}, {args.workers} worker(s), "
         f"{args.registrations:,} registrations per size, "
         f"wrk {args.connections} connections × {args.seconds} s, "
-        f"log level {args.log_level or 'INFO (default)'}, rate limits default",
+        f"log level {args.log_level or 'INFO (default)'}, "
+        f"settings {', '.join(args.set) or 'default (rate limits on)'}",
         "",
         "| tenants | /metrics bytes | scrape p95 ms | theme req/s (p99 ms, 429) | metrics req/s (p99, 429) "
         "| stories req/s (p99, 429) | theme + 50-scrape bursts req/s | page 1 / page 1e6 p99 ms "
