@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -93,6 +93,16 @@ def utcnow() -> datetime:
 
 
 _SET_TENANT = text("SELECT set_config('app.tenant_id', :tenant, true)")
+# The batch role of the connected role (foundation.migrations.roles): a member that does not inherit it, so
+# its policies apply only after SET ROLE.
+BATCH_ROLE_SUFFIX = "_batch"
+_FIND_BATCH_ROLE = text(
+    "SELECT rolname FROM pg_roles WHERE rolname = current_user || :suffix "
+    "AND pg_has_role(current_user, oid, 'MEMBER') AND NOT pg_has_role(current_user, oid, 'USAGE')"
+)
+# Transaction-scoped (is_local), like SET LOCAL: gone at commit, so a pooled connection is never left in it.
+_ENTER_BATCH = text("SELECT set_config('role', :role, true), set_config('app.tenant_ids', :tenants, true)")
+_UNKNOWN = object()
 
 
 class Database:
@@ -116,6 +126,7 @@ class Database:
         else:
             _ping_idle_connections(self.engine)
         self._sqlite_writer = asyncio.Lock()
+        self._batch_role: object = None if self.is_sqlite else _UNKNOWN
 
     @asynccontextmanager
     async def transaction(
@@ -196,6 +207,23 @@ class Database:
         statements that follow (PostgreSQL; nothing to do on SQLite)."""
         if not self.is_sqlite:
             await connection.execute(_SET_TENANT, {"tenant": str(tenant_id)})
+
+    async def open_batch(self, connection: AsyncConnection, tenant_ids: Iterable[uuid.UUID]) -> bool:
+        """Admit the rows of ``tenant_ids`` to the rest of a :meth:`write` transaction, so that a registration
+        batch of several tenants is written in one statement per table. True on SQLite (no row-level
+        security) and on PostgreSQL when the connected role has its batch role (``SET ROLE`` to it, with
+        ``app.tenant_ids``: foundation.migrations.roles); False when each tenant's part needs its own context
+        (:meth:`switch_tenant`)."""
+        if self.is_sqlite:
+            return True
+        if self._batch_role is _UNKNOWN:
+            found = await connection.execute(_FIND_BATCH_ROLE, {"suffix": BATCH_ROLE_SUFFIX})
+            self._batch_role = found.scalar_one_or_none()
+        if self._batch_role is None:
+            return False
+        tenants = ",".join(sorted(map(str, tenant_ids)))
+        await connection.execute(_ENTER_BATCH, {"role": self._batch_role, "tenants": tenants})
+        return True
 
     async def set_tenant(
         self, session: AsyncSession, tenant_id: uuid.UUID | None, *, platform: bool = False

@@ -27,6 +27,11 @@ _OWNED = text(
 _FLAGS = text(
     "SELECT current_user AS name, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
 )
+# Roles it may SET ROLE to (its batch role, foundation.migrations.roles, or any other) that would lift RLS.
+_UNSAFE_MEMBERSHIPS = text(
+    "SELECT rolname FROM pg_roles WHERE rolname <> current_user AND (rolsuper OR rolbypassrls) "
+    "AND pg_has_role(current_user, oid, 'MEMBER') ORDER BY rolname"
+)
 
 
 class UnsafeDatabaseRole(RuntimeError):
@@ -39,6 +44,7 @@ class RoleReport:
     superuser: bool
     bypass_rls: bool
     owned_tables: list[str] = field(default_factory=list)
+    unsafe_memberships: list[str] = field(default_factory=list)
 
     @property
     def problems(self) -> list[str]:
@@ -47,6 +53,9 @@ class RoleReport:
             found.append("is a superuser")
         elif self.bypass_rls:
             found.append("has BYPASSRLS")
+        if self.unsafe_memberships and not self.superuser:
+            roles = ", ".join(self.unsafe_memberships)
+            found.append(f"may SET ROLE to a superuser or BYPASSRLS role ({roles})")
         if self.owned_tables and not self.superuser:
             shown = ", ".join(self.owned_tables[:5]) + (" …" if len(self.owned_tables) > 5 else "")
             found.append(f"owns the tables ({shown})")
@@ -70,8 +79,11 @@ async def inspect_role(engine: AsyncEngine) -> RoleReport | None:
         return None
     async with engine.connect() as connection:
         flags = (await connection.execute(_FLAGS)).one()
-        owned = [row[0] for row in await connection.execute(_OWNED)] if not flags.rolsuper else []
-    return RoleReport(str(flags.name), bool(flags.rolsuper), bool(flags.rolbypassrls), owned)
+        owned, unsafe = [], []
+        if not flags.rolsuper:
+            owned = [row[0] for row in await connection.execute(_OWNED)]
+            unsafe = [row[0] for row in await connection.execute(_UNSAFE_MEMBERSHIPS)]
+    return RoleReport(str(flags.name), bool(flags.rolsuper), bool(flags.rolbypassrls), owned, unsafe)
 
 
 def readiness_value(report: RoleReport | None) -> str | None:

@@ -97,11 +97,35 @@ async def test_a_caller_gone_before_its_batch_registers_nothing(database_url: st
 
 
 async def test_tenants_share_transactions(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """One transaction holds several tenants' registrations (a random tenant per request still batches). On
-    PostgreSQL it switches the row-level-security tenant before each tenant's part, so each part is
-    classified and written as that tenant alone (RLS as the app role: tests/postgres). Every answer is right,
+    """One transaction, and one classification and write, hold several tenants' registrations (a random
+    tenant per request still batches). On PostgreSQL the app role enters its batch role, whose policies admit
+    the batch's tenants (RLS as the app role and as the batch role: tests/postgres). Every answer is right,
     including the same key and the same slug in both tenants at once."""
-    calls: list[tuple[Any, set[str]]] = []  # (the transaction, the tenants of one register_batch call)
+    calls = await _register_two_tenants_at_once(database_url, monkeypatch)
+    assert any(len(slugs) == 2 for _, slugs in calls), calls
+    transactions = [id(transaction) for transaction, _ in calls]  # kept alive by `calls`: distinct ids
+    assert len(transactions) == len(set(transactions)), "one register_batch call per transaction"
+
+
+async def test_without_a_batch_role_each_tenant_has_its_part(
+    owner_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL, a role without a batch role (here the schema owner, under forced RLS): the transaction
+    switches the tenant context before each tenant's part, and every answer is still right."""
+    calls = await _register_two_tenants_at_once(owner_database_url, monkeypatch)
+    tenants_per_transaction: dict[int, set[str]] = {}
+    for transaction, slugs in calls:
+        tenants_per_transaction.setdefault(id(transaction), set()).update(slugs)
+    assert any(len(slugs) == 2 for slugs in tenants_per_transaction.values()), calls
+    assert all(len(slugs) == 1 for _, slugs in calls), "each part is one tenant's, under its RLS context"
+
+
+async def _register_two_tenants_at_once(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> list[tuple[Any, set[str]]]:
+    """Ten registrations of each of two tenants, all at once, then their replays; the register_batch calls
+    made, as (the transaction, the tenants of the call)."""
+    calls: list[tuple[Any, set[str]]] = []
     real_register_batch = service.register_batch
 
     async def spy(connection: Any, items: Any, ttl: timedelta) -> Any:
@@ -127,12 +151,7 @@ async def test_tenants_share_transactions(database_url: str, monkeypatch: pytest
         assert [r.outcome.value for r in replays] == ["replayed"] * 20
     finally:
         await db.dispose()
-    tenants_per_transaction: dict[int, set[str]] = {}
-    for transaction, slugs in calls:  # the transactions are kept alive by `calls`: their ids are distinct
-        tenants_per_transaction.setdefault(id(transaction), set()).update(slugs)
-    assert any(len(slugs) == 2 for slugs in tenants_per_transaction.values()), calls
-    if not db.is_sqlite:
-        assert all(len(slugs) == 1 for _, slugs in calls), "each part is one tenant's, under its RLS context"
+    return calls
 
 
 async def test_two_processes_batching_the_same_registrations_in_opposite_orders_never_fail(

@@ -16,10 +16,11 @@ import asyncpg
 import httpx
 import pytest
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from foundation.app import create_app
 from foundation.db import Database
-from foundation.db_role import UnsafeDatabaseRole
+from foundation.db_role import UnsafeDatabaseRole, inspect_role
 from foundation.ops.perf.server import wait_ready
 from foundation.ops.procs import free_port
 from foundation.settings import Settings
@@ -226,3 +227,29 @@ def test_one_url_for_both_says_no_application_role_was_created(
     assert "note: no application role was created" in result.stderr
     assert "FOUNDATION_DATABASE_URL=postgresql+asyncpg://foundation_app:<password>@" in result.stderr
     assert "alembic_version" in asyncio.run(_tables(owner_url))
+
+
+async def test_a_role_that_may_become_a_bypassrls_role_is_unsafe(database_url: str) -> None:
+    """Membership is as good as the role itself (SET ROLE): the production check looks at the roles the API's
+    role may enter, such as its batch role, not only at the role it connects as."""
+    superuser = await asyncpg.connect(dsn(superuser_url(database_url)))
+    suffix = secrets.token_hex(4)
+    bypass, member = f"role_test_bypass_{suffix}", f"role_test_member_{suffix}"
+    password = secrets.token_hex(8)
+    try:
+        await superuser.execute(f"CREATE ROLE {bypass} NOLOGIN BYPASSRLS")
+        await superuser.execute(f"CREATE ROLE {member} LOGIN NOINHERIT PASSWORD '{password}'")
+        url = make_url(database_url).set(username=member, password=password).render_as_string(False)
+        engine = create_async_engine(url)
+        try:
+            assert (await inspect_role(engine)).safe  # type: ignore[union-attr]
+            await superuser.execute(f"GRANT {bypass} TO {member}")
+            report = await inspect_role(engine)
+        finally:
+            await engine.dispose()
+        assert report is not None and not report.safe
+        assert f"may SET ROLE to a superuser or BYPASSRLS role ({bypass})" in report.message()
+    finally:
+        await superuser.execute(f"DROP ROLE IF EXISTS {member}")
+        await superuser.execute(f"DROP ROLE IF EXISTS {bypass}")
+        await superuser.close()

@@ -9,6 +9,7 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
+from foundation.migrations.roles import BATCH_TABLES, batch_role_name
 from tests.conftest import ALFA, BETA
 
 pytestmark = pytest.mark.postgres
@@ -102,6 +103,90 @@ async def test_without_tenant_context_no_rows_are_visible(
         assert await rows_as_app(database_url, None, table) == [], table
 
 
+async def rows_as_batch(database_url: str, tenants: str, table: str) -> list[asyncpg.Record]:
+    """The rows the app role sees in its batch role (foundation.db.Database.open_batch) with ``tenants``."""
+    connection = await asyncpg.connect(dsn(database_url))
+    try:
+        async with connection.transaction():
+            await enter_batch(connection, database_url, tenants)
+            return await connection.fetch(f"SELECT * FROM {table}")  # noqa: S608  # table from a constant
+    finally:
+        await connection.close()
+
+
+async def enter_batch(connection: asyncpg.Connection, database_url: str, tenants: str) -> None:
+    role = batch_role_name(str(make_url(database_url).username))
+    await connection.execute(
+        "SELECT set_config('role', $1, true), set_config('app.tenant_ids', $2, true)", role, tenants
+    )
+
+
+async def test_the_batch_role_sees_exactly_the_tenants_it_lists(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    await populate(client)
+    for table in BATCH_TABLES:
+        both = await rows_as_batch(database_url, f"{ALFA},{BETA}", table)
+        assert {str(row["tenant_id"]) for row in both} == {ALFA, BETA}, table
+        alfa = await rows_as_batch(database_url, ALFA, table)
+        assert {str(row["tenant_id"]) for row in alfa} == {ALFA}, table
+        # Malformed lists name no tenant (never a partial match, never an error).
+        for malformed in ("", f"{ALFA};{BETA}", f"{ALFA},", f"{ALFA},x", f"'{ALFA}'", "*"):
+            assert await rows_as_batch(database_url, malformed, table) == [], (table, malformed)
+    for table in sorted(set(TENANT_TABLES + SHARED_TABLES) - set(BATCH_TABLES)):
+        # Everything else is not the batch role's: no privilege at all.
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await rows_as_batch(database_url, f"{ALFA},{BETA}", table)
+
+
+async def test_the_batch_role_writes_only_the_tenants_it_lists(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    await populate(client)
+    connection = await asyncpg.connect(dsn(database_url))
+    insert = (
+        "INSERT INTO sc_samples (id, tenant_id, code, value, collected_at, source, feature_slug, created_at)"
+        " VALUES ($1, $2, 'SC-002', 1.0, now(), 'manual', '', now())"
+    )
+    try:
+        async with connection.transaction():
+            await enter_batch(connection, database_url, f"{ALFA},{BETA}")
+            await connection.execute(insert, uuid.uuid4(), uuid.UUID(ALFA))
+            await connection.execute(insert, uuid.uuid4(), uuid.UUID(BETA))
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            async with connection.transaction():
+                await enter_batch(connection, database_url, ALFA)
+                await connection.execute(insert, uuid.uuid4(), uuid.UUID(BETA))
+        # The role and the list end with the transaction: the pooled connection is the app role again.
+        assert await connection.fetchval("SELECT current_user") == make_url(database_url).username
+        assert await connection.fetchval("SELECT current_setting('app.tenant_ids', true)") in ("", None)
+    finally:
+        await connection.close()
+
+
+async def test_a_batch_list_opens_nothing_to_the_app_role_itself(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    """The batch policies are TO the batch role: the app role's own queries neither see more nor carry them
+    in their plans (a read keeps the plan of one tenant's rows)."""
+    await populate(client)
+    connection = await asyncpg.connect(dsn(database_url))
+    try:
+        for table in BATCH_TABLES:
+            async with connection.transaction():
+                await connection.execute("SELECT set_config('app.tenant_ids', $1, true)", f"{ALFA},{BETA}")
+                assert await connection.fetch(f"SELECT * FROM {table}") == [], table  # noqa: S608
+                await connection.execute("SELECT set_config('app.tenant_id', $1, true)", ALFA)
+                rows = await connection.fetch(f"SELECT * FROM {table}")  # noqa: S608
+                assert {str(row["tenant_id"]) for row in rows} == {ALFA}, table
+                explained = await connection.fetch(f"EXPLAIN (VERBOSE) SELECT * FROM {table}")  # noqa: S608
+                plan = "\n".join(row[0] for row in explained)
+                assert "app_current_tenant" in plan or "app.tenant_id'" in plan, plan  # the one-tenant filter
+                assert "app_batch_tenants" not in plan and "tenant_ids" not in plan, plan
+    finally:
+        await connection.close()
+
+
 async def test_inserting_another_tenants_row_fails(client: httpx.AsyncClient, database_url: str) -> None:
     await populate(client)
     connection = await asyncpg.connect(dsn(database_url))
@@ -136,6 +221,15 @@ async def test_role_owns_nothing_and_rls_is_forced(database_url: str) -> None:
             "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
         )
         assert not role["rolsuper"] and not role["rolbypassrls"]
+        # Its batch role cannot log in or bypass RLS and is not inherited (its policies apply after SET ROLE).
+        batch = await connection.fetchrow(
+            "SELECT rolsuper, rolbypassrls, rolcanlogin, pg_has_role(current_user, oid, 'MEMBER') AS member, "
+            "pg_has_role(current_user, oid, 'USAGE') AS inherited FROM pg_roles WHERE rolname = $1",
+            batch_role_name(str(make_url(database_url).username)),
+        )
+        assert batch is not None
+        assert not (batch["rolsuper"] or batch["rolbypassrls"] or batch["rolcanlogin"] or batch["inherited"])
+        assert batch["member"]
         for table in TENANT_TABLES + SHARED_TABLES:
             flags = await connection.fetchrow(
                 "SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE relname = $1", table

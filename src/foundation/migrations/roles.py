@@ -7,6 +7,14 @@ call the cross-tenant maintenance functions of migrations 0006 and 0007 (aggrega
 Its password comes from ``FOUNDATION_DATABASE_URL`` when that URL names the role, else from
 ``FOUNDATION_DB_APP_PASSWORD``.
 
+A second role, ``<role>_batch`` (:func:`batch_role_name`), lets one transaction register a batch of several
+tenants in one statement per table: it cannot log in, the application role is a member without inheriting
+it (``NOINHERIT``) and enters it with ``SET LOCAL ROLE`` for a batch only (``foundation.db.Database.
+open_batch``). Its policies, ``batch_tenants``, admit the tenants listed in ``app.tenant_ids`` (migration
+0011) on the four tables a registration writes; being ``TO`` that role, they are never part of the
+application role's own queries, whose plans stay those of one tenant. A database without it (an older
+schema, a role name too long for the suffix) registers batches tenant by tenant.
+
 The owner needs CREATEROLE (or to be a superuser) to create and update that role; :func:`check_owner` says so
 before any migration runs. When both URLs name the same role there is nothing to separate: no application
 role is made (:data:`SAME_ROLE`), and `foundation db upgrade` says how to create one.
@@ -19,8 +27,9 @@ import re
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
+from foundation.db import BATCH_ROLE_SUFFIX
 from foundation.settings import Settings
 
 ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -45,6 +54,17 @@ MAINTENANCE_FUNCTIONS = (
     "foundation_sc_statistics(timestamptz, timestamptz, timestamptz)",
     "foundation_sc_tenant_targets()",
 )
+
+
+# What a registration batch writes (migration 0011's BATCH_TABLES; sc001_histograms through the trigger).
+BATCH_TABLES = ("scaffold_registrations", "idempotency_records", "sc_samples", "sc001_histograms")
+_BATCH_RULE = "(tenant_id = ANY (app_batch_tenants()))"
+
+
+def batch_role_name(role: str) -> str | None:
+    """The batch role of application role ``role``; None when the name would pass PostgreSQL's 63 bytes."""
+    name = role + BATCH_ROLE_SUFFIX
+    return name if ROLE_NAME.match(name) else None
 
 
 NOT_POSTGRES = "not-postgres"
@@ -160,5 +180,42 @@ async def _apply(owner_url: str, role: str, password: str | None) -> None:
             await connection.execute(text(f'GRANT EXECUTE ON FUNCTION app_current_tenant() TO "{role}"'))
             for function in MAINTENANCE_FUNCTIONS:
                 await connection.execute(text(f'GRANT EXECUTE ON FUNCTION {function} TO "{role}"'))
+            await _apply_batch_role(connection, role)
     finally:
         await engine.dispose()
+
+
+async def _apply_batch_role(connection: AsyncConnection, role: str) -> None:
+    """The batch role of ``role``, its grants and its ``batch_tenants`` policies (module docstring)."""
+    batch = batch_role_name(role)
+    has_function = (
+        await connection.execute(text("SELECT to_regprocedure('app_batch_tenants()') IS NOT NULL"))
+    ).scalar_one()
+    if batch is None or not has_function:  # a name too long, or a schema before 0011: tenant by tenant
+        return
+    find = text("SELECT 1 FROM pg_roles WHERE rolname = :r")
+    exists = (await connection.execute(find, {"r": batch})).first()
+    if not exists:
+        await connection.execute(text(f'CREATE ROLE "{batch}" NOLOGIN NOINHERIT NOCREATEDB NOCREATEROLE'))
+    flags = (
+        await connection.execute(
+            text("SELECT rolsuper, rolbypassrls, rolcanlogin FROM pg_roles WHERE rolname = :r"), {"r": batch}
+        )
+    ).one()
+    if flags.rolsuper or flags.rolbypassrls or flags.rolcanlogin:
+        raise ValueError(f"role {batch} is a superuser, bypasses row-level security or can log in; refuse it")
+    # NOINHERIT: membership lets the application role SET ROLE to the batch role, and nothing else. Were it
+    # inherited, the batch policies would apply to every query of the application role.
+    await connection.execute(text(f'ALTER ROLE "{role}" NOINHERIT'))
+    await connection.execute(text(f'GRANT "{batch}" TO "{role}"'))
+    for table in BATCH_TABLES:
+        await connection.execute(text(f'GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO "{batch}"'))
+        await connection.execute(text(f"DROP POLICY IF EXISTS batch_tenants ON {table}"))
+        await connection.execute(
+            text(
+                f'CREATE POLICY batch_tenants ON {table} TO "{batch}" '
+                f"USING {_BATCH_RULE} WITH CHECK {_BATCH_RULE}"
+            )
+        )
+    for function in ("app_current_tenant()", "app_batch_tenants()"):
+        await connection.execute(text(f'GRANT EXECUTE ON FUNCTION {function} TO "{batch}"'))

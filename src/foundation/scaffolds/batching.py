@@ -6,9 +6,12 @@ statements and a commit each. Under load this is what lets registrations keep up
 the async database stack, not the database, bounded a lone registration at ~4 ms.
 
 Registrations of any tenants share a batch (with a random tenant per request, batches of one tenant were
-batches of one). On SQLite they are classified and written together. On PostgreSQL the row-level-security
-policies see one tenant at a time, so the transaction switches ``app.tenant_id`` before each tenant's part
-(:meth:`Database.switch_tenant`): the tenants still share one transaction and one commit.
+batches of one), and are classified and written together: one statement per table for the whole batch. On
+PostgreSQL the transaction first enters the batch role with the batch's tenants (:meth:`Database.open_batch`;
+its policies admit the tenants listed, and only in that role: foundation.migrations.roles). Without that role
+(an older schema, a role created by hand) the transaction switches ``app.tenant_id`` before each tenant's part
+(:meth:`Database.switch_tenant`), six statements per tenant: ~2 ms of a worker's CPU per registration
+(docs/benchmarks.md). Either way the tenants share one transaction and one commit.
 
 Semantics are those of registering one at a time in arrival order:
 
@@ -147,19 +150,25 @@ class RegistrationQueue:
             self.samples_changed(tenant_id)
 
     async def _register(self, connection: AsyncConnection, batch: list[_Waiting]) -> list[service.Result]:
-        """The batch's results in its order: all tenants at once where no row-level security applies, else
-        tenant by tenant within the transaction."""
+        """The batch's results in its order, its attempts written in lock order: all tenants at once where the
+        transaction may admit them together (:meth:`Database.open_batch`), else tenant by tenant."""
         items = [(waiting.tenant, waiting.attempt) for waiting in batch]
-        if self.db.is_sqlite:
-            return await service.register_batch(connection, items, self.ttl)
-        positions: dict[uuid.UUID, list[int]] = {}
-        for position, (tenant, _) in sorted(enumerate(items), key=lambda item: _lock_order(item[1])):
-            positions.setdefault(tenant.id, []).append(position)
+        order = sorted(range(len(items)), key=lambda position: _lock_order(items[position]))
+        together = await self.db.open_batch(connection, {tenant.id for tenant, _ in items})
+        if together:
+            parts = [order]
+        else:
+            by_tenant: dict[uuid.UUID, list[int]] = {}
+            for position in order:
+                by_tenant.setdefault(items[position][0].id, []).append(position)
+            parts = list(by_tenant.values())
         results: dict[int, service.Result] = {}
-        for tenant_id, indexes in positions.items():
-            await self.db.switch_tenant(connection, tenant_id)
-            part = await service.register_batch(connection, [items[index] for index in indexes], self.ttl)
-            results.update(zip(indexes, part, strict=True))
+        for part in parts:
+            if not together:
+                await self.db.switch_tenant(connection, items[part[0]][0].id)
+            part_items = [items[position] for position in part]
+            written = await service.register_batch(connection, part_items, self.ttl)
+            results.update(zip(part, written, strict=True))
         return [results[position] for position in range(len(items))]
 
     async def _settle_one_by_one(self, batch: list[_Waiting]) -> None:

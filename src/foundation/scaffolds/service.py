@@ -93,7 +93,8 @@ async def register_batch(connection: AsyncConnection, items: Sequence[Item], ttl
 
     The attempts of one tenant must have distinct keys and distinct feature slugs (the caller defers
     duplicates to a later transaction, where they are classified against the first); attempts of several
-    tenants may share the transaction where row-level security does not apply (SQLite). A key already stored
+    tenants may share the call where the transaction admits them all (SQLite; PostgreSQL's batch role,
+    :meth:`foundation.db.Database.open_batch`). A key already stored
     answers a replay (same fingerprint) or 422; a slug registered under another key answers 409; the rest are
     created together. A concurrent writer of the same key or slug makes the transaction fail with
     IntegrityError.
