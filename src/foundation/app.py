@@ -188,6 +188,7 @@ def build_metrics_endpoint(settings: Settings) -> MetricsEndpoint:
         scrape_timeout=settings.metrics_db_timeout_seconds,
         refresh_seconds=interval,
         refresh_timeout=settings.metrics_scorecard_timeout_seconds,
+        max_share=settings.metrics_scorecard_max_share,
     )
     return MetricsEndpoint(
         max_tenants=settings.metrics_max_tenants,

@@ -132,6 +132,9 @@ class Settings(BaseSettings):
     metrics_scorecard_seconds: float | None = Field(default=None, ge=0, le=3600)
     # Bound on one background computation of the scorecard (its own connection, never the request pool).
     metrics_scorecard_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # At most this share of a worker's time goes to that computation: after one of d seconds the next starts
+    # no sooner than d / share after it started (its cost grows with the samples of the window).
+    metrics_scorecard_max_share: float = Field(default=0.1, gt=0, le=1)
     log_level: str = "INFO"
     log_json: bool = True
     # The access line of each request skips structlog's processors when they would not change it (same line,

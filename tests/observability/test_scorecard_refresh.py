@@ -26,6 +26,7 @@ from foundation.db import Database
 from foundation.observability import scrape as scrape_module
 from foundation.observability.scrape import MetricsEndpoint
 from foundation.success_metrics import scorecard_metrics
+from foundation.success_metrics.scorecard_board import Board
 from foundation.success_metrics.scorecard_metrics import ScorecardPart
 from tests.observability.test_scorecard_metrics import (
     ALFA,
@@ -215,3 +216,40 @@ async def test_shutdown_finishes_when_background_work_swallows_a_cancellation(
             async with serving(c):
                 await asyncio.sleep(0)
     assert cancels == 2
+
+
+@pytest.mark.parametrize(("max_share", "pause", "max_age"), [(0.1, 45.0, 80.0), (1.0, 0.0, 60.0)])
+async def test_a_long_computation_spaces_out_the_next_one(
+    max_share: float, pause: float, max_age: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A computation of 5 s with a refresh every 1 s: at most ``max_share`` of the time goes to it (10 %: the
+    next starts 50 s after this one started), and snapshots are served for that interval plus the timeout."""
+    now = [0.0]
+
+    class FiveSecondBoard:
+        async def compute(self) -> Board:
+            now[0] += 5.0
+            return Board(computed_at=now[0])
+
+    pauses: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        raise asyncio.CancelledError  # one round is enough
+
+    part = ScorecardPart(
+        FiveSecondBoard(),  # type: ignore[arg-type]
+        max_tenants=10,
+        scrape_timeout=1.0,
+        refresh_seconds=1.0,
+        refresh_timeout=30.0,
+        max_share=max_share,
+        clock=lambda: now[0],
+    )
+    monkeypatch.setattr(scorecard_metrics.asyncio, "sleep", sleep)
+    with pytest.raises(asyncio.CancelledError):
+        await part.run()
+    assert part.refreshes == 1 and part.last_seconds == 5.0
+    assert pauses == [pause]
+    assert part.max_age == max_age
+    assert await part() == part.snapshot.body  # type: ignore[union-attr]  # served while within that bound

@@ -106,6 +106,12 @@ class ScorecardPart:
     :attr:`max_age` (the last computations failed or hang) is not served: the part fails, is counted and
     logged. ``refresh_seconds`` = 0: computed and rendered on every scrape, within ``scrape_timeout`` (exact,
     as ``GET …/sc/summary`` at that instant; the test profile's default, too costly with many tenants).
+
+    The computation reads every sample of the window, so its cost grows with the samples (measured: ~10 s of
+    CPU at 10,000 tenants and 1,000,000 registrations on SQLite, docs/benchmarks.md). ``max_share`` bounds the
+    share of the process's time it takes: after a computation of *d* seconds the next starts no sooner than
+    *d* / ``max_share`` after this one started (10 %: 100 s apart for a 10 s computation), and snapshots are
+    served that much longer.
     """
 
     def __init__(
@@ -116,6 +122,7 @@ class ScorecardPart:
         scrape_timeout: float,
         refresh_seconds: float = 0.0,
         refresh_timeout: float = 30.0,
+        max_share: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.board = board
@@ -123,17 +130,25 @@ class ScorecardPart:
         self.scrape_timeout = scrape_timeout
         self.refresh_seconds = refresh_seconds
         self.refresh_timeout = refresh_timeout
+        self.max_share = max_share
         self.clock = clock
+        self.last_seconds = 0.0  # how long the last computation took (failed ones too)
         self.snapshot: Snapshot | None = None
         self.refreshes = 0  # computations that ended with a snapshot
         self._first = asyncio.Event()
         self._running = False
 
     @property
+    def interval(self) -> float:
+        """From the start of one computation to the start of the next: ``refresh_seconds``, or longer when
+        the last computation would otherwise take more than ``max_share`` of the time."""
+        return max(self.refresh_seconds, self.last_seconds / self.max_share)
+
+    @property
     def max_age(self) -> float:
-        """The oldest snapshot a scrape serves: a newer one starts at most max(refresh, timeout) after this
+        """The oldest snapshot a scrape serves: a newer one starts at most max(interval, timeout) after this
         one started and ends at most ``refresh_timeout`` later."""
-        return max(self.refresh_seconds, self.refresh_timeout) + self.refresh_timeout
+        return max(self.interval, self.refresh_timeout) + self.refresh_timeout
 
     async def __call__(self) -> bytes:
         if not self.refresh_seconds:
@@ -168,8 +183,8 @@ class ScorecardPart:
         self._first.set()
 
     async def run(self) -> None:
-        """Refresh every ``refresh_seconds`` (from the start of one computation to the next; back to back
-        when one takes longer) until cancelled; a failed computation is logged and the next one tried."""
+        """Refresh every :attr:`interval` (from the start of one computation to the next) until cancelled; a
+        failed computation is logged and the next one tried."""
         self._running = True
         try:
             while True:
@@ -183,6 +198,7 @@ class ScorecardPart:
                         error=str(exc)[:300],
                         seconds=round(self.clock() - started, 3),
                     )
-                await asyncio.sleep(max(0.0, started + self.refresh_seconds - self.clock()))
+                self.last_seconds = self.clock() - started
+                await asyncio.sleep(max(0.0, started + self.interval - self.clock()))
         finally:
             self._running = False
