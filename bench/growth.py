@@ -176,7 +176,8 @@ def measure_server(args: argparse.Namespace, server: sc.Server, backend: sc.Back
     sc.progress(f"primed: {out['prime']}")
     for endpoint in sc.READS:  # warm-up, unrecorded
         sc.wrk(server, endpoint, ids, args.connections, args.warm_up)
-    sc.progress("scrapes")
+    out["scorecard_wait_seconds"] = sc.wait_for_scorecard(server)
+    sc.progress(f"scrapes (the first scorecard snapshot was ready {out['scorecard_wait_seconds']} s later)")
     out["metrics"] = sc.scrape_latencies(server, args.scrapes, spacing=1.05)
     if args.metrics_only:
         out["rss_mb_per_worker"] = sc.rss_per_worker(server)

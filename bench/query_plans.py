@@ -4,8 +4,9 @@ The statements are not written out by hand: the real app runs each request in pr
 off, so every read reaches the database) against a database loaded through the service layer, an
 SQLAlchemy listener records what it sends, and each recorded statement is explained with its own parameters
 — SQLite ``EXPLAIN QUERY PLAN``, PostgreSQL ``EXPLAIN`` as the application role in the request's tenant
-context (row-level security included). The cross-tenant statements inside the SECURITY DEFINER functions of
-migration 0006 are explained as the owner in the maintenance scope they run in.
+context (row-level security included), and a registration batch's statements in the batch role and tenant
+list it entered (foundation.db.Database.open_batch). The cross-tenant statements inside the SECURITY
+DEFINER functions of migration 0006 are explained as the owner in the maintenance scope they run in.
 
 A statement on a growing table (registrations, idempotency records, samples) whose plan reads the table
 without an index is flagged; the script exits 1 when there is one.
@@ -53,6 +54,7 @@ ALIAS = re.compile(
 SKIP = re.compile(
     r"^\s*(BEGIN|COMMIT|ROLLBACK|SELECT 1\b|SELECT set_config|SELECT pg_try_advisory|PRAGMA)", re.I
 )
+ENTER_BATCH = re.compile(r"^\s*SELECT set_config\('role',", re.I)
 DEFINER = re.compile(r"\bfoundation_(sc001_histograms|sc001_recent|purge_idempotency)\(")
 PLAN_NODE = re.compile(r"^\s*(->\s+)?[A-Z][A-Za-z ]+(\s+on\s+\S+.*)?\s+\(cost=")
 
@@ -62,6 +64,8 @@ class Statement:
     sql: str
     parameters: Any
     plan: list[str] = field(default_factory=list)
+    # PostgreSQL: the (role, app.tenant_ids) a registration batch entered before it (Database.open_batch).
+    batch: tuple[str, str] | None = None
 
     @property
     def unindexed(self) -> list[str]:
@@ -87,17 +91,32 @@ class Scenario:
 
 @contextmanager
 def recording(engines: list[Any], into: list[Statement]) -> Iterator[None]:
+    batches: dict[int, tuple[str, str]] = {}  # by connection: the batch role entered in its transaction
+
     def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        if ENTER_BATCH.match(statement):
+            batches[id(conn)] = (parameters[0], parameters[1])
+        elif re.match(r"^\s*(COMMIT|ROLLBACK)", statement, re.I):
+            batches.pop(id(conn), None)
         if not SKIP.match(statement):
-            into.append(Statement(statement, parameters[0] if many and parameters else parameters))
+            kept = Statement(statement, parameters[0] if many and parameters else parameters)
+            kept.batch = batches.get(id(conn))
+            into.append(kept)
+
+    def ended(conn: Any) -> None:
+        batches.pop(id(conn), None)
 
     for engine in engines:
         event.listen(engine.sync_engine, "before_cursor_execute", record)
+        event.listen(engine.sync_engine, "commit", ended)
+        event.listen(engine.sync_engine, "rollback", ended)
     try:
         yield
     finally:
         for engine in engines:
             event.remove(engine.sync_engine, "before_cursor_execute", record)
+            event.remove(engine.sync_engine, "commit", ended)
+            event.remove(engine.sync_engine, "rollback", ended)
 
 
 async def scenarios(backend: sc.Backend, tenant: str) -> list[Scenario]:
@@ -218,6 +237,11 @@ async def explain_postgres(backend: sc.Backend, items: list[Scenario], tenant_id
                     continue
                 async with connection.transaction():
                     await connection.execute("SELECT set_config('app.tenant_id', $1, true)", tenant_id)
+                    if statement.batch:  # as the registration batch ran it: its role and tenant list
+                        await connection.execute(
+                            "SELECT set_config('role', $1, true), set_config('app.tenant_ids', $2, true)",
+                            *statement.batch,
+                        )
                     rows = await connection.fetch(f"EXPLAIN {statement.sql}", *(statement.parameters or ()))
                 statement.plan = [row[0] for row in rows]
     finally:

@@ -107,7 +107,8 @@ class Settings(BaseSettings):
     # read_cache_seconds: no feed runs.
     read_cache_max_age_seconds: float = Field(default=300.0, ge=0, le=86_400)
     # At most this many kept answers per process (the oldest go first): memory does not grow with tenants.
-    read_cache_entries: int = Field(default=10_000, ge=0)
+    # 30,000: the three cached reads of 10,000 tenants (~2 KB each, docs/benchmarks.md, tenth sitting).
+    read_cache_entries: int = Field(default=30_000, ge=0)
     # Tenants whose id/slug lookups are kept per process (least recently used leave first).
     tenant_cache_size: int = Field(default=10_000, ge=0)
     # Answer direct endpoints (scaffold POST) without the framework's routing (admission/direct.py).
