@@ -108,10 +108,10 @@ class ScorecardPart:
     as ``GET …/sc/summary`` at that instant; the test profile's default, too costly with many tenants).
 
     The computation reads every sample of the window, so its cost grows with the samples (measured: 7–10 s of
-    CPU at 10,000 tenants and 1,000,000 registrations on SQLite, bench/scorecard_compute.py). ``max_share`` bounds the
-    share of the process's time it takes: after a computation of *d* seconds the next starts no sooner than
-    *d* / ``max_share`` after this one started (10 %: 100 s apart for a 10 s computation), and snapshots are
-    served that much longer.
+    CPU at 10,000 tenants and 1,000,000 registrations on SQLite, bench/scorecard_compute.py). ``max_share``
+    bounds the share of the process's time it takes: after a computation of *d* seconds the next starts no
+    sooner than *d* / ``max_share`` after this one started (10 %: 100 s apart for a 10 s computation), and
+    snapshots are served that much longer.
     """
 
     def __init__(
