@@ -26,6 +26,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 from sqlalchemy.sql.schema import Table
 
 from foundation.settings import Settings
@@ -264,8 +265,13 @@ class Database:
 def _engine_options(url: str, settings: Settings | None) -> dict[str, Any]:
     timeout = settings.db_timeout_seconds if settings else 5.0
     if url.startswith("sqlite"):
-        return {"connect_args": {"timeout": timeout}, "pool_pre_ping": False}
-    options: dict[str, Any] = {
+        options: dict[str, Any] = {"connect_args": {"timeout": timeout}, "pool_pre_ping": False}
+        if ":memory:" not in url and "mode=memory" not in url:
+            # A file database keeps its connections (schema parsed, page cache warm) whatever SQLAlchemy's
+            # default: NullPool, a new connection per transaction, up to 2.0.3x; a queue pool after.
+            options["poolclass"] = AsyncAdaptedQueuePool
+        return options
+    options = {
         "pool_pre_ping": False,  # connections are pinged when they were idle (_ping_idle_connections)
         "pool_timeout": timeout,
         "pool_size": settings.db_pool_size if settings else 10,
