@@ -66,7 +66,7 @@ def purge(
     import json
 
     from foundation.db import Database
-    from foundation.scaffolds.retention import purge_expired
+    from foundation.scaffolds.retention import OTHER_PROCESS_PAUSE_SECONDS, purge_expired
 
     config = settings()
     ensure_sqlite_parent(config.database_url)
@@ -74,7 +74,9 @@ def purge(
     async def run() -> dict[str, object]:
         db = Database(config.database_url, settings=config)
         try:
-            return (await purge_expired(db, batch_size=batch_size)).as_dict()
+            # A process beside the API: pause between batches so that its SQLite writers get the lock.
+            purged = await purge_expired(db, batch_size=batch_size, pause_seconds=OTHER_PROCESS_PAUSE_SECONDS)
+            return purged.as_dict()
         finally:
             await db.dispose()
 
