@@ -268,3 +268,37 @@ async def test_interleaved_tenants_on_a_single_pooled_connection(make_client) ->
                 assert seen <= {ALFA if tenant == 0 else BETA, None}
             else:
                 assert seen == {"alfa-feature" if tenant == 0 else "beta-feature"}
+
+
+async def test_downgrading_0011_drops_the_batch_policies_and_upgrading_restores_them(
+    owner_database_url: str, database_url: str
+) -> None:
+    """The policies come from `db upgrade` (roles.py), not from the migration: its downgrade finds them."""
+    import asyncio
+
+    from alembic import command
+
+    from foundation.migrations import roles, runner
+    from foundation.settings import Settings
+
+    async def batch_policies() -> list[str]:
+        connection = await asyncpg.connect(dsn(owner_database_url))
+        try:
+            rows = await connection.fetch(
+                "SELECT tablename FROM pg_policies WHERE policyname = 'batch_tenants' ORDER BY tablename"
+            )
+            return [row["tablename"] for row in rows]
+        finally:
+            await connection.close()
+
+    assert await batch_policies() == sorted(BATCH_TABLES)
+    await asyncio.to_thread(command.downgrade, runner.alembic_config(owner_database_url), "0010")
+    assert await batch_policies() == []
+    await asyncio.to_thread(runner.upgrade, owner_database_url)
+    settings = Settings(
+        database_url=database_url,
+        migration_database_url=owner_database_url,
+        db_app_role=str(make_url(database_url).username),
+    )
+    await asyncio.to_thread(roles.ensure_application_role, settings)
+    assert await batch_policies() == sorted(BATCH_TABLES)

@@ -56,7 +56,7 @@ MAINTENANCE_FUNCTIONS = (
 )
 
 
-# What a registration batch writes (migration 0011's BATCH_TABLES; sc001_histograms through the trigger).
+# What a registration batch writes (sc001_histograms through the trigger on sc_samples).
 BATCH_TABLES = ("scaffold_registrations", "idempotency_records", "sc_samples", "sc001_histograms")
 _BATCH_RULE = "(tenant_id = ANY (app_batch_tenants()))"
 

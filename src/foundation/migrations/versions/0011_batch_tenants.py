@@ -29,8 +29,6 @@ branch_labels = None
 depends_on = None
 EXPAND_ONLY = True
 
-# The tables a registration writes (sc001_histograms through the trigger on sc_samples).
-BATCH_TABLES = ("scaffold_registrations", "idempotency_records", "sc_samples", "sc001_histograms")
 _UUID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 
 BATCH_TENANTS_FUNCTION = f"""
@@ -54,6 +52,14 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    for table in BATCH_TABLES:  # created by `db upgrade` (roles.py) and depending on the function
-        op.execute(f"DROP POLICY IF EXISTS batch_tenants ON {table}")
+    # The policies depend on the function; `db upgrade` made them (roles.py, its list of tables): drop
+    # every one of this schema, wherever it is.
+    op.execute("""
+        DO $$ DECLARE p record; BEGIN
+          FOR p IN SELECT tablename FROM pg_policies
+                   WHERE policyname = 'batch_tenants' AND schemaname = current_schema() LOOP
+            EXECUTE format('DROP POLICY batch_tenants ON %I', p.tablename);
+          END LOOP;
+        END $$
+    """)
     op.execute("DROP FUNCTION IF EXISTS app_batch_tenants()")
